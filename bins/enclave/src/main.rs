@@ -1,0 +1,347 @@
+//! The `enclave` command line: a switchboard over the library crates.
+//!
+//! Parses arguments, calls one library function per command, prints the result as text or
+//! JSON and maps the outcome to an exit code: 0 ok, 1 runtime failure, 2 invalid input or
+//! usage, 3 drift or findings present.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anstyle::{AnsiColor, Style};
+use clap::{Parser, Subcommand, ValueEnum};
+use enclave_core::guardrail::{Report, Severity};
+use enclave_core::plan::{self, Plan, TextOptions};
+use enclave_core::{Diagnostic, Error, LoadOptions, Loaded};
+use enclave_net::NetworkModel;
+use serde::Serialize;
+
+/// Declare a private-subnet, multi-account AWS platform and plan it.
+#[derive(Debug, Parser)]
+#[command(name = "enclave", version, about, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Load and validate the spec, then run the network guardrails.
+    Validate {
+        #[command(flatten)]
+        spec: SpecArgs,
+        /// Output format.
+        #[arg(long, short, value_enum, default_value_t = Output::Text)]
+        output: Output,
+        /// Exit 3 when a guardrail finding at or above this severity exists.
+        #[arg(long, default_value = "high", value_parser = parse_severity)]
+        fail_on: Severity,
+    },
+    /// Show what enclave would create, change or delete.
+    Plan {
+        #[command(flatten)]
+        spec: SpecArgs,
+        /// Plan without credentials: nothing is observed, everything in the spec is a create.
+        #[arg(long)]
+        offline: bool,
+        /// Limit the plan to one account.
+        #[arg(long, value_name = "NAME")]
+        account: Option<String>,
+        /// Output format.
+        #[arg(long, short, value_enum, default_value_t = Output::Text)]
+        output: Output,
+        /// Text output: one line per resource, without attributes.
+        #[arg(long)]
+        compact: bool,
+    },
+    /// Print the JSON Schema of the spec, for editor completion and validation.
+    Schema,
+}
+
+#[derive(Debug, clap::Args)]
+struct SpecArgs {
+    /// Config folder holding `base/` and `overlays/<name>/`.
+    #[arg(long = "config", short = 'c', value_name = "DIR", default_value = "configs")]
+    dir: PathBuf,
+    /// Overlay to apply on top of base; repeat to stack them in order.
+    #[arg(long = "overlay", value_name = "NAME")]
+    overlays: Vec<String>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum Output {
+    Text,
+    Json,
+}
+
+fn parse_severity(value: &str) -> Result<Severity, String> {
+    value.parse()
+}
+
+/// How a command ended, beyond success.
+enum Failure {
+    /// Bad input: exit 2.
+    Invalid { diagnostics: Vec<Diagnostic>, output: Output },
+    /// Findings or drift: exit 3 (already printed).
+    Findings,
+    /// Anything else: exit 1.
+    Runtime(anyhow::Error),
+}
+
+impl From<anyhow::Error> for Failure {
+    fn from(error: anyhow::Error) -> Self {
+        Failure::Runtime(error)
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli.command) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(Failure::Invalid { diagnostics, output }) => {
+            report_invalid(&diagnostics, output);
+            ExitCode::from(2)
+        }
+        Err(Failure::Findings) => ExitCode::from(3),
+        Err(Failure::Runtime(error)) => {
+            let mut stderr = anstream::stderr();
+            let _ = writeln!(stderr, "{}error:{} {error:#}", red().render(), red().render_reset());
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn red() -> Style {
+    Style::new().bold().fg_color(Some(AnsiColor::Red.into()))
+}
+
+fn report_invalid(diagnostics: &[Diagnostic], output: Output) {
+    match output {
+        Output::Json => {
+            let errors: Vec<serde_json::Value> = diagnostics
+                .iter()
+                .map(|d| {
+                    serde_json::json!({
+                        "file": d.span.as_ref().map(|s| s.file.to_string()),
+                        "line": d.span.as_ref().map(|s| s.line),
+                        "column": d.span.as_ref().map(|s| s.column),
+                        "path": d.path.to_string(),
+                        "message": d.message,
+                    })
+                })
+                .collect();
+            print_json(&serde_json::json!({ "valid": false, "errors": errors }));
+        }
+        Output::Text => {
+            let mut stderr = anstream::stderr();
+            for diagnostic in diagnostics {
+                let _ = writeln!(stderr, "{}error:{} {diagnostic}", red().render(), red().render_reset());
+            }
+            let count = diagnostics.len();
+            let _ = writeln!(
+                stderr,
+                "{count} error{} in the spec; nothing was planned or applied",
+                if count == 1 { "" } else { "s" }
+            );
+        }
+    }
+}
+
+fn print_json(value: &impl Serialize) {
+    let mut stdout = std::io::stdout().lock();
+    let _ = serde_json::to_writer_pretty(&mut stdout, value);
+    let _ = writeln!(stdout);
+}
+
+fn invalid(error: Error, output: Output) -> Failure {
+    match error {
+        Error::Invalid { diagnostics } => Failure::Invalid { diagnostics, output },
+        other => Failure::Runtime(other.into()),
+    }
+}
+
+/// Loads the layered spec and builds the network model: every input error surfaces here,
+/// before anything else happens.
+fn load(args: &SpecArgs, output: Output) -> Result<(Loaded, NetworkModel), Failure> {
+    let options = LoadOptions { dir: args.dir.clone(), overlays: args.overlays.clone() };
+    let loaded = enclave_core::load(&options).map_err(|e| invalid(e, output))?;
+    let model = enclave_net::build(&loaded.spec).map_err(|violations| invalid(loaded.locate(violations), output))?;
+    Ok((loaded, model))
+}
+
+fn run(command: Command) -> Result<(), Failure> {
+    match command {
+        Command::Validate { spec, output, fail_on } => validate(&spec, output, fail_on),
+        Command::Plan { spec, offline, account, output, compact } => {
+            if !offline {
+                return Err(Failure::Invalid {
+                    diagnostics: vec![Diagnostic {
+                        span: None,
+                        path: enclave_core::FieldPath::root(),
+                        message:
+                            "only `plan --offline` is available in this build: observing AWS comes with the reconciler"
+                                .into(),
+                    }],
+                    output,
+                });
+            }
+            plan_offline(&spec, account.as_deref(), output, compact)
+        }
+        Command::Schema => {
+            print_json(&schemars::schema_for!(enclave_core::Spec));
+            Ok(())
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct AccountSummary<'a> {
+    name: &'a str,
+    id: &'a str,
+    environment: &'a str,
+    vpc_cidr: String,
+    zones: &'a [String],
+    nat: String,
+    subnets: usize,
+    endpoints: usize,
+}
+
+fn summaries<'a>(loaded: &'a Loaded, model: &'a NetworkModel) -> Vec<AccountSummary<'a>> {
+    loaded
+        .spec
+        .accounts
+        .iter()
+        .zip(&model.accounts)
+        .map(|(account, network)| AccountSummary {
+            name: account.name.as_str(),
+            id: account.id.as_str(),
+            environment: account.environment.as_str(),
+            vpc_cidr: account.vpc_cidr.to_string(),
+            zones: &network.zones,
+            nat: account.network.nat.to_string(),
+            subnets: network.subnets.len(),
+            endpoints: network.endpoints.len(),
+        })
+        .collect()
+}
+
+fn validate(args: &SpecArgs, output: Output, fail_on: Severity) -> Result<(), Failure> {
+    let (loaded, model) = load(args, output)?;
+    let rules = enclave_net::guardrails::rules();
+    let report = rules.run(&model);
+    let failing = report.fails(fail_on);
+    match output {
+        Output::Json => print_json(&serde_json::json!({
+            "valid": true,
+            "stack": model.stack,
+            "region": model.region,
+            "overlays": args.overlays,
+            "files": loaded.files,
+            "accounts": summaries(&loaded, &model),
+            "rules": rules.rules().count(),
+            "findings": report.findings,
+            "fail_on": fail_on,
+            "failed": failing,
+        })),
+        Output::Text => {
+            let mut out = anstream::stdout();
+            let bold = Style::new().bold();
+            let overlays = if args.overlays.is_empty() { "none".to_owned() } else { args.overlays.join(" + ") };
+            let _ = writeln!(
+                out,
+                "{}valid{}: stack {} in {}, {} files, overlays: {overlays}",
+                bold.render(),
+                bold.render_reset(),
+                model.stack,
+                model.region,
+                loaded.files.len()
+            );
+            for summary in summaries(&loaded, &model) {
+                let _ = writeln!(
+                    out,
+                    "  {:<10} {}  {:<14} {} AZs  nat {:<7} {:>2} subnets  {:>2} endpoints",
+                    summary.name,
+                    summary.id,
+                    summary.vpc_cidr,
+                    summary.zones.len(),
+                    summary.nat,
+                    summary.subnets,
+                    summary.endpoints
+                );
+            }
+            print_findings(&mut out, &report, rules.rules().count());
+        }
+    }
+    if failing { Err(Failure::Findings) } else { Ok(()) }
+}
+
+fn print_findings(out: &mut impl Write, report: &Report, rules: usize) {
+    let count = report.findings.len();
+    let _ = writeln!(out, "guardrails: {rules} rules, {count} finding{}", if count == 1 { "" } else { "s" });
+    for finding in &report.findings {
+        let color = match finding.severity {
+            Severity::Critical | Severity::High => AnsiColor::Red,
+            Severity::Medium => AnsiColor::Yellow,
+            Severity::Low | Severity::Info => AnsiColor::Cyan,
+        };
+        let style = Style::new().fg_color(Some(color.into()));
+        let _ = writeln!(
+            out,
+            "  {}[{}]{} {} {}: {}",
+            style.render(),
+            finding.severity,
+            style.render_reset(),
+            finding.rule,
+            finding.address,
+            finding.message
+        );
+    }
+}
+
+fn plan_offline(args: &SpecArgs, account: Option<&str>, output: Output, compact: bool) -> Result<(), Failure> {
+    let (loaded, mut model) = load(args, output)?;
+    if let Some(name) = account {
+        if loaded.spec.account(name).is_none() {
+            let names: Vec<&str> = loaded.spec.accounts.iter().map(|a| a.name.as_str()).collect();
+            return Err(Failure::Invalid {
+                diagnostics: vec![Diagnostic {
+                    span: None,
+                    path: enclave_core::FieldPath::root(),
+                    message: format!("--account {name}: no such account (accounts: {})", names.join(", ")),
+                }],
+                output,
+            });
+        }
+        model.accounts.retain(|network| network.account == name);
+    }
+    let desired = enclave_net::resources::desired(&model);
+    let plan: Plan = plan::diff(&desired, &[]).map_err(|cycle| Failure::Runtime(cycle.into()))?;
+    let accounts: Vec<(String, String)> = model
+        .accounts
+        .iter()
+        .map(|network| (network.account.clone(), format!("{}, {}", network.account_id, network.vpc.cidr)))
+        .collect();
+    match output {
+        Output::Json => print_json(&serde_json::json!({
+            "format_version": 1,
+            "mode": "offline",
+            "stack": model.stack,
+            "region": model.region,
+            "overlays": args.overlays,
+            "accounts": summaries(&loaded, &model).into_iter().filter(|s| account.is_none_or(|name| s.name == name)).collect::<Vec<_>>(),
+            "changes": plan.changes,
+            "summary": plan.summary(),
+        })),
+        Output::Text => {
+            let mut out = anstream::stdout();
+            let _ = writeln!(
+                out,
+                "Offline plan for stack {} in {}: nothing was observed, so everything in the spec is shown as a create.\n",
+                model.stack, model.region
+            );
+            let text = plan::render_text(&plan, &TextOptions { color: true, accounts, attributes: !compact });
+            let _ = out.write_all(text.as_bytes());
+        }
+    }
+    Ok(())
+}

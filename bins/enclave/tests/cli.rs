@@ -1,0 +1,200 @@
+//! The real binary, driven as users drive it: arguments in, text or JSON and an exit code out.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().expect("workspace root")
+}
+
+fn enclave(dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_enclave")).current_dir(dir).args(args).output().expect("enclave runs")
+}
+
+fn reference(args: &[&str]) -> Output {
+    let mut all = args.to_vec();
+    all.extend(["-c", "fixtures/reference"]);
+    enclave(&workspace(), &all)
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+#[test]
+fn validate_accepts_the_reference_platform() {
+    let output = reference(&["validate"]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let text = stdout(&output);
+    assert!(text.starts_with("valid: stack acme-platform in eu-west-1"), "{text}");
+    for line in [
+        "dev        111111111111  10.1.0.0/16",
+        "test       222222222222  10.2.0.0/16",
+        "prod       333333333333  10.3.0.0/16",
+    ] {
+        assert!(text.contains(line), "missing `{line}` in\n{text}");
+    }
+    assert!(!text.contains('\u{1b}'), "no colour when stdout is not a terminal");
+}
+
+#[test]
+fn offline_plan_text_shows_every_account_tier_zone_nat_and_endpoint() {
+    let output = reference(&["plan", "--offline"]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let text = stdout(&output);
+    for account in
+        ["dev (111111111111, 10.1.0.0/16)", "test (222222222222, 10.2.0.0/16)", "prod (333333333333, 10.3.0.0/16)"]
+    {
+        assert!(text.contains(&format!("account {account}")), "no heading for {account}");
+    }
+    for account in ["dev", "test", "prod"] {
+        for tier in ["app", "data", "egress"] {
+            for zone in ["a", "b", "c"] {
+                assert!(text.contains(&format!("+ {account}/net/subnet/{tier}-{zone}\n")), "{account} {tier}-{zone}");
+            }
+        }
+        for resource in [
+            "route-table/private-a",
+            "route-table/egress",
+            "nat-gateway/a",
+            "vpc-endpoint/ssm",
+            "vpc-endpoint/s3",
+            "flow-log/main",
+        ] {
+            assert!(text.contains(&format!("+ {account}/net/{resource}\n")), "{account}/{resource}");
+        }
+    }
+    assert!(
+        text.contains("+ prod/net/nat-gateway/c\n") && !text.contains("+ dev/net/nat-gateway/c\n"),
+        "dev has a single NAT"
+    );
+    assert!(text.contains("      cidr_block           = \"10.1.0.0/16\"\n"), "attributes are shown");
+    assert!(
+        text.trim_end().ends_with("Plan: 131 to create, 0 to update, 0 to replace, 0 to delete."),
+        "{}",
+        text.lines().last().unwrap_or_default()
+    );
+}
+
+#[test]
+fn offline_plan_json_is_machine_readable() {
+    let output = reference(&["plan", "--offline", "--output", "json"]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let plan: serde_json::Value = serde_json::from_slice(&output.stdout).expect("valid JSON");
+    assert_eq!(plan["mode"], "offline");
+    assert_eq!(plan["summary"]["create"], 131);
+    assert_eq!(plan["accounts"].as_array().map(Vec::len), Some(3));
+    let changes = plan["changes"].as_array().expect("changes");
+    let vpc = changes.iter().find(|c| c["address"] == "prod/net/vpc/main").expect("prod VPC");
+    assert_eq!(vpc["action"], "create");
+    assert_eq!(vpc["after"]["cidr_block"], "10.3.0.0/16");
+    assert_eq!(vpc["reasons"][0]["kind"], "missing");
+    let subnet = changes.iter().find(|c| c["address"] == "prod/net/subnet/app-a").expect("subnet");
+    assert_eq!(subnet["depends_on"][0], "prod/net/vpc/main");
+}
+
+#[test]
+fn account_filter_limits_the_plan_and_rejects_unknown_accounts() {
+    let output = reference(&["plan", "--offline", "--compact", "--account", "prod", "--overlay", "client-a"]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let text = stdout(&output);
+    assert!(text.contains("account prod") && !text.contains("account dev"), "{text}");
+    assert!(!text.contains("nat-gateway"), "client-a's prod has no NAT:\n{text}");
+    let unknown = reference(&["plan", "--offline", "--account", "qa"]);
+    assert_eq!(unknown.status.code(), Some(2));
+    assert!(
+        stderr(&unknown).contains("--account qa: no such account (accounts: dev, test, prod)"),
+        "{}",
+        stderr(&unknown)
+    );
+}
+
+#[test]
+fn every_bad_fixture_exits_2_naming_file_line_and_field() {
+    let root = workspace().join("fixtures/bad");
+    let mut cases: Vec<PathBuf> =
+        fs::read_dir(&root).expect("fixtures/bad").map(|e| e.expect("entry").path()).collect();
+    cases.sort();
+    for case in cases {
+        let expected = fs::read_to_string(case.join("expected.txt")).expect("expected.txt");
+        let extra = fs::read_to_string(case.join("args")).unwrap_or_default();
+        let mut args = vec!["validate", "-c", "."];
+        args.extend(extra.split_whitespace());
+        let output = enclave(&case, &args);
+        let name = case.file_name().and_then(|n| n.to_str()).unwrap_or_default().to_owned();
+        assert_eq!(output.status.code(), Some(2), "{name}: {}", stderr(&output));
+        assert!(
+            stderr(&output).starts_with(&format!("error: {}", expected.trim_end())),
+            "{name}:\n{}",
+            stderr(&output)
+        );
+        assert!(output.stdout.is_empty(), "{name}: nothing on stdout for an invalid spec");
+
+        args.extend(["--output", "json"]);
+        let json = enclave(&case, &args);
+        assert_eq!(json.status.code(), Some(2));
+        let body: serde_json::Value = serde_json::from_slice(&json.stdout).expect("JSON errors");
+        let first = &body["errors"][0];
+        assert_eq!(body["valid"], false);
+        assert!(
+            first["file"].is_string() && first["line"].as_u64() > Some(0) && first["path"].is_string(),
+            "{name}: {first}"
+        );
+    }
+}
+
+#[test]
+fn usage_errors_exit_2_with_a_reason() {
+    let empty = std::env::temp_dir().join(format!("enclave-empty-{}", std::process::id()));
+    fs::create_dir_all(&empty).expect("mkdir");
+    let missing_base = enclave(&empty, &["validate"]);
+    assert_eq!(missing_base.status.code(), Some(2));
+    assert!(
+        stderr(&missing_base).contains("no base layer: `configs/base` is not a folder"),
+        "{}",
+        stderr(&missing_base)
+    );
+    fs::remove_dir_all(&empty).expect("cleanup");
+
+    let overlay = reference(&["validate", "--overlay", "client-c"]);
+    assert_eq!(overlay.status.code(), Some(2));
+    assert!(
+        stderr(&overlay).contains("overlay `client-c` not found")
+            && stderr(&overlay).contains("available: client-a, client-b, staging")
+    );
+
+    let online = reference(&["plan"]);
+    assert_eq!(online.status.code(), Some(2));
+    assert!(stderr(&online).contains("--offline"), "{}", stderr(&online));
+
+    let flag = enclave(&workspace(), &["plan", "--frobnicate"]);
+    assert_eq!(flag.status.code(), Some(2));
+}
+
+#[test]
+fn guardrail_findings_at_the_threshold_exit_3() {
+    // dev uses a single NAT gateway: an info finding, below the default threshold (high).
+    let lenient = reference(&["validate", "--output", "json"]);
+    assert_eq!(lenient.status.code(), Some(0));
+    let body: serde_json::Value = serde_json::from_slice(&lenient.stdout).expect("json");
+    assert_eq!(body["findings"][0]["rule"], "NET008");
+    assert_eq!(body["findings"][0]["address"], "dev/net/vpc/main");
+    let strict = reference(&["validate", "--fail-on", "info"]);
+    assert_eq!(strict.status.code(), Some(3));
+    assert!(stdout(&strict).contains("[info] NET008 dev/net/vpc/main"), "{}", stdout(&strict));
+}
+
+#[test]
+fn schema_is_json_schema_for_the_spec() {
+    let output = enclave(&workspace(), &["schema"]);
+    assert_eq!(output.status.code(), Some(0));
+    let schema: serde_json::Value = serde_json::from_slice(&output.stdout).expect("json");
+    assert!(schema["$schema"].as_str().is_some_and(|s| s.contains("json-schema.org")));
+    assert!(schema["properties"]["accounts"].is_object());
+    assert_eq!(schema["additionalProperties"], false, "unknown fields are rejected by editors too");
+}

@@ -1,0 +1,365 @@
+//! Loading a spec from layered YAML: `base/` then each overlay, in the order given.
+//!
+//! ```text
+//! configs/
+//! ├── base/                  every *.yaml / *.yml, merged in file-name order
+//! └── overlays/
+//!     ├── client-a/          merged on top when `--overlay client-a` is given
+//!     └── staging/
+//! ```
+//!
+//! Each file holds one or more YAML documents, each a mapping (a partial spec). Layers merge
+//! with the rules of [`crate::merge`]. After merging, each account's `network` is the top-level
+//! `network` defaults merged with the account's own `network`, by the same rules. The result is
+//! deserialised into [`Spec`] (unknown fields are errors) and validated; every problem is
+//! reported with file, line, column and field path.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use crate::error::{Diagnostic, Error, Result, Violation};
+use crate::merge::{self, MergeError};
+use crate::source::FieldPath;
+use crate::spec::Spec;
+use crate::validate;
+use crate::yaml::{self, Entry, Node, Value};
+
+/// Which layers to load.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LoadOptions {
+    /// The config folder holding `base/` and `overlays/`.
+    pub dir: PathBuf,
+    /// Overlay names, applied in this order.
+    pub overlays: Vec<String>,
+}
+
+impl LoadOptions {
+    /// Only the base layer of `dir`.
+    pub fn new(dir: impl Into<PathBuf>) -> Self {
+        LoadOptions { dir: dir.into(), overlays: Vec::new() }
+    }
+
+    /// Adds an overlay on top of the ones already listed.
+    #[must_use]
+    pub fn overlay(mut self, name: impl Into<String>) -> Self {
+        self.overlays.push(name.into());
+        self
+    }
+}
+
+/// A validated spec and the merged document it came from, which maps field paths back to
+/// source positions.
+#[derive(Clone, Debug)]
+pub struct Loaded {
+    /// The spec.
+    pub spec: Spec,
+    /// The merged document.
+    pub document: Node,
+    /// Files read, in merge order.
+    pub files: Vec<PathBuf>,
+}
+
+impl Loaded {
+    /// Locates violations found by other crates' validators (the CIDR planner, say) in the
+    /// source, or `Ok` when there are none.
+    pub fn check(&self, violations: Vec<Violation>) -> Result<()> {
+        if violations.is_empty() {
+            return Ok(());
+        }
+        Err(self.locate(violations))
+    }
+
+    /// The invalid-input error for `violations`, each located in the source.
+    pub fn locate(&self, violations: Vec<Violation>) -> Error {
+        Error::Invalid { diagnostics: locate_all(&self.document, violations) }
+    }
+}
+
+/// Loads, merges, deserialises and validates the layers named by `options`.
+pub fn load(options: &LoadOptions) -> Result<Loaded> {
+    let base_dir = options.dir.join("base");
+    if !base_dir.is_dir() {
+        return Err(Error::invalid(Diagnostic {
+            span: None,
+            path: FieldPath::root(),
+            message: format!(
+                "no base layer: `{}` is not a folder (a config folder holds base/ and overlays/<name>/)",
+                base_dir.display()
+            ),
+        }));
+    }
+    let mut files = Vec::new();
+    let mut document: Option<Node> = None;
+    merge_folder(&base_dir, &mut document, &mut files)?;
+    for name in &options.overlays {
+        let overlay_dir = options.dir.join("overlays").join(name);
+        if !overlay_dir.is_dir() {
+            let available = list_overlays(&options.dir.join("overlays"));
+            return Err(Error::invalid(Diagnostic {
+                span: None,
+                path: FieldPath::root(),
+                message: format!(
+                    "overlay `{name}` not found: `{}` is not a folder (available: {})",
+                    overlay_dir.display(),
+                    if available.is_empty() { "none".to_owned() } else { available.join(", ") }
+                ),
+            }));
+        }
+        let before = files.len();
+        merge_folder(&overlay_dir, &mut document, &mut files)?;
+        if files.len() == before {
+            return Err(Error::invalid(Diagnostic {
+                span: None,
+                path: FieldPath::root(),
+                message: format!("overlay `{name}` holds no .yaml or .yml file"),
+            }));
+        }
+    }
+    let Some(document) = document else {
+        return Err(Error::invalid(Diagnostic {
+            span: None,
+            path: FieldPath::root(),
+            message: format!("no spec: `{}` holds no YAML document", base_dir.display()),
+        }));
+    };
+    let mut loaded = from_document(document)?;
+    loaded.files = files;
+    Ok(loaded)
+}
+
+/// Parses a single YAML text as a whole spec; `name` is the file name errors carry.
+pub fn load_str(name: &str, text: &str) -> Result<Loaded> {
+    let file: Arc<str> = Arc::from(name);
+    let mut document: Option<Node> = None;
+    for node in parse(&file, text)? {
+        accumulate(&mut document, node)?;
+    }
+    let document = document.ok_or_else(|| {
+        Error::invalid(Diagnostic {
+            span: None,
+            path: FieldPath::root(),
+            message: format!("no spec: `{name}` is empty"),
+        })
+    })?;
+    from_document(document)
+}
+
+/// Deserialises and validates an already merged document.
+pub fn from_document(mut document: Node) -> Result<Loaded> {
+    resolve_account_networks(&mut document).map_err(merge_diagnostic)?;
+    let spec: Spec = deserialize(&document)?;
+    let violations = validate::validate(&spec);
+    if !violations.is_empty() {
+        return Err(Error::Invalid { diagnostics: locate_all(&document, violations) });
+    }
+    Ok(Loaded { spec, document, files: Vec::new() })
+}
+
+fn list_overlays(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .filter_map(|entry| entry.ok())
+                .filter(|entry| entry.path().is_dir())
+                .filter_map(|entry| entry.file_name().into_string().ok())
+                .collect()
+        })
+        .unwrap_or_default();
+    names.sort();
+    names
+}
+
+fn merge_folder(dir: &Path, document: &mut Option<Node>, files: &mut Vec<PathBuf>) -> Result<()> {
+    let entries = fs::read_dir(dir).map_err(|source| Error::Read { path: dir.to_owned(), source })?;
+    let mut paths: Vec<PathBuf> = entries
+        .filter_map(|entry| entry.ok().map(|entry| entry.path()))
+        .filter(|path| path.is_file() && matches!(path.extension().and_then(|e| e.to_str()), Some("yaml" | "yml")))
+        .collect();
+    paths.sort();
+    for path in paths {
+        let text = fs::read_to_string(&path).map_err(|source| Error::Read { path: path.clone(), source })?;
+        let shown = path.strip_prefix(".").unwrap_or(&path);
+        let file: Arc<str> = Arc::from(shown.display().to_string());
+        for node in parse(&file, &text)? {
+            accumulate(document, node)?;
+        }
+        files.push(path);
+    }
+    Ok(())
+}
+
+fn parse(file: &Arc<str>, text: &str) -> Result<Vec<Node>> {
+    let nodes = yaml::parse_documents(file, text).map_err(|error| {
+        Error::invalid(Diagnostic {
+            span: Some(error.span),
+            path: error.path,
+            message: format!("invalid YAML: {}", error.message),
+        })
+    })?;
+    let mut documents = Vec::with_capacity(nodes.len());
+    for node in nodes {
+        match node.value {
+            Value::Null => {}
+            Value::Map(_) => documents.push(node),
+            _ => {
+                return Err(Error::invalid(Diagnostic {
+                    span: Some(node.span.clone()),
+                    path: FieldPath::root(),
+                    message: format!("a spec document must be a mapping, found {}", node.type_name()),
+                }));
+            }
+        }
+    }
+    Ok(documents)
+}
+
+fn accumulate(document: &mut Option<Node>, node: Node) -> Result<()> {
+    let merged = match document.take() {
+        None => merge::settle(node),
+        Some(base) => merge::merge(base, node),
+    };
+    *document = Some(merged.map_err(merge_diagnostic)?);
+    Ok(())
+}
+
+fn merge_diagnostic(error: MergeError) -> Error {
+    Error::invalid(Diagnostic { span: Some(error.span), path: error.path, message: error.message })
+}
+
+fn resolve_account_networks(document: &mut Node) -> Result<(), MergeError> {
+    let defaults = document.as_map().and_then(|entries| entries.iter().find(|entry| entry.key == "network").cloned());
+    let Value::Map(entries) = &mut document.value else { return Ok(()) };
+    let Some(accounts) = entries.iter_mut().find(|entry| entry.key == "accounts") else { return Ok(()) };
+    let Value::Seq(items) = &mut accounts.value.value else { return Ok(()) };
+    for (index, item) in items.iter_mut().enumerate() {
+        let Value::Map(fields) = &mut item.value else { continue };
+        let own = fields.iter().position(|entry| entry.key == "network");
+        match (&defaults, own) {
+            (Some(defaults), Some(at)) => {
+                let own = fields.remove(at);
+                let value = merge::merge(defaults.value.clone(), own.value).map_err(|mut error| {
+                    error.path = crate::path!("accounts", index, "network", error.path);
+                    error
+                })?;
+                fields.insert(at, Entry { value, ..own });
+            }
+            (Some(defaults), None) => fields.push(defaults.clone()),
+            (None, _) => {}
+        }
+    }
+    Ok(())
+}
+
+fn deserialize(document: &Node) -> Result<Spec> {
+    let json = document.to_json();
+    serde_path_to_error::deserialize::<_, Spec>(json).map_err(|error| {
+        let mut path = FieldPath::root();
+        for segment in error.path().iter() {
+            path = match segment {
+                serde_path_to_error::Segment::Seq { index } => path.index(*index),
+                serde_path_to_error::Segment::Map { key } => path.key(key.clone()),
+                serde_path_to_error::Segment::Enum { variant } => path.key(variant.clone()),
+                serde_path_to_error::Segment::Unknown => path,
+            };
+        }
+        let message = error.inner().to_string();
+        Error::invalid(describe_serde_error(document, path, message))
+    })
+}
+
+/// Turns serde's message into one that names the field and suggests the nearest spelling.
+fn describe_serde_error(document: &Node, path: FieldPath, message: String) -> Diagnostic {
+    if let Some(rest) = message.strip_prefix("unknown field `") {
+        let field = rest.split('`').next().unwrap_or_default().to_owned();
+        let expected = quoted_names(rest.split_once("expected").map_or("", |(_, list)| list));
+        let parent = parent_path(&path);
+        let span = document.locate_key(&parent, &field).unwrap_or_else(|| document.locate(&path));
+        let mut text = format!("unknown field `{field}`");
+        if let Some(best) = suggestion(&field, &expected) {
+            text.push_str(&format!(" (did you mean {best}?)"));
+        }
+        if !expected.is_empty() {
+            text.push_str(&format!("; expected one of: {}", expected.join(", ")));
+        }
+        return Diagnostic { span: Some(span), path, message: text };
+    }
+    if let Some(rest) = message.strip_prefix("unknown variant `") {
+        let variant = rest.split('`').next().unwrap_or_default().to_owned();
+        let expected = quoted_names(rest.split_once("expected").map_or("", |(_, list)| list));
+        let mut text = format!("unknown value `{variant}`");
+        if let Some(best) = suggestion(&variant, &expected) {
+            text.push_str(&format!(" (did you mean {best}?)"));
+        }
+        text.push_str(&format!("; expected one of: {}", expected.join(", ")));
+        return Diagnostic { span: Some(document.locate(&path)), path, message: text };
+    }
+    if let Some(rest) = message.strip_prefix("missing field `") {
+        let field = rest.split('`').next().unwrap_or_default().to_owned();
+        let span = document.locate(&path);
+        return Diagnostic { span: Some(span), path: path.key(field), message: "required field is missing".into() };
+    }
+    Diagnostic { span: Some(document.locate(&path)), path, message: plain_types(&message) }
+}
+
+/// Serde names Rust types in "expected" clauses; users think in YAML values.
+fn plain_types(message: &str) -> String {
+    [
+        ("expected u8", "expected a whole number from 0 to 255"),
+        ("expected u16", "expected a whole number from 0 to 65535"),
+        ("expected a boolean", "expected true or false"),
+        ("expected a sequence", "expected a list"),
+        ("expected struct ", "expected a mapping: "),
+    ]
+    .iter()
+    .fold(message.to_owned(), |text, (from, to)| text.replace(from, to))
+}
+
+fn parent_path(path: &FieldPath) -> FieldPath {
+    let segments = path.segments();
+    let mut parent = FieldPath::root();
+    for segment in &segments[..segments.len().saturating_sub(1)] {
+        parent = match segment {
+            crate::source::Segment::Key(key) => parent.key(key.clone()),
+            crate::source::Segment::Index(index) => parent.index(*index),
+        };
+    }
+    parent
+}
+
+fn quoted_names(text: &str) -> Vec<String> {
+    text.split('`').skip(1).step_by(2).map(str::to_owned).collect()
+}
+
+/// The closest candidates to `given` when they are close enough to be a likely typo, phrased
+/// for a message: `` `per-az` `` or `` one of `eu-west-1`, `eu-west-2` ``.
+pub fn suggestion(given: &str, candidates: &[impl AsRef<str>]) -> Option<String> {
+    let scored: Vec<(f64, &str)> = candidates
+        .iter()
+        .map(|candidate| (strsim::jaro_winkler(given, candidate.as_ref()), candidate.as_ref()))
+        .filter(|(score, _)| *score > 0.8)
+        .collect();
+    let best = scored.iter().map(|(score, _)| *score).fold(f64::NAN, f64::max);
+    let closest: Vec<String> =
+        scored.iter().filter(|(score, _)| (best - score).abs() < 1e-9).map(|(_, name)| format!("`{name}`")).collect();
+    match closest.len() {
+        0 => None,
+        1 => closest.into_iter().next(),
+        _ => Some(format!("one of {}", closest.join(", "))),
+    }
+}
+
+fn locate_all(document: &Node, violations: Vec<Violation>) -> Vec<Diagnostic> {
+    let mut diagnostics: Vec<Diagnostic> = violations
+        .into_iter()
+        .map(|violation| Diagnostic {
+            span: Some(document.locate(&violation.path)),
+            path: violation.path,
+            message: violation.message,
+        })
+        .collect();
+    diagnostics.sort_by(|a, b| (&a.span, &a.path).cmp(&(&b.span, &b.path)));
+    // A default shared by every account breaks the same way in each: report it once.
+    diagnostics.dedup_by(|later, earlier| later.span == earlier.span && later.message == earlier.message);
+    diagnostics
+}

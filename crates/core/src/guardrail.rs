@@ -1,0 +1,197 @@
+//! The guardrail framework: rules with stable ids that inspect a subject and report findings.
+//!
+//! Rules are written in the crate that owns the subject (`enclave-net` checks the network
+//! model); this module only defines what a rule and a finding are, and runs rule sets.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+/// How bad a finding is. Ordered: `Info < Low < Medium < High < Critical`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    /// Worth knowing.
+    Info,
+    /// Hardening.
+    Low,
+    /// Weakens a control.
+    Medium,
+    /// Breaks a control.
+    High,
+    /// Opens a path an attacker can use.
+    Critical,
+}
+
+impl fmt::Display for Severity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Severity::Info => "info",
+            Severity::Low => "low",
+            Severity::Medium => "medium",
+            Severity::High => "high",
+            Severity::Critical => "critical",
+        })
+    }
+}
+
+impl FromStr for Severity {
+    type Err = String;
+    fn from_str(value: &str) -> Result<Self, String> {
+        match value {
+            "info" => Ok(Severity::Info),
+            "low" => Ok(Severity::Low),
+            "medium" => Ok(Severity::Medium),
+            "high" => Ok(Severity::High),
+            "critical" => Ok(Severity::Critical),
+            other => Err(format!("unknown severity `{other}`; expected info, low, medium, high or critical")),
+        }
+    }
+}
+
+/// One problem a rule found.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Finding {
+    /// The rule's stable id (`NET001`).
+    pub rule: String,
+    /// The rule's severity.
+    pub severity: Severity,
+    /// What the finding is about: a logical address or a file position.
+    pub address: String,
+    /// What is wrong, for a reader.
+    pub message: String,
+}
+
+impl fmt::Display for Finding {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "[{}] {} {}: {}", self.severity, self.rule, self.address, self.message)
+    }
+}
+
+/// A rule's hit before the rule's metadata is attached: where, and what.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Hit {
+    /// What it is about.
+    pub address: String,
+    /// What is wrong.
+    pub message: String,
+}
+
+impl Hit {
+    /// A hit on `address`.
+    pub fn new(address: impl fmt::Display, message: impl Into<String>) -> Self {
+        Hit { address: address.to_string(), message: message.into() }
+    }
+}
+
+/// A guardrail over subjects of type `T`.
+pub trait Rule<T: ?Sized>: Send + Sync {
+    /// Stable id, never reused for another meaning.
+    fn id(&self) -> &'static str;
+    /// Severity of every finding of this rule.
+    fn severity(&self) -> Severity;
+    /// One line on what the rule requires.
+    fn summary(&self) -> &'static str;
+    /// One line on how to fix a finding.
+    fn remediation(&self) -> &'static str;
+    /// Everything in `subject` that breaks the rule.
+    fn check(&self, subject: &T) -> Vec<Hit>;
+}
+
+/// An ordered collection of rules over one subject type.
+pub struct RuleSet<T: ?Sized> {
+    rules: Vec<Box<dyn Rule<T>>>,
+}
+
+impl<T: ?Sized> Default for RuleSet<T> {
+    fn default() -> Self {
+        RuleSet { rules: Vec::new() }
+    }
+}
+
+impl<T: ?Sized> RuleSet<T> {
+    /// Adds a rule.
+    #[must_use]
+    pub fn with(mut self, rule: impl Rule<T> + 'static) -> Self {
+        self.rules.push(Box::new(rule));
+        self
+    }
+
+    /// The rules, in order.
+    pub fn rules(&self) -> impl Iterator<Item = &dyn Rule<T>> {
+        self.rules.iter().map(|rule| rule.as_ref())
+    }
+
+    /// Runs every rule; findings are sorted by severity (worst first), then rule and address.
+    pub fn run(&self, subject: &T) -> Report {
+        let mut findings: Vec<Finding> = self
+            .rules
+            .iter()
+            .flat_map(|rule| {
+                rule.check(subject).into_iter().map(move |hit| Finding {
+                    rule: rule.id().to_owned(),
+                    severity: rule.severity(),
+                    address: hit.address,
+                    message: hit.message,
+                })
+            })
+            .collect();
+        findings.sort_by(|a, b| {
+            b.severity.cmp(&a.severity).then_with(|| (&a.rule, &a.address).cmp(&(&b.rule, &b.address)))
+        });
+        Report { findings }
+    }
+}
+
+/// The findings of one run.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Report {
+    /// Findings, worst first.
+    pub findings: Vec<Finding>,
+}
+
+impl Report {
+    /// Findings at or above `threshold`.
+    pub fn at_or_above(&self, threshold: Severity) -> impl Iterator<Item = &Finding> {
+        self.findings.iter().filter(move |finding| finding.severity >= threshold)
+    }
+
+    /// Whether any finding reaches `threshold`.
+    pub fn fails(&self, threshold: Severity) -> bool {
+        self.at_or_above(threshold).next().is_some()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct Odd;
+    impl Rule<[i32]> for Odd {
+        fn id(&self) -> &'static str {
+            "T001"
+        }
+        fn severity(&self) -> Severity {
+            Severity::High
+        }
+        fn summary(&self) -> &'static str {
+            "numbers are even"
+        }
+        fn remediation(&self) -> &'static str {
+            "add one"
+        }
+        fn check(&self, subject: &[i32]) -> Vec<Hit> {
+            subject.iter().filter(|n| *n % 2 != 0).map(|n| Hit::new(n, "odd")).collect()
+        }
+    }
+
+    #[test]
+    fn rule_sets_attach_rule_metadata_and_threshold_by_severity() {
+        let report = RuleSet::default().with(Odd).run(&[1, 2, 3][..]);
+        assert_eq!(report.findings.len(), 2);
+        assert_eq!(report.findings[0].to_string(), "[high] T001 1: odd");
+        assert!(report.fails(Severity::Medium));
+        assert!(!report.fails(Severity::Critical));
+    }
+}

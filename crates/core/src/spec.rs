@@ -1,0 +1,752 @@
+//! The typed platform spec.
+//!
+//! Every type here is a plain struct with public fields, so a Rust program can build a spec in
+//! code as easily as from YAML. Field names in YAML are the field names here (`snake_case`);
+//! unknown fields are rejected. Defaults are documented on each field and appear in the JSON
+//! Schema that `enclave schema` prints.
+
+use std::borrow::Cow;
+use std::fmt;
+use std::str::FromStr;
+
+use ipnet::Ipv4Net;
+use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+/// The whole platform: one organization, its member accounts, and what runs in them.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Spec {
+    /// The AWS organization and the stack every resource belongs to.
+    pub organization: Organization,
+    /// Network defaults for every account; an account's own `network` overrides them using
+    /// the layer merge rules.
+    #[serde(default)]
+    pub network: NetworkSpec,
+    /// Member accounts, each with its own private VPC.
+    pub accounts: Vec<Account>,
+    /// Operator access: Session Manager and bastion hosts.
+    #[serde(default)]
+    pub access: AccessSpec,
+    /// Audit logging.
+    #[serde(default)]
+    pub audit: AuditSpec,
+    /// EKS clusters.
+    #[serde(default)]
+    pub clusters: Vec<ClusterSpec>,
+    /// Applications deployed to the clusters.
+    #[serde(default)]
+    pub apps: Vec<AppSpec>,
+}
+
+impl Spec {
+    /// The account called `name`.
+    pub fn account(&self, name: &str) -> Option<&Account> {
+        self.accounts.iter().find(|account| account.name.as_str() == name)
+    }
+
+    /// The stack name: ownership tags carry it.
+    pub fn stack(&self) -> &Name {
+        self.organization.stack.as_ref().unwrap_or(&self.organization.name)
+    }
+}
+
+/// The AWS organization.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Organization {
+    /// Organization name.
+    pub name: Name,
+    /// The region every account's network lives in.
+    pub region: Region,
+    /// Stack name carried by the `enclave:stack` tag; defaults to the organization name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stack: Option<Name>,
+    /// Role assumed in each member account.
+    #[serde(default = "default_assume_role")]
+    pub assume_role: RoleName,
+}
+
+fn default_assume_role() -> RoleName {
+    RoleName("OrganizationAccountAccessRole".into())
+}
+
+/// A member account.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Account {
+    /// Short name, used in addresses (`dev/net/vpc/main`).
+    pub name: Name,
+    /// The 12-digit AWS account id.
+    pub id: AccountId,
+    /// Environment label (`dev`, `test`, `prod`, ...), carried as a tag.
+    pub environment: Name,
+    /// The VPC's IPv4 CIDR block, between /16 and /28.
+    pub vpc_cidr: Cidr,
+    /// This account's network; after loading, the defaults merged with the account's own
+    /// overrides.
+    #[serde(default)]
+    pub network: NetworkSpec,
+}
+
+/// Network layout of one VPC.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NetworkSpec {
+    /// Number of availability zones used.
+    #[serde(default = "default_azs")]
+    pub azs: u8,
+    /// Availability-zone slots reserved per tier (a power of two). Fixed for the life of a VPC:
+    /// it is what lets `azs` grow without renumbering any subnet.
+    #[serde(default = "default_az_reserve")]
+    pub az_reserve: u8,
+    /// Workload subnet tiers. None of them ever routes to an internet gateway.
+    #[serde(default)]
+    pub tiers: Vec<Tier>,
+    /// How workloads reach the internet, if at all.
+    #[serde(default)]
+    pub nat: NatMode,
+    /// Prefix length of the per-AZ egress subnets that hold only NAT gateways. They are carved
+    /// from the top of the VPC range.
+    #[serde(default = "default_egress_size")]
+    pub egress_size: u8,
+    /// VPC endpoints.
+    #[serde(default)]
+    pub endpoints: Endpoints,
+    /// VPC flow logs.
+    #[serde(default)]
+    pub flow_logs: FlowLogs,
+}
+
+impl Default for NetworkSpec {
+    fn default() -> Self {
+        NetworkSpec {
+            azs: default_azs(),
+            az_reserve: default_az_reserve(),
+            tiers: Vec::new(),
+            nat: NatMode::default(),
+            egress_size: default_egress_size(),
+            endpoints: Endpoints::default(),
+            flow_logs: FlowLogs::default(),
+        }
+    }
+}
+
+fn default_azs() -> u8 {
+    3
+}
+
+fn default_az_reserve() -> u8 {
+    4
+}
+
+fn default_egress_size() -> u8 {
+    28
+}
+
+/// A subnet tier: one subnet of `size` per availability zone.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Tier {
+    /// Tier name (`app`, `data`); subnets are addressed `<tier>-<az letter>`.
+    pub name: Name,
+    /// Prefix length of each subnet, e.g. 20 for a /20.
+    pub size: u8,
+    /// Position of the tier's block in the VPC, counted in blocks of the tier's own size
+    /// (`az_reserve` subnets of `size`). Explicit so that adding, removing or reordering tiers
+    /// never moves another tier.
+    pub slot: u16,
+}
+
+/// NAT egress mode.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum NatMode {
+    /// One NAT gateway per availability zone: no cross-AZ dependency.
+    #[default]
+    PerAz,
+    /// One NAT gateway for the VPC: cheaper, one AZ's failure cuts egress.
+    Single,
+    /// No internet egress at all; AWS services through endpoints only.
+    None,
+}
+
+impl fmt::Display for NatMode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            NatMode::PerAz => "per-az",
+            NatMode::Single => "single",
+            NatMode::None => "none",
+        })
+    }
+}
+
+/// VPC endpoints.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Endpoints {
+    /// Interface endpoint services by short name (`ssm`, `ecr.api`), created in every AZ with
+    /// private DNS. Defaults to the three Session Manager needs.
+    #[serde(default = "default_interface_endpoints")]
+    pub interface: Vec<ServiceName>,
+    /// Gateway endpoints (`s3`, `dynamodb`), attached to every private route table.
+    #[serde(default = "default_gateway_endpoints")]
+    pub gateway: Vec<GatewayService>,
+    /// The tier whose subnets hold the interface endpoints' network interfaces; defaults to the
+    /// first tier.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subnet_tier: Option<Name>,
+}
+
+impl Default for Endpoints {
+    fn default() -> Self {
+        Endpoints { interface: default_interface_endpoints(), gateway: default_gateway_endpoints(), subnet_tier: None }
+    }
+}
+
+/// The interface endpoints Session Manager cannot work without in a VPC with no internet path.
+pub const SESSION_MANAGER_ENDPOINTS: [&str; 3] = ["ssm", "ssmmessages", "ec2messages"];
+
+fn default_interface_endpoints() -> Vec<ServiceName> {
+    SESSION_MANAGER_ENDPOINTS.iter().map(|name| ServiceName((*name).to_owned())).collect()
+}
+
+fn default_gateway_endpoints() -> Vec<GatewayService> {
+    vec![GatewayService::S3]
+}
+
+/// A gateway endpoint service.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum GatewayService {
+    /// Amazon S3.
+    S3,
+    /// Amazon DynamoDB.
+    Dynamodb,
+}
+
+impl fmt::Display for GatewayService {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            GatewayService::S3 => "s3",
+            GatewayService::Dynamodb => "dynamodb",
+        })
+    }
+}
+
+/// VPC flow logs.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FlowLogs {
+    /// Whether flow logs are on.
+    #[serde(default = "default_true")]
+    pub enabled: bool,
+    /// Where records go.
+    #[serde(default)]
+    pub destination: FlowLogDestination,
+    /// Which traffic is recorded.
+    #[serde(default)]
+    pub traffic: TrafficType,
+    /// Retention of the log group, in days (CloudWatch Logs destination).
+    #[serde(default = "default_retention")]
+    pub retention_days: u16,
+}
+
+impl Default for FlowLogs {
+    fn default() -> Self {
+        FlowLogs {
+            enabled: true,
+            destination: FlowLogDestination::default(),
+            traffic: TrafficType::default(),
+            retention_days: default_retention(),
+        }
+    }
+}
+
+fn default_true() -> bool {
+    true
+}
+
+fn default_retention() -> u16 {
+    90
+}
+
+/// Where flow log records go.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum FlowLogDestination {
+    /// A CloudWatch Logs group per VPC.
+    #[default]
+    CloudWatchLogs,
+    /// An S3 bucket.
+    S3,
+}
+
+/// Which traffic flow logs record.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum TrafficType {
+    /// Accepted and rejected traffic.
+    #[default]
+    All,
+    /// Accepted traffic only.
+    Accept,
+    /// Rejected traffic only.
+    Reject,
+}
+
+impl fmt::Display for TrafficType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            TrafficType::All => "ALL",
+            TrafficType::Accept => "ACCEPT",
+            TrafficType::Reject => "REJECT",
+        })
+    }
+}
+
+/// Operator access (filled by `enclave-access`).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AccessSpec {
+    /// Session Manager baseline.
+    #[serde(default)]
+    pub session_manager: SessionManager,
+    /// Bastion hosts, reachable only through Session Manager.
+    #[serde(default)]
+    pub bastion: Bastion,
+}
+
+/// Session Manager settings.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SessionManager {
+    /// Whether the baseline is applied.
+    #[serde(default = "default_true")]
+    pub enabled: bool,
+    /// Idle session timeout in minutes (1 to 60).
+    #[serde(default = "default_idle_timeout")]
+    pub idle_timeout_minutes: u8,
+}
+
+impl Default for SessionManager {
+    fn default() -> Self {
+        SessionManager { enabled: true, idle_timeout_minutes: default_idle_timeout() }
+    }
+}
+
+fn default_idle_timeout() -> u8 {
+    20
+}
+
+/// Bastion host settings.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Bastion {
+    /// Whether each account gets a bastion.
+    #[serde(default)]
+    pub enabled: bool,
+    /// EC2 instance type.
+    #[serde(default = "default_instance_type")]
+    pub instance_type: String,
+    /// Tier whose first subnet holds the bastion; defaults to the first tier.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tier: Option<Name>,
+}
+
+impl Default for Bastion {
+    fn default() -> Self {
+        Bastion { enabled: false, instance_type: default_instance_type(), tier: None }
+    }
+}
+
+fn default_instance_type() -> String {
+    "t3.micro".into()
+}
+
+/// Audit logging (filled by `enclave-access`).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AuditSpec {
+    /// CloudTrail.
+    #[serde(default)]
+    pub cloudtrail: CloudTrail,
+}
+
+/// CloudTrail settings.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CloudTrail {
+    /// Whether a trail records every account.
+    #[serde(default = "default_true")]
+    pub enabled: bool,
+    /// Record every region, not only the organization's.
+    #[serde(default = "default_true")]
+    pub multi_region: bool,
+    /// Log file integrity validation.
+    #[serde(default = "default_true")]
+    pub log_file_validation: bool,
+    /// Days before log objects expire.
+    #[serde(default = "default_trail_retention")]
+    pub retention_days: u16,
+}
+
+impl Default for CloudTrail {
+    fn default() -> Self {
+        CloudTrail {
+            enabled: true,
+            multi_region: true,
+            log_file_validation: true,
+            retention_days: default_trail_retention(),
+        }
+    }
+}
+
+fn default_trail_retention() -> u16 {
+    365
+}
+
+/// An EKS cluster (filled by `enclave-deploy`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ClusterSpec {
+    /// Cluster name.
+    pub name: Name,
+    /// The account it runs in.
+    pub account: Name,
+    /// Kubernetes minor version, `1.NN`.
+    pub version: String,
+    /// Tier whose subnets hold the nodes; defaults to the first tier.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tier: Option<Name>,
+    /// Managed node groups.
+    #[serde(default)]
+    pub node_groups: Vec<NodeGroup>,
+}
+
+/// A managed node group.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NodeGroup {
+    /// Node group name.
+    pub name: Name,
+    /// EC2 instance types.
+    pub instance_types: Vec<String>,
+    /// Minimum nodes.
+    pub min: u16,
+    /// Maximum nodes.
+    pub max: u16,
+    /// Desired nodes at creation.
+    pub desired: u16,
+}
+
+/// An application (filled by `enclave-deploy`, `enclave-scaling`, `enclave-monitor`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AppSpec {
+    /// Application name.
+    pub name: Name,
+    /// The cluster it runs on.
+    pub cluster: Name,
+    /// Kubernetes namespace; defaults to the app name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<Name>,
+    /// Container image, with a tag or a digest.
+    pub image: String,
+    /// Container port.
+    pub port: u16,
+    /// Replicas when no autoscaler is set.
+    #[serde(default = "default_replicas")]
+    pub replicas: u16,
+}
+
+fn default_replicas() -> u16 {
+    2
+}
+
+// --- Newtypes that cannot hold invalid values -------------------------------------------------
+
+/// Why a string is not a valid value of a newtype.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct InvalidValue(pub String);
+
+macro_rules! string_newtype {
+    ($(#[$doc:meta])* $name:ident, $schema_name:literal, $pattern:literal, $check:expr) => {
+        $(#[$doc])*
+        #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub struct $name(String);
+
+        impl $name {
+            /// The value as a string.
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl FromStr for $name {
+            type Err = InvalidValue;
+            fn from_str(value: &str) -> Result<Self, InvalidValue> {
+                let check: fn(&str) -> Result<(), String> = $check;
+                check(value).map_err(InvalidValue)?;
+                Ok($name(value.to_owned()))
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+
+        impl Serialize for $name {
+            fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                serializer.serialize_str(&self.0)
+            }
+        }
+
+        impl<'de> Deserialize<'de> for $name {
+            fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+                let text = String::deserialize(deserializer)?;
+                text.parse().map_err(serde::de::Error::custom)
+            }
+        }
+
+        impl JsonSchema for $name {
+            fn schema_name() -> Cow<'static, str> {
+                Cow::Borrowed($schema_name)
+            }
+            fn json_schema(_: &mut SchemaGenerator) -> Schema {
+                json_schema!({ "type": "string", "pattern": $pattern })
+            }
+        }
+    };
+}
+
+string_newtype!(
+    /// A lowercase DNS-label-like name: `[a-z][a-z0-9-]*`, at most 63 characters, no trailing
+    /// hyphen.
+    Name,
+    "Name",
+    "^[a-z]([a-z0-9-]{0,61}[a-z0-9])?$",
+    |value| {
+        let valid = !value.is_empty()
+            && value.len() <= 63
+            && value.starts_with(|c: char| c.is_ascii_lowercase())
+            && !value.ends_with('-')
+            && value.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+        if valid {
+            Ok(())
+        } else {
+            Err(format!("`{value}` is not a valid name: use lowercase letters, digits and `-`, starting with a letter"))
+        }
+    }
+);
+
+string_newtype!(
+    /// An IAM role name.
+    RoleName,
+    "RoleName",
+    "^[A-Za-z0-9+=,.@_-]{1,64}$",
+    |value| {
+        let valid = !value.is_empty()
+            && value.len() <= 64
+            && value.chars().all(|c| c.is_ascii_alphanumeric() || "+=,.@_-".contains(c));
+        if valid { Ok(()) } else { Err(format!("`{value}` is not a valid IAM role name")) }
+    }
+);
+
+string_newtype!(
+    /// An AWS region code such as `eu-west-1` (checked against the known regions during
+    /// validation, so a new region is an error with a clear message rather than a parse failure).
+    Region,
+    "Region",
+    "^[a-z]{2}(-[a-z]+)+-[0-9]$",
+    |value| {
+        let mut parts = value.split('-');
+        let valid = value.len() <= 32
+            && parts.next().is_some_and(|area| area.len() == 2 && area.chars().all(|c| c.is_ascii_lowercase()))
+            && value.rsplit('-').next().is_some_and(|n| !n.is_empty() && n.chars().all(|c| c.is_ascii_digit()))
+            && value.split('-').count() >= 3;
+        if valid { Ok(()) } else { Err(format!("`{value}` is not a region code like `eu-west-1`")) }
+    }
+);
+
+string_newtype!(
+    /// An interface endpoint service short name: `ssm`, `ecr.api`, `secretsmanager`.
+    ServiceName,
+    "ServiceName",
+    "^[a-z0-9]+([.-][a-z0-9]+)*$",
+    |value| {
+        let valid = !value.is_empty()
+            && value.len() <= 64
+            && value.split(['.', '-']).all(|part| !part.is_empty() && part.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit()));
+        if valid {
+            Ok(())
+        } else {
+            Err(format!("`{value}` is not an endpoint service short name like `ssm` or `ecr.api`"))
+        }
+    }
+);
+
+/// A 12-digit AWS account id.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct AccountId(String);
+
+impl AccountId {
+    /// The id as written, leading zeros included.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl FromStr for AccountId {
+    type Err = InvalidValue;
+    fn from_str(value: &str) -> Result<Self, InvalidValue> {
+        if value.len() == 12 && value.bytes().all(|b| b.is_ascii_digit()) {
+            Ok(AccountId(value.to_owned()))
+        } else {
+            Err(InvalidValue(format!("account id must be exactly 12 digits, got `{value}`")))
+        }
+    }
+}
+
+impl fmt::Display for AccountId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl Serialize for AccountId {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for AccountId {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Text(String),
+            Number(u64),
+        }
+        match Raw::deserialize(deserializer)
+            .map_err(|_| serde::de::Error::custom("account id must be 12 digits, as a string or a number"))?
+        {
+            Raw::Text(text) => text.parse().map_err(serde::de::Error::custom),
+            Raw::Number(number) => {
+                let text = number.to_string();
+                if text.len() < 12 {
+                    Err(serde::de::Error::custom(format!(
+                        "account id must be exactly 12 digits, got `{text}` ({} digits); quote ids with leading zeros, e.g. \"{text:0>12}\"",
+                        text.len()
+                    )))
+                } else {
+                    text.parse().map_err(serde::de::Error::custom)
+                }
+            }
+        }
+    }
+}
+
+impl JsonSchema for AccountId {
+    fn schema_name() -> Cow<'static, str> {
+        Cow::Borrowed("AccountId")
+    }
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({ "type": ["string", "integer"], "pattern": "^[0-9]{12}$" })
+    }
+}
+
+/// An IPv4 CIDR block in canonical form (no host bits set).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Cidr(Ipv4Net);
+
+impl Cidr {
+    /// The network.
+    pub fn net(&self) -> Ipv4Net {
+        self.0
+    }
+
+    /// Prefix length.
+    pub fn prefix_len(&self) -> u8 {
+        self.0.prefix_len()
+    }
+
+    /// Whether the two blocks share any address.
+    pub fn overlaps(&self, other: &Cidr) -> bool {
+        self.0.contains(&other.0.network()) || other.0.contains(&self.0.network())
+    }
+}
+
+impl From<Ipv4Net> for Cidr {
+    fn from(net: Ipv4Net) -> Self {
+        Cidr(net.trunc())
+    }
+}
+
+impl FromStr for Cidr {
+    type Err = InvalidValue;
+    fn from_str(value: &str) -> Result<Self, InvalidValue> {
+        let net: Ipv4Net =
+            value.parse().map_err(|_| InvalidValue(format!("`{value}` is not an IPv4 CIDR block like 10.1.0.0/16")))?;
+        if net.trunc() != net {
+            return Err(InvalidValue(format!("`{value}` has host bits set; did you mean {}?", net.trunc())));
+        }
+        Ok(Cidr(net))
+    }
+}
+
+impl fmt::Display for Cidr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl Serialize for Cidr {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(&self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for Cidr {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        text.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+impl JsonSchema for Cidr {
+    fn schema_name() -> Cow<'static, str> {
+        Cow::Borrowed("Cidr")
+    }
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({ "type": "string", "pattern": "^([0-9]{1,3}\\.){3}[0-9]{1,3}/[0-9]{1,2}$" })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_reject_uppercase_and_trailing_hyphens() {
+        assert!("app-a".parse::<Name>().is_ok());
+        assert!("App".parse::<Name>().is_err());
+        assert!("app-".parse::<Name>().is_err());
+        assert!("1app".parse::<Name>().is_err());
+    }
+
+    #[test]
+    fn cidrs_with_host_bits_suggest_the_network() {
+        let error = "10.1.0.1/16".parse::<Cidr>().unwrap_err();
+        assert!(error.0.contains("10.1.0.0/16"), "{error}");
+    }
+
+    #[test]
+    fn account_ids_are_twelve_digits() {
+        assert!("012345678901".parse::<AccountId>().is_ok());
+        assert!("12345".parse::<AccountId>().is_err());
+    }
+}

@@ -1,0 +1,281 @@
+//! Cross-field validation of a deserialised [`Spec`]: what types alone cannot say.
+//!
+//! Every check returns [`Violation`]s with the field path; the loader turns paths into file,
+//! line and column. Network layout checks that need the CIDR planner live in `enclave-net`.
+
+use std::collections::HashMap;
+
+use crate::config::suggestion;
+use crate::error::Violation;
+use crate::path;
+use crate::region;
+use crate::source::FieldPath;
+use crate::spec::{Account, NetworkSpec, SESSION_MANAGER_ENDPOINTS, Spec};
+
+/// Retention periods CloudWatch Logs accepts, in days.
+pub const LOG_RETENTION_DAYS: [u16; 22] =
+    [1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653];
+
+/// Every cross-field problem in `spec`.
+pub fn validate(spec: &Spec) -> Vec<Violation> {
+    let mut violations = Vec::new();
+    check_region(spec, &mut violations);
+    check_accounts(spec, &mut violations);
+    check_access(spec, &mut violations);
+    check_clusters(spec, &mut violations);
+    check_apps(spec, &mut violations);
+    violations
+}
+
+fn check_region(spec: &Spec, violations: &mut Vec<Violation>) {
+    let code = spec.organization.region.as_str();
+    if region::lookup(code).is_none() {
+        let known: Vec<&str> = region::codes().collect();
+        let hint = suggestion(code, &known).map(|best| format!(" (did you mean {best}?)")).unwrap_or_default();
+        violations.push(Violation::new(path!("organization", "region"), format!("unknown region `{code}`{hint}")));
+    }
+}
+
+/// Reports later duplicates of a key, naming the first occurrence.
+fn duplicates<'a, T>(
+    items: &'a [T],
+    key: impl Fn(&'a T) -> &'a str,
+    field: impl Fn(usize) -> FieldPath,
+    what: &str,
+    violations: &mut Vec<Violation>,
+) {
+    let mut seen: HashMap<&str, usize> = HashMap::new();
+    for (index, item) in items.iter().enumerate() {
+        let value = key(item);
+        if let Some(first) = seen.get(value) {
+            violations
+                .push(Violation::new(field(index), format!("duplicate {what} `{value}` (also at index {first})")));
+        } else {
+            seen.insert(value, index);
+        }
+    }
+}
+
+fn check_accounts(spec: &Spec, violations: &mut Vec<Violation>) {
+    if spec.accounts.is_empty() {
+        violations.push(Violation::new(path!("accounts"), "at least one account is required"));
+    }
+    duplicates(&spec.accounts, |a| a.name.as_str(), |i| path!("accounts", i, "name"), "account name", violations);
+    duplicates(&spec.accounts, |a| a.id.as_str(), |i| path!("accounts", i, "id"), "account id", violations);
+    for (index, account) in spec.accounts.iter().enumerate() {
+        let prefix = account.vpc_cidr.prefix_len();
+        if !(16..=28).contains(&prefix) {
+            violations.push(Violation::new(
+                path!("accounts", index, "vpc_cidr"),
+                format!("a VPC CIDR must be between /16 and /28, got /{prefix}"),
+            ));
+        }
+        for other in spec.accounts.iter().take(index) {
+            if account.vpc_cidr.overlaps(&other.vpc_cidr) {
+                violations.push(Violation::new(
+                    path!("accounts", index, "vpc_cidr"),
+                    format!(
+                        "{} overlaps account `{}` ({}); VPCs must not overlap so they can be peered or routed later",
+                        account.vpc_cidr, other.name, other.vpc_cidr
+                    ),
+                ));
+            }
+        }
+        check_network(spec, index, account, violations);
+    }
+}
+
+fn check_network(spec: &Spec, index: usize, account: &Account, violations: &mut Vec<Violation>) {
+    let network: &NetworkSpec = &account.network;
+    let at = |field: &str| path!("accounts", index, "network", field);
+    if network.azs == 0 {
+        violations.push(Violation::new(at("azs"), "at least one availability zone is required"));
+    }
+    if let Some(region) = region::lookup(spec.organization.region.as_str())
+        && usize::from(network.azs) > region.zone_count()
+    {
+        violations.push(Violation::new(
+            at("azs"),
+            format!("region {} has {} availability zones, {} requested", region.code, region.zone_count(), network.azs),
+        ));
+    }
+    if !network.az_reserve.is_power_of_two() || network.az_reserve > 8 {
+        violations.push(Violation::new(at("az_reserve"), format!("must be 1, 2, 4 or 8, got {}", network.az_reserve)));
+    } else if network.azs > network.az_reserve {
+        violations.push(Violation::new(
+            at("az_reserve"),
+            format!(
+                "{} zones reserved per tier cannot hold the {} availability zones in use (az_reserve is fixed once the VPC exists)",
+                network.az_reserve, network.azs
+            ),
+        ));
+    }
+    if network.tiers.is_empty() {
+        violations.push(Violation::new(at("tiers"), "at least one subnet tier is required"));
+    }
+    duplicates(
+        &network.tiers,
+        |t| t.name.as_str(),
+        |i| path!("accounts", index, "network", "tiers", i, "name"),
+        "tier name",
+        violations,
+    );
+    if network.tiers.iter().any(|tier| tier.name.as_str() == "egress") {
+        let position = network.tiers.iter().position(|tier| tier.name.as_str() == "egress").unwrap_or_default();
+        violations.push(Violation::new(
+            path!("accounts", index, "network", "tiers", position, "name"),
+            "`egress` is reserved for the NAT egress subnets",
+        ));
+    }
+    let tier_exists = |name: &str| network.tiers.iter().any(|tier| tier.name.as_str() == name);
+    if let Some(tier) = &network.endpoints.subnet_tier
+        && !tier_exists(tier.as_str())
+    {
+        violations.push(Violation::new(
+            path!("accounts", index, "network", "endpoints", "subnet_tier"),
+            format!("no tier named `{tier}` in this account"),
+        ));
+    }
+    duplicates(
+        &network.endpoints.interface,
+        |s| s.as_str(),
+        |i| path!("accounts", index, "network", "endpoints", "interface", i),
+        "interface endpoint",
+        violations,
+    );
+    let mut gateways = network.endpoints.gateway.clone();
+    gateways.sort();
+    if gateways.windows(2).any(|pair| pair[0] == pair[1]) {
+        violations.push(Violation::new(
+            path!("accounts", index, "network", "endpoints", "gateway"),
+            "duplicate gateway endpoint",
+        ));
+    }
+    if spec.access.session_manager.enabled {
+        let missing: Vec<&str> = SESSION_MANAGER_ENDPOINTS
+            .iter()
+            .copied()
+            .filter(|required| !network.endpoints.interface.iter().any(|service| service.as_str() == *required))
+            .collect();
+        if !missing.is_empty() {
+            violations.push(Violation::new(
+                path!("accounts", index, "network", "endpoints", "interface"),
+                format!(
+                    "Session Manager needs interface endpoints {} in a private VPC; missing: {}",
+                    SESSION_MANAGER_ENDPOINTS.join(", "),
+                    missing.join(", ")
+                ),
+            ));
+        }
+    }
+    if network.flow_logs.enabled && !LOG_RETENTION_DAYS.contains(&network.flow_logs.retention_days) {
+        violations.push(Violation::new(
+            path!("accounts", index, "network", "flow_logs", "retention_days"),
+            format!(
+                "CloudWatch Logs does not accept {} days; pick one of {}",
+                network.flow_logs.retention_days,
+                LOG_RETENTION_DAYS.map(|d| d.to_string()).join(", ")
+            ),
+        ));
+    }
+    if spec.access.bastion.enabled
+        && let Some(tier) = &spec.access.bastion.tier
+        && !tier_exists(tier.as_str())
+    {
+        violations.push(Violation::new(
+            path!("access", "bastion", "tier"),
+            format!("no tier named `{tier}` in account `{}`", account.name),
+        ));
+    }
+}
+
+fn check_access(spec: &Spec, violations: &mut Vec<Violation>) {
+    let minutes = spec.access.session_manager.idle_timeout_minutes;
+    if !(1..=60).contains(&minutes) {
+        violations.push(Violation::new(
+            path!("access", "session_manager", "idle_timeout_minutes"),
+            format!("must be between 1 and 60 minutes, got {minutes}"),
+        ));
+    }
+    if spec.audit.cloudtrail.enabled && spec.audit.cloudtrail.retention_days == 0 {
+        violations.push(Violation::new(path!("audit", "cloudtrail", "retention_days"), "must be at least 1 day"));
+    }
+}
+
+fn check_clusters(spec: &Spec, violations: &mut Vec<Violation>) {
+    duplicates(&spec.clusters, |c| c.name.as_str(), |i| path!("clusters", i, "name"), "cluster name", violations);
+    for (index, cluster) in spec.clusters.iter().enumerate() {
+        let account = spec.account(cluster.account.as_str());
+        if account.is_none() {
+            violations.push(Violation::new(
+                path!("clusters", index, "account"),
+                format!("no account named `{}`", cluster.account),
+            ));
+        }
+        let version_ok = cluster
+            .version
+            .strip_prefix("1.")
+            .is_some_and(|minor| !minor.is_empty() && minor.len() <= 2 && minor.bytes().all(|b| b.is_ascii_digit()));
+        if !version_ok {
+            violations.push(Violation::new(
+                path!("clusters", index, "version"),
+                format!("`{}` is not a Kubernetes minor version like `1.31`", cluster.version),
+            ));
+        }
+        if let (Some(account), Some(tier)) = (account, &cluster.tier)
+            && !account.network.tiers.iter().any(|candidate| &candidate.name == tier)
+        {
+            violations.push(Violation::new(
+                path!("clusters", index, "tier"),
+                format!("no tier named `{tier}` in account `{}`", account.name),
+            ));
+        }
+        duplicates(
+            &cluster.node_groups,
+            |g| g.name.as_str(),
+            |i| path!("clusters", index, "node_groups", i, "name"),
+            "node group",
+            violations,
+        );
+        for (group_index, group) in cluster.node_groups.iter().enumerate() {
+            let at = |field: &str| path!("clusters", index, "node_groups", group_index, field);
+            if group.instance_types.is_empty() {
+                violations.push(Violation::new(at("instance_types"), "at least one instance type is required"));
+            }
+            if group.max == 0 {
+                violations.push(Violation::new(at("max"), "must be at least 1"));
+            }
+            if group.min > group.max {
+                violations.push(Violation::new(at("min"), format!("min {} is above max {}", group.min, group.max)));
+            } else if !(group.min..=group.max).contains(&group.desired) {
+                violations.push(Violation::new(
+                    at("desired"),
+                    format!("desired {} is outside min {} and max {}", group.desired, group.min, group.max),
+                ));
+            }
+        }
+    }
+}
+
+fn check_apps(spec: &Spec, violations: &mut Vec<Violation>) {
+    duplicates(&spec.apps, |a| a.name.as_str(), |i| path!("apps", i, "name"), "app name", violations);
+    for (index, app) in spec.apps.iter().enumerate() {
+        if !spec.clusters.iter().any(|cluster| cluster.name == app.cluster) {
+            violations
+                .push(Violation::new(path!("apps", index, "cluster"), format!("no cluster named `{}`", app.cluster)));
+        }
+        let image = app.image.as_str();
+        let last = image.rsplit('/').next().unwrap_or(image);
+        let pinned = image.contains("@sha256:")
+            || last.split_once(':').is_some_and(|(_, tag)| !tag.is_empty() && tag != "latest");
+        if !pinned {
+            violations.push(Violation::new(
+                path!("apps", index, "image"),
+                format!("`{image}` must carry a tag other than `latest` or a digest, so a deploy is reproducible"),
+            ));
+        }
+        if app.port == 0 {
+            violations.push(Violation::new(path!("apps", index, "port"), "port 0 is not a valid container port"));
+        }
+    }
+}

