@@ -249,3 +249,108 @@ rule!(
             .collect()
     }
 );
+
+#[cfg(test)]
+mod tests {
+    use enclave_core::config;
+    use enclave_core::guardrail::Finding;
+
+    use super::*;
+    use crate::model::{Route, SecurityRule};
+
+    fn reference() -> NetworkModel {
+        let loaded = config::load_str(
+            "spec.yaml",
+            "organization: { name: acme, region: eu-west-1 }\n\
+             network:\n  tiers: [{ name: app, size: 20, slot: 0 }]\n\
+             accounts:\n  - { name: dev, id: \"111111111111\", environment: dev, vpc_cidr: 10.1.0.0/16 }\n",
+        )
+        .expect("valid spec");
+        crate::build(&loaded.spec).expect("fits")
+    }
+
+    fn findings(model: &NetworkModel) -> Vec<Finding> {
+        rules().run(model).findings
+    }
+
+    fn only(model: &NetworkModel) -> (String, String) {
+        let found = findings(model);
+        assert_eq!(found.len(), 1, "{found:#?}");
+        (found[0].rule.clone(), found[0].address.clone())
+    }
+
+    #[test]
+    fn the_model_we_build_breaks_no_rule() {
+        assert_eq!(findings(&reference()), []);
+    }
+
+    #[test]
+    fn a_private_route_to_the_internet_gateway_is_critical() {
+        let mut model = reference();
+        let everywhere = "0.0.0.0/0".parse().expect("cidr");
+        model.accounts[0].route_tables[0]
+            .routes
+            .push(Route { destination: everywhere, target: Target::InternetGateway });
+        assert_eq!(only(&model), ("NET001".into(), "dev/net/route-table/private-a".into()));
+        assert_eq!(findings(&model)[0].severity, Severity::Critical);
+    }
+
+    #[test]
+    fn the_egress_route_to_the_internet_gateway_is_allowed() {
+        let model = reference();
+        let egress = model.accounts[0].route_tables.iter().find(|t| t.name == "egress").expect("egress table");
+        assert!(egress.routes.iter().any(|r| r.target == Target::InternetGateway));
+    }
+
+    #[test]
+    fn public_ips_open_ingress_and_default_group_rules_are_found() {
+        let mut model = reference();
+        model.accounts[0].subnets[1].map_public_ip_on_launch = true;
+        assert_eq!(only(&model), ("NET002".into(), "dev/net/subnet/app-b".into()));
+
+        let mut model = reference();
+        let group = model.accounts[0].security_groups.iter_mut().find(|g| g.name == "endpoints").expect("group");
+        group.ingress.push(SecurityRule {
+            protocol: "tcp".into(),
+            from_port: 22,
+            to_port: 22,
+            cidr: "0.0.0.0/0".parse().expect("cidr"),
+            description: "ssh".into(),
+        });
+        assert_eq!(only(&model), ("NET003".into(), "dev/net/security-group/endpoints".into()));
+
+        let mut model = reference();
+        let rule = model.accounts[0].security_groups[1].ingress[0].clone();
+        model.accounts[0].security_groups[0].egress.push(rule);
+        assert_eq!(only(&model), ("NET006".into(), "dev/net/default-security-group/main".into()));
+    }
+
+    #[test]
+    fn one_zone_missing_endpoints_no_flow_logs_and_shared_nat_are_found() {
+        let mut model = reference();
+        model.accounts[0].zones.truncate(1);
+        assert_eq!(only(&model), ("NET004".into(), "dev/net/vpc/main".into()));
+
+        let mut model = reference();
+        model.accounts[0].endpoints.retain(|e| e.service != "ssmmessages");
+        assert_eq!(only(&model), ("NET005".into(), "dev/net/vpc/main".into()));
+
+        let mut model = reference();
+        model.accounts[0].flow_log = None;
+        assert_eq!(only(&model), ("NET007".into(), "dev/net/vpc/main".into()));
+
+        let mut model = reference();
+        model.accounts[0].nat_gateways.truncate(1);
+        assert_eq!(only(&model), ("NET008".into(), "dev/net/vpc/main".into()));
+    }
+
+    #[test]
+    fn rule_ids_are_unique_and_documented() {
+        let set = rules();
+        let mut ids: Vec<&str> = set.rules().map(|rule| rule.id()).collect();
+        let count = ids.len();
+        ids.dedup();
+        assert_eq!(ids.len(), count);
+        assert!(set.rules().all(|rule| !rule.summary().is_empty() && !rule.remediation().is_empty()));
+    }
+}
