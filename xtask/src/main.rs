@@ -13,6 +13,10 @@ use anyhow::{Context, Result, bail};
 
 /// cargo-deny release the project pins.
 const CARGO_DENY_VERSION: &str = "0.20.2";
+/// Python tools the judges need, pinned, installed into `<target>/tools/venv`.
+const PYTHON_TOOLS: &[&str] = &["kubernetes-validate==1.37.0"];
+/// Overlay combinations of the reference platform whose rendered objects are judged.
+const REFERENCE_COMBINATIONS: &[&[&str]] = &[&[], &["client-a"], &["client-b"], &["staging"]];
 
 fn main() {
     let args: Vec<String> = env::args().skip(1).collect();
@@ -76,6 +80,8 @@ fn test() -> Result<()> {
             .env("INSTA_SNAPSHOT_REFERENCES_FILE", &references),
     )?;
     check_snapshots(&references)?;
+    check_pure_crates()?;
+    judge_rendered_objects()?;
     let deny = ensure_cargo_deny()?;
     // The advisories check needs the RustSec database from GitHub, which this machine's network
     // cannot reach; deny.toml keeps it configured for anyone with network access.
@@ -135,6 +141,122 @@ fn visit(dir: &Path, found: &mut impl FnMut(&Path)) -> Result<()> {
             found(&path);
         }
     }
+    Ok(())
+}
+
+/// Crates that must build without any AWS SDK (design.md, section 2).
+const PURE_CRATES: &[&str] = &["enclave-core", "enclave-scaling", "enclave-monitor"];
+
+/// Fails when a crate that must stay SDK-free has an `aws-sdk-*` crate in its tree.
+fn check_pure_crates() -> Result<()> {
+    for krate in PURE_CRATES {
+        let output = cargo()
+            .args(["tree", "--locked", "--edges", "normal,build", "--prefix", "none", "--package", krate])
+            .output()
+            .with_context(|| format!("cannot run cargo tree for {krate}"))?;
+        if !output.status.success() {
+            bail!("cargo tree -p {krate} failed: {}", String::from_utf8_lossy(&output.stderr));
+        }
+        let tree = String::from_utf8_lossy(&output.stdout);
+        let sdk: Vec<&str> = tree.lines().filter(|line| line.starts_with("aws-sdk-")).collect();
+        if !sdk.is_empty() {
+            bail!("{krate} must not depend on an AWS SDK, but its tree holds {sdk:?}");
+        }
+        eprintln!("==> cargo tree -p {krate}: {} crates, no aws-sdk", tree.lines().count());
+    }
+    Ok(())
+}
+
+/// The project-local virtualenv with the pinned Python judges; created on first use.
+fn ensure_venv() -> Result<PathBuf> {
+    let venv = target_dir().join("tools").join("venv");
+    let marker = venv.join("enclave-tools.txt");
+    let wanted = PYTHON_TOOLS.join("\n");
+    if fs::read_to_string(&marker).is_ok_and(|installed| installed == wanted) {
+        return Ok(venv);
+    }
+    run("python3 -m venv (project-local tools)", Command::new("python3").args(["-m", "venv"]).arg(&venv))?;
+    run(
+        &format!("pip install {}", PYTHON_TOOLS.join(" ")),
+        Command::new(venv.join("bin").join("pip"))
+            .args(["install", "--quiet", "--disable-pip-version-check"])
+            .args(PYTHON_TOOLS),
+    )?;
+    fs::write(&marker, wanted)?;
+    Ok(venv)
+}
+
+fn yaml_files(dir: &Path) -> Result<Vec<PathBuf>> {
+    let mut files = Vec::new();
+    visit(dir, &mut |path| {
+        if path.extension().is_some_and(|e| e == "yaml") {
+            files.push(path.to_owned());
+        }
+    })?;
+    files.sort();
+    Ok(files)
+}
+
+/// Renders the reference platform and has independent tools judge every object: strict
+/// Kubernetes schema validation (kubernetes-validate) and strict CRD schema validation. Each
+/// judge is first shown a broken object and must reject it, so a judge that accepts anything
+/// fails the run.
+fn judge_rendered_objects() -> Result<()> {
+    let venv = ensure_venv()?;
+    let python = venv.join("bin").join("python");
+    let validate = venv.join("bin").join("kubernetes-validate");
+    let crd_judge = root().join("xtask").join("judges").join("crd_validate.py");
+    let vpa_crd = root().join("fixtures").join("schemas").join("vpa-v1-crd.yaml");
+    run("build enclave", cargo().args(["build", "--quiet", "--locked", "--package", "enclave"]))?;
+    let enclave = target_dir().join("debug").join("enclave");
+    let out = target_dir().join("rendered");
+    let _ = fs::remove_dir_all(&out);
+
+    let controls = out.join("controls");
+    fs::create_dir_all(&controls)?;
+    fs::write(
+        controls.join("broken-hpa.yaml"),
+        "apiVersion: autoscaling/v2\nkind: HorizontalPodAutoscaler\nmetadata: {name: x, colour: blue}\nspec: {scaleTargetRef: {apiVersion: apps/v1, kind: Deployment, name: x}, maxReplicas: 3}\n",
+    )?;
+    fs::write(
+        controls.join("broken-vpa.yaml"),
+        "apiVersion: autoscaling.k8s.io/v1\nkind: VerticalPodAutoscaler\nmetadata: {name: x}\nspec: {targetRef: {apiVersion: apps/v1, kind: Deployment, name: x}, updatePolicy: {updateMode: Sometimes}}\n",
+    )?;
+    let rejects = |command: &mut Command, what: &str| -> Result<()> {
+        let output = command.output().with_context(|| format!("cannot run {what}"))?;
+        if output.status.success() {
+            bail!("{what} accepted a broken object: the judge is not judging");
+        }
+        Ok(())
+    };
+    rejects(Command::new(&validate).arg("--strict").arg(controls.join("broken-hpa.yaml")), "kubernetes-validate")?;
+    rejects(
+        Command::new(&python).arg(&crd_judge).arg(&vpa_crd).arg(controls.join("broken-vpa.yaml")),
+        "the CRD judge",
+    )?;
+
+    let mut files = Vec::new();
+    for overlays in REFERENCE_COMBINATIONS {
+        let name = if overlays.is_empty() { "reference".to_owned() } else { overlays.join("+") };
+        let mut command = Command::new(&enclave);
+        command.current_dir(root()).args(["render", "-c", "fixtures/reference", "--out"]).arg(out.join(&name));
+        for overlay in *overlays {
+            command.args(["--overlay", overlay]);
+        }
+        run(&format!("enclave render ({name})"), command.stdout(std::process::Stdio::null()))?;
+        files.extend(yaml_files(&out.join(&name))?);
+    }
+    if files.is_empty() {
+        bail!("enclave render wrote no objects to judge");
+    }
+    run(
+        &format!("kubernetes-validate --strict on {} rendered objects", files.len()),
+        Command::new(&validate).args(["--strict", "--quiet", "--no-warn"]).args(&files),
+    )?;
+    run(
+        "strict CRD schema validation of rendered custom resources",
+        Command::new(&python).arg(&crd_judge).arg(&vpa_crd).args(&files),
+    )?;
     Ok(())
 }
 

@@ -54,8 +54,56 @@ enum Command {
         #[arg(long)]
         compact: bool,
     },
+    /// Write every rendered Kubernetes object of the spec as YAML files under OUT.
+    Render {
+        #[command(flatten)]
+        spec: SpecArgs,
+        /// Output folder: `OUT/<cluster>/<namespace or _cluster>/<kind>-<name>.yaml`.
+        #[arg(long, value_name = "OUT")]
+        out: PathBuf,
+        /// Output format of the summary.
+        #[arg(long, short, value_enum, default_value_t = Output::Text)]
+        output: Output,
+    },
+    /// Scaling tools.
+    Scaling {
+        #[command(subcommand)]
+        command: ScalingCommand,
+    },
     /// Print the JSON Schema of the spec, for editor completion and validation.
     Schema,
+}
+
+#[derive(Debug, Subcommand)]
+enum ScalingCommand {
+    /// Replay an HPA over a load trace with the upstream algorithm; writes timeline.csv and
+    /// chart.svg to OUT.
+    Simulate {
+        /// The HorizontalPodAutoscaler manifest (autoscaling/v2).
+        #[arg(long, value_name = "HPA.yaml")]
+        hpa: PathBuf,
+        /// CSV with header `time_s,total_usage[,unready_pods][,missing_pods]`.
+        #[arg(long, value_name = "TRACE.csv")]
+        trace: PathBuf,
+        /// Output folder.
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+        /// The pod's request of the target resource (needed for Utilization targets), e.g. 500m.
+        #[arg(long, value_name = "QUANTITY")]
+        request: Option<String>,
+        /// Replicas at time 0 (default: minReplicas).
+        #[arg(long, value_name = "N")]
+        initial_replicas: Option<i32>,
+        /// Seconds from pod creation to Ready.
+        #[arg(long, value_name = "SECONDS", default_value_t = 30.0)]
+        readiness_delay: f64,
+        /// The metric the trace measures, when the HPA has several.
+        #[arg(long, value_name = "NAME")]
+        metric: Option<String>,
+        /// Output format of the summary.
+        #[arg(long, short, value_enum, default_value_t = Output::Text)]
+        output: Output,
+    },
 }
 
 #[derive(Debug, clap::Args)]
@@ -166,6 +214,7 @@ fn load(args: &SpecArgs, output: Output) -> Result<(Loaded, NetworkModel), Failu
     let options = LoadOptions { dir: args.dir.clone(), overlays: args.overlays.clone() };
     let loaded = enclave_core::load(&options).map_err(|e| invalid(e, output))?;
     let model = enclave_net::build(&loaded.spec).map_err(|violations| invalid(loaded.locate(violations), output))?;
+    loaded.check(enclave_scaling::validate(&loaded.spec)).map_err(|e| invalid(e, output))?;
     Ok((loaded, model))
 }
 
@@ -191,7 +240,112 @@ fn run(command: Command) -> Result<(), Failure> {
             print_json(&schemars::schema_for!(enclave_core::Spec));
             Ok(())
         }
+        Command::Render { spec, out, output } => render(&spec, &out, output),
+        Command::Scaling {
+            command:
+                ScalingCommand::Simulate { hpa, trace, out, request, initial_replicas, readiness_delay, metric, output },
+        } => simulate(&hpa, &trace, &out, request, initial_replicas, readiness_delay, metric, output),
     }
+}
+
+fn usage_error(message: String, output: Output) -> Failure {
+    Failure::Invalid {
+        diagnostics: vec![Diagnostic { span: None, path: enclave_core::FieldPath::root(), message }],
+        output,
+    }
+}
+
+fn render(args: &SpecArgs, out: &std::path::Path, output: Output) -> Result<(), Failure> {
+    let (loaded, _) = load(args, output)?;
+    let mut written = Vec::new();
+    for cluster in &loaded.spec.clusters {
+        let bundle =
+            enclave_scaling::render::render_cluster(&loaded.spec, cluster).map_err(|e| Failure::Runtime(e.into()))?;
+        let files = bundle.write_to(&out.join(cluster.name.as_str())).map_err(|e| Failure::Runtime(e.into()))?;
+        written.push((cluster.name.to_string(), bundle, files));
+    }
+    match output {
+        Output::Json => print_json(&serde_json::json!({
+            "clusters": written.iter().map(|(name, bundle, files)| serde_json::json!({
+                "cluster": name,
+                "objects": bundle.objects().iter().map(ToString::to_string).collect::<Vec<_>>(),
+                "files": files,
+            })).collect::<Vec<_>>(),
+        })),
+        Output::Text => {
+            let mut stdout = anstream::stdout();
+            for (name, bundle, _) in &written {
+                let _ = writeln!(stdout, "cluster {name}: {} objects", bundle.len());
+                for object in bundle.objects() {
+                    let _ = writeln!(stdout, "  {object}");
+                }
+            }
+            let total: usize = written.iter().map(|(_, bundle, _)| bundle.len()).sum();
+            let _ = writeln!(stdout, "wrote {total} objects under {}", out.display());
+        }
+    }
+    Ok(())
+}
+
+#[allow(clippy::too_many_arguments)]
+fn simulate(
+    hpa_path: &std::path::Path,
+    trace_path: &std::path::Path,
+    out: &std::path::Path,
+    request: Option<String>,
+    initial_replicas: Option<i32>,
+    readiness_delay: f64,
+    metric: Option<String>,
+    output: Output,
+) -> Result<(), Failure> {
+    use enclave_scaling::hpa::{chart, simulate};
+    let hpa: k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler =
+        enclave_core::config::read_typed(hpa_path).map_err(|e| invalid(e, output))?;
+    let trace = simulate::read_trace(trace_path).map_err(|e| usage_error(e.to_string(), output))?;
+    let request = request
+        .map(|text| text.parse::<enclave_core::spec::Quantity>())
+        .transpose()
+        .map_err(|e| usage_error(format!("--request: {e}"), output))?;
+    let options = simulate::Options { request, initial_replicas, readiness_delay: Some(readiness_delay), metric };
+    let steps = simulate::simulate(&hpa, &trace, &options)
+        .map_err(|e| usage_error(format!("{}: {e}", hpa_path.display()), output))?;
+    std::fs::create_dir_all(out)
+        .map_err(|e| Failure::Runtime(anyhow::anyhow!("cannot create {}: {e}", out.display())))?;
+    let timeline = out.join("timeline.csv");
+    simulate::write_timeline(&steps, &timeline).map_err(|e| Failure::Runtime(e.into()))?;
+    let chart_path = out.join("chart.svg");
+    let target = simulate::target_line(&hpa, &options);
+    let unit = if options.request.is_some() { "utilization (% of request)" } else { "metric value" };
+    chart::draw_svg(&steps, target, unit, &chart_path).map_err(|e| Failure::Runtime(e.into()))?;
+    let changes: Vec<&simulate::Step> = steps.iter().filter(|s| s.desired_replicas != s.replicas).collect();
+    let peak = steps.iter().map(|s| s.desired_replicas.max(s.replicas)).max().unwrap_or(0);
+    match output {
+        Output::Json => print_json(&serde_json::json!({
+            "timeline": timeline,
+            "chart": chart_path,
+            "syncs": steps.len(),
+            "peak_replicas": peak,
+            "changes": changes,
+        })),
+        Output::Text => {
+            let mut stdout = anstream::stdout();
+            let _ = writeln!(
+                stdout,
+                "{} syncs over {} s, peak {peak} replicas",
+                steps.len(),
+                steps.last().map_or(0.0, |s| s.time_s)
+            );
+            for step in changes {
+                let _ = writeln!(
+                    stdout,
+                    "  t={:>5}s  {:>3} -> {:<3} {:<18} utilization {}",
+                    step.time_s, step.replicas, step.desired_replicas, step.reason, step.utilization
+                );
+            }
+            let _ = writeln!(stdout, "wrote {} and {}", timeline.display(), chart_path.display());
+        }
+    }
+    Ok(())
 }
 
 #[derive(Serialize)]

@@ -198,3 +198,64 @@ fn schema_is_json_schema_for_the_spec() {
     assert!(schema["properties"]["accounts"].is_object());
     assert_eq!(schema["additionalProperties"], false, "unknown fields are rejected by editors too");
 }
+
+#[test]
+fn scaling_simulate_writes_a_timeline_and_a_chart() {
+    let out = std::env::temp_dir().join(format!("enclave-simulate-{}", std::process::id()));
+    let output = enclave(
+        &workspace(),
+        &[
+            "scaling",
+            "simulate",
+            "--hpa",
+            "fixtures/scaling/spike/hpa.yaml",
+            "--trace",
+            "fixtures/scaling/spike/trace.csv",
+            "--request",
+            "500m",
+            "--out",
+            out.to_str().expect("utf-8 path"),
+        ],
+    );
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert!(stdout(&output).contains("t=   60s    2 -> 4   ScaleUpLimit"), "{}", stdout(&output));
+    let timeline = fs::read_to_string(out.join("timeline.csv")).expect("timeline");
+    let header = timeline.lines().next().unwrap_or_default();
+    for column in ["time_s", "replicas", "desired_replicas", "utilization"] {
+        assert!(header.split(',').any(|c| c == column), "{header}");
+    }
+    assert_eq!(timeline.lines().count(), 62, "a header and 61 syncs over 900 s");
+    let chart = fs::read_to_string(out.join("chart.svg")).expect("chart");
+    assert!(chart.starts_with("<svg") && chart.contains("replicas"), "an SVG chart");
+    fs::remove_dir_all(&out).expect("cleanup");
+
+    let missing_request = enclave(
+        &workspace(),
+        &[
+            "scaling",
+            "simulate",
+            "--hpa",
+            "fixtures/scaling/spike/hpa.yaml",
+            "--trace",
+            "fixtures/scaling/spike/trace.csv",
+            "--out",
+            "/tmp/x",
+        ],
+    );
+    assert_eq!(missing_request.status.code(), Some(2));
+    assert!(stderr(&missing_request).contains("--request"), "{}", stderr(&missing_request));
+}
+
+#[test]
+fn render_writes_one_file_per_object() {
+    let out = std::env::temp_dir().join(format!("enclave-render-{}", std::process::id()));
+    let output = reference(&["render", "--out", out.to_str().expect("utf-8 path"), "--output", "json"]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let summary: serde_json::Value = serde_json::from_slice(&output.stdout).expect("json");
+    let clusters = summary["clusters"].as_array().expect("clusters");
+    assert_eq!(clusters.len(), 2);
+    let hpa = out.join("platform-prod/orders/horizontalpodautoscaler-orders.yaml");
+    let text = fs::read_to_string(&hpa).expect("HPA file");
+    assert!(text.starts_with("apiVersion: autoscaling/v2\nkind: HorizontalPodAutoscaler\n"), "{text}");
+    fs::remove_dir_all(&out).expect("cleanup");
+}

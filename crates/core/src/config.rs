@@ -145,6 +145,21 @@ pub fn load_str(name: &str, text: &str) -> Result<Loaded> {
     from_document(document)
 }
 
+/// Reads the first YAML document of `path` as a `T` (a Kubernetes object, say), with the same
+/// located errors as specs: file, line, column and field.
+pub fn read_typed<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T> {
+    let text = fs::read_to_string(path).map_err(|source| Error::Read { path: path.to_owned(), source })?;
+    let file: Arc<str> = Arc::from(path.display().to_string());
+    let document = parse(&file, &text)?.into_iter().next().ok_or_else(|| {
+        Error::invalid(Diagnostic {
+            span: None,
+            path: FieldPath::root(),
+            message: format!("`{}` holds no YAML document", path.display()),
+        })
+    })?;
+    deserialize_as(&document)
+}
+
 /// Deserialises and validates an already merged document.
 pub fn from_document(mut document: Node) -> Result<Loaded> {
     resolve_account_networks(&mut document).map_err(merge_diagnostic)?;
@@ -252,8 +267,12 @@ fn resolve_account_networks(document: &mut Node) -> Result<(), MergeError> {
 }
 
 fn deserialize(document: &Node) -> Result<Spec> {
+    deserialize_as(document)
+}
+
+fn deserialize_as<T: serde::de::DeserializeOwned>(document: &Node) -> Result<T> {
     let json = document.to_json();
-    serde_path_to_error::deserialize::<_, Spec>(json).map_err(|error| {
+    serde_path_to_error::deserialize::<_, T>(json).map_err(|error| {
         let mut path = FieldPath::root();
         for segment in error.path().iter() {
             path = match segment {

@@ -29,11 +29,13 @@
 #![deny(missing_docs)]
 
 pub mod address;
+pub mod bundle;
 pub mod config;
 mod error;
 pub mod guardrail;
 pub mod merge;
 pub mod plan;
+pub mod quantity;
 pub mod region;
 pub mod source;
 pub mod spec;

@@ -13,6 +13,8 @@ use ipnet::Ipv4Net;
 use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+pub use crate::quantity::Quantity;
+
 /// The whole platform: one organization, its member accounts, and what runs in them.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -422,6 +424,113 @@ pub struct ClusterSpec {
     /// Managed node groups.
     #[serde(default)]
     pub node_groups: Vec<NodeGroup>,
+    /// The Cluster Autoscaler.
+    #[serde(default)]
+    pub autoscaler: ClusterAutoscaler,
+}
+
+/// Cluster Autoscaler settings.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ClusterAutoscaler {
+    /// Whether it runs.
+    #[serde(default = "default_true")]
+    pub enabled: bool,
+    /// Image tag of `registry.k8s.io/autoscaling/cluster-autoscaler`; match the cluster's minor
+    /// version.
+    #[serde(default = "default_autoscaler_version")]
+    pub version: String,
+    /// How it picks a node group to grow.
+    #[serde(default)]
+    pub expander: Expander,
+    /// Keep similar node groups (one per AZ) the same size.
+    #[serde(default = "default_true")]
+    pub balance_similar_node_groups: bool,
+    /// Scale-down settings.
+    #[serde(default)]
+    pub scale_down: ScaleDown,
+}
+
+impl Default for ClusterAutoscaler {
+    fn default() -> Self {
+        ClusterAutoscaler {
+            enabled: true,
+            version: default_autoscaler_version(),
+            expander: Expander::default(),
+            balance_similar_node_groups: true,
+            scale_down: ScaleDown::default(),
+        }
+    }
+}
+
+fn default_autoscaler_version() -> String {
+    "v1.33.0".into()
+}
+
+/// Cluster Autoscaler expander.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum Expander {
+    /// The group that wastes the least CPU and memory after scale-up.
+    #[default]
+    LeastWaste,
+    /// The group that schedules the most pods.
+    MostPods,
+    /// A random group.
+    Random,
+    /// The group with the highest priority in the priority ConfigMap.
+    Priority,
+    /// The cheapest group.
+    Price,
+}
+
+impl fmt::Display for Expander {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Expander::LeastWaste => "least-waste",
+            Expander::MostPods => "most-pods",
+            Expander::Random => "random",
+            Expander::Priority => "priority",
+            Expander::Price => "price",
+        })
+    }
+}
+
+/// When the Cluster Autoscaler removes nodes.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ScaleDown {
+    /// Whether it removes nodes at all.
+    #[serde(default = "default_true")]
+    pub enabled: bool,
+    /// Minutes after a scale-up before scale-down is considered again.
+    #[serde(default = "default_ten")]
+    pub delay_after_add_minutes: u16,
+    /// Minutes a node must be unneeded before it is removed.
+    #[serde(default = "default_ten")]
+    pub unneeded_minutes: u16,
+    /// Requested share of a node's capacity below which it is unneeded, in percent.
+    #[serde(default = "default_utilization_threshold")]
+    pub utilization_threshold_percent: u8,
+}
+
+impl Default for ScaleDown {
+    fn default() -> Self {
+        ScaleDown {
+            enabled: true,
+            delay_after_add_minutes: default_ten(),
+            unneeded_minutes: default_ten(),
+            utilization_threshold_percent: default_utilization_threshold(),
+        }
+    }
+}
+
+fn default_ten() -> u16 {
+    10
+}
+
+fn default_utilization_threshold() -> u8 {
+    50
 }
 
 /// A managed node group.
@@ -458,6 +567,299 @@ pub struct AppSpec {
     /// Replicas when no autoscaler is set.
     #[serde(default = "default_replicas")]
     pub replicas: u16,
+    /// Container requests and limits; every container gets both.
+    #[serde(default)]
+    pub resources: Resources,
+    /// Horizontal autoscaling (an `autoscaling/v2` HorizontalPodAutoscaler).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub autoscaling: Option<Autoscaling>,
+    /// Vertical right-sizing (a VerticalPodAutoscaler).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vpa: Option<VpaSpec>,
+    /// How many pods voluntary disruptions (node drains, scale-down) may take at once.
+    #[serde(default)]
+    pub disruption: Disruption,
+}
+
+impl AppSpec {
+    /// The namespace the app runs in.
+    pub fn namespace(&self) -> &Name {
+        self.namespace.as_ref().unwrap_or(&self.name)
+    }
+
+    /// The labels that select the app's pods; every crate rendering for the app uses these.
+    pub fn selector(&self) -> std::collections::BTreeMap<String, String> {
+        std::collections::BTreeMap::from([("app.kubernetes.io/name".to_owned(), self.name.to_string())])
+    }
+}
+
+/// Requests and limits of the app's container.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Resources {
+    /// What the scheduler reserves.
+    pub requests: ResourcePair,
+    /// The most the container may use.
+    pub limits: ResourcePair,
+}
+
+impl Default for Resources {
+    fn default() -> Self {
+        let quantity = |text: &str| text.parse().unwrap_or_else(|_| unreachable!("constant quantity"));
+        Resources {
+            requests: ResourcePair { cpu: quantity("100m"), memory: quantity("128Mi") },
+            limits: ResourcePair { cpu: quantity("500m"), memory: quantity("256Mi") },
+        }
+    }
+}
+
+/// A CPU and a memory quantity.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ResourcePair {
+    /// CPU (`250m`, `1`).
+    pub cpu: Quantity,
+    /// Memory (`256Mi`).
+    pub memory: Quantity,
+}
+
+/// Horizontal autoscaling.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Autoscaling {
+    /// Fewest replicas.
+    #[serde(default = "default_min_replicas")]
+    pub min_replicas: u16,
+    /// Most replicas.
+    pub max_replicas: u16,
+    /// Target average CPU utilization, percent of the request.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu_utilization: Option<u16>,
+    /// Target average memory utilization, percent of the request.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory_utilization: Option<u16>,
+    /// Per-pod custom metrics served by prometheus-adapter from Prometheus.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub pods_metrics: Vec<CustomMetric>,
+    /// Metrics of something outside the cluster (a queue), served by prometheus-adapter.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub external_metrics: Vec<CustomMetric>,
+    /// Scale-up and scale-down rates and stabilization; upstream defaults when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub behavior: Option<Behavior>,
+}
+
+fn default_min_replicas() -> u16 {
+    2
+}
+
+/// A Prometheus-backed metric and its per-pod average target.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CustomMetric {
+    /// The metric name the HPA asks for (`http_requests_per_second`).
+    pub name: MetricName,
+    /// The Prometheus series it is computed from (`http_requests_total`).
+    pub series: MetricName,
+    /// prometheus-adapter `metricsQuery` template; defaults to a per-second rate over 2 minutes:
+    /// `sum(rate(<<.Series>>{<<.LabelMatchers>>}[2m])) by (<<.GroupBy>>)`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub query: Option<String>,
+    /// Target value per pod (`AverageValue`).
+    pub target_average: Quantity,
+}
+
+/// `behavior` of an `autoscaling/v2` HPA.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Behavior {
+    /// Scale-up rules; upstream default: no stabilization, max of 4 pods or 100% per 15 s.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scale_up: Option<ScalingRules>,
+    /// Scale-down rules; upstream default: 300 s stabilization, 100% per 15 s.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scale_down: Option<ScalingRules>,
+}
+
+/// Rules for one direction of scaling.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ScalingRules {
+    /// Seconds of past recommendations considered (0 to 3600).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stabilization_window_seconds: Option<u32>,
+    /// Which policy wins when several apply.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub select_policy: Option<SelectPolicy>,
+    /// Rate limits.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub policies: Vec<ScalingPolicy>,
+}
+
+/// How to pick among scaling policies.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum SelectPolicy {
+    /// The policy allowing the largest change.
+    Max,
+    /// The policy allowing the smallest change.
+    Min,
+    /// No scaling in this direction.
+    Disabled,
+}
+
+/// One rate limit.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ScalingPolicy {
+    /// Pods or percent.
+    #[serde(rename = "type")]
+    pub kind: PolicyKind,
+    /// How many pods, or what percent of the replicas at the start of the period.
+    pub value: u32,
+    /// Length of the period (1 to 1800 seconds).
+    pub period_seconds: u32,
+}
+
+/// The unit of a scaling policy.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum PolicyKind {
+    /// A number of pods.
+    Pods,
+    /// A percentage of the current replicas.
+    Percent,
+}
+
+/// Vertical Pod Autoscaler settings.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct VpaSpec {
+    /// What the VPA may do with its recommendations.
+    #[serde(default)]
+    pub mode: VpaMode,
+    /// Resources it controls; must not include a resource an HPA scales on.
+    #[serde(default = "default_controlled_resources")]
+    pub controlled_resources: Vec<ResourceName>,
+    /// Whether limits move with requests.
+    #[serde(default)]
+    pub controlled_values: ControlledValues,
+    /// Lower bound of recommendations.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_allowed: Option<ResourcePair>,
+    /// Upper bound of recommendations.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_allowed: Option<ResourcePair>,
+}
+
+fn default_controlled_resources() -> Vec<ResourceName> {
+    vec![ResourceName::Cpu, ResourceName::Memory]
+}
+
+/// VPA update mode.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum VpaMode {
+    /// Recommend only.
+    #[default]
+    Off,
+    /// Set resources when pods are created.
+    Initial,
+    /// Evict pods whose resources drift from the recommendation.
+    Recreate,
+    /// Today the same as recreate.
+    Auto,
+}
+
+/// A container resource.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ResourceName {
+    /// CPU.
+    Cpu,
+    /// Memory.
+    Memory,
+}
+
+impl fmt::Display for ResourceName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            ResourceName::Cpu => "cpu",
+            ResourceName::Memory => "memory",
+        })
+    }
+}
+
+/// Which values a VPA sets.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum ControlledValues {
+    /// Requests only; limits stay as written.
+    #[default]
+    RequestsOnly,
+    /// Requests, and limits in proportion.
+    RequestsAndLimits,
+}
+
+/// Voluntary-disruption budget: exactly one of the two fields.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Disruption {
+    /// Pods that must stay available (`2` or `50%`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_available: Option<IntOrPercent>,
+    /// Pods that may be unavailable (`1` or `25%`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_unavailable: Option<IntOrPercent>,
+}
+
+impl Default for Disruption {
+    fn default() -> Self {
+        Disruption { min_available: None, max_unavailable: Some(IntOrPercent::Int(1)) }
+    }
+}
+
+/// A count or a percentage, as Kubernetes' `IntOrString`.
+#[derive(Clone, Debug, PartialEq, Eq, JsonSchema)]
+#[schemars(with = "String")]
+pub enum IntOrPercent {
+    /// A number of pods.
+    Int(u32),
+    /// A percentage, 0 to 100.
+    Percent(u8),
+}
+
+impl Serialize for IntOrPercent {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self {
+            IntOrPercent::Int(value) => serializer.serialize_u32(*value),
+            IntOrPercent::Percent(value) => serializer.collect_str(&format_args!("{value}%")),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for IntOrPercent {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Int(u32),
+            Text(String),
+        }
+        match Raw::deserialize(deserializer)
+            .map_err(|_| serde::de::Error::custom("expected a count like 1 or a percentage like \"25%\""))?
+        {
+            Raw::Int(value) => Ok(IntOrPercent::Int(value)),
+            Raw::Text(text) => text
+                .strip_suffix('%')
+                .and_then(|number| number.parse::<u8>().ok())
+                .filter(|percent| *percent <= 100)
+                .map(IntOrPercent::Percent)
+                .ok_or_else(|| {
+                    serde::de::Error::custom(format!("`{text}` is not a count or a percentage from 0% to 100%"))
+                }),
+        }
+    }
 }
 
 fn default_replicas() -> u16 {
@@ -586,6 +988,18 @@ string_newtype!(
         } else {
             Err(format!("`{value}` is not an endpoint service short name like `ssm` or `ecr.api`"))
         }
+    }
+);
+
+string_newtype!(
+    /// A Prometheus-style metric name: `[a-zA-Z_:][a-zA-Z0-9_:]*`.
+    MetricName,
+    "MetricName",
+    "^[a-zA-Z_:][a-zA-Z0-9_:]*$",
+    |value| {
+        let valid = value.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_' || c == ':')
+            && value.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':');
+        if valid { Ok(()) } else { Err(format!("`{value}` is not a metric name like `http_requests_per_second`")) }
     }
 );
 

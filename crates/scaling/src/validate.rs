@@ -1,0 +1,162 @@
+//! What a spec must not ask of the scalers.
+
+use enclave_core::spec::{IntOrPercent, ResourceName, ScalingRules, Spec, VpaMode};
+use enclave_core::{FieldPath, Violation, path};
+
+/// Every scaling problem in `spec`, with field paths.
+pub fn validate(spec: &Spec) -> Vec<Violation> {
+    let mut violations = Vec::new();
+    for (index, app) in spec.apps.iter().enumerate() {
+        let resources = &app.resources;
+        if resources.requests.cpu > resources.limits.cpu {
+            violations.push(Violation::new(
+                path!("apps", index, "resources", "requests", "cpu"),
+                format!("request {} is above the limit {}", resources.requests.cpu, resources.limits.cpu),
+            ));
+        }
+        if resources.requests.memory > resources.limits.memory {
+            violations.push(Violation::new(
+                path!("apps", index, "resources", "requests", "memory"),
+                format!("request {} is above the limit {}", resources.requests.memory, resources.limits.memory),
+            ));
+        }
+        if let Some(autoscaling) = &app.autoscaling {
+            let hpa = |field: &str| path!("apps", index, "autoscaling", field);
+            if autoscaling.min_replicas == 0 {
+                violations.push(Violation::new(
+                    hpa("min_replicas"),
+                    "must be at least 1 (scale-to-zero needs an alpha feature gate)",
+                ));
+            }
+            if autoscaling.max_replicas < autoscaling.min_replicas.max(1) {
+                violations.push(Violation::new(
+                    hpa("max_replicas"),
+                    format!(
+                        "max_replicas {} is below min_replicas {}",
+                        autoscaling.max_replicas, autoscaling.min_replicas
+                    ),
+                ));
+            }
+            let metric_count = usize::from(autoscaling.cpu_utilization.is_some())
+                + usize::from(autoscaling.memory_utilization.is_some())
+                + autoscaling.pods_metrics.len()
+                + autoscaling.external_metrics.len();
+            if metric_count == 0 {
+                violations.push(Violation::new(
+                    path!("apps", index, "autoscaling"),
+                    "an autoscaler needs a metric: cpu_utilization, memory_utilization, pods_metrics or external_metrics",
+                ));
+            }
+            for (field, value) in [
+                ("cpu_utilization", autoscaling.cpu_utilization),
+                ("memory_utilization", autoscaling.memory_utilization),
+            ] {
+                if value == Some(0) {
+                    violations.push(Violation::new(hpa(field), "a utilization target must be above 0%"));
+                }
+            }
+            if let Some(behavior) = &autoscaling.behavior {
+                for (direction, rules) in [("scale_up", &behavior.scale_up), ("scale_down", &behavior.scale_down)] {
+                    if let Some(rules) = rules {
+                        check_rules(
+                            rules,
+                            &path!("apps", index, "autoscaling", "behavior", direction),
+                            &mut violations,
+                        );
+                    }
+                }
+            }
+            if let Some(vpa) = app.vpa.as_ref().filter(|vpa| vpa.mode != VpaMode::Off) {
+                let contested: Vec<String> = vpa
+                    .controlled_resources
+                    .iter()
+                    .filter(|resource| match resource {
+                        ResourceName::Cpu => autoscaling.cpu_utilization.is_some(),
+                        ResourceName::Memory => autoscaling.memory_utilization.is_some(),
+                    })
+                    .map(ToString::to_string)
+                    .collect();
+                if !contested.is_empty() {
+                    violations.push(Violation::new(
+                        path!("apps", index, "vpa", "controlled_resources"),
+                        format!(
+                            "the VPA would change {} requests that the HPA scales on: the two would fight; remove {} from controlled_resources, set the VPA mode to off, or scale on a custom metric",
+                            contested.join(" and "),
+                            contested.join(" and ")
+                        ),
+                    ));
+                }
+            }
+        }
+        if let Some(vpa) = &app.vpa {
+            if vpa.controlled_resources.is_empty() {
+                violations.push(Violation::new(
+                    path!("apps", index, "vpa", "controlled_resources"),
+                    "must name cpu, memory or both",
+                ));
+            }
+            if let (Some(min), Some(max)) = (&vpa.min_allowed, &vpa.max_allowed)
+                && (min.cpu > max.cpu || min.memory > max.memory)
+            {
+                violations.push(Violation::new(
+                    path!("apps", index, "vpa", "min_allowed"),
+                    "min_allowed is above max_allowed",
+                ));
+            }
+        }
+        let disruption = &app.disruption;
+        match (&disruption.min_available, &disruption.max_unavailable) {
+            (Some(_), Some(_)) => violations.push(Violation::new(
+                path!("apps", index, "disruption"),
+                "set min_available or max_unavailable, not both",
+            )),
+            (None, None) => violations
+                .push(Violation::new(path!("apps", index, "disruption"), "set min_available or max_unavailable")),
+            (Some(IntOrPercent::Int(count)), None) => {
+                let fewest = app.autoscaling.as_ref().map_or(app.replicas, |a| a.min_replicas);
+                if *count >= u32::from(fewest) {
+                    violations.push(Violation::new(
+                        path!("apps", index, "disruption", "min_available"),
+                        format!("min_available {count} with as few as {fewest} replicas blocks every node drain"),
+                    ));
+                }
+            }
+            (None, Some(IntOrPercent::Int(0) | IntOrPercent::Percent(0))) => violations.push(Violation::new(
+                path!("apps", index, "disruption", "max_unavailable"),
+                "max_unavailable 0 blocks every node drain",
+            )),
+            _ => {}
+        }
+    }
+    for (index, cluster) in spec.clusters.iter().enumerate() {
+        let scale_down = &cluster.autoscaler.scale_down;
+        if !(1..=100).contains(&scale_down.utilization_threshold_percent) {
+            violations.push(Violation::new(
+                path!("clusters", index, "autoscaler", "scale_down", "utilization_threshold_percent"),
+                "must be between 1 and 100",
+            ));
+        }
+        if !cluster.autoscaler.version.starts_with('v') {
+            violations.push(Violation::new(
+                path!("clusters", index, "autoscaler", "version"),
+                format!("`{}` is not an image tag like `v1.33.0`", cluster.autoscaler.version),
+            ));
+        }
+    }
+    violations
+}
+
+fn check_rules(rules: &ScalingRules, at: &FieldPath, violations: &mut Vec<Violation>) {
+    if rules.stabilization_window_seconds.is_some_and(|seconds| seconds > 3600) {
+        violations.push(Violation::new(at.key("stabilization_window_seconds"), "must be at most 3600 seconds"));
+    }
+    for (index, policy) in rules.policies.iter().enumerate() {
+        let policy_at = at.key("policies").index(index);
+        if policy.value == 0 {
+            violations.push(Violation::new(policy_at.key("value"), "must be above 0"));
+        }
+        if !(1..=1800).contains(&policy.period_seconds) {
+            violations.push(Violation::new(policy_at.key("period_seconds"), "must be between 1 and 1800 seconds"));
+        }
+    }
+}
