@@ -247,6 +247,31 @@ fn scaling_simulate_writes_a_timeline_and_a_chart() {
 }
 
 #[test]
+fn the_chart_in_the_docs_is_what_the_simulator_draws_today() {
+    let out = std::env::temp_dir().join(format!("enclave-docs-chart-{}", std::process::id()));
+    let output = enclave(
+        &workspace(),
+        &[
+            "scaling",
+            "simulate",
+            "--hpa",
+            "fixtures/scaling/spike/behavior-hpa.yaml",
+            "--trace",
+            "fixtures/scaling/spike/trace.csv",
+            "--request",
+            "500m",
+            "--out",
+            out.to_str().expect("utf-8 path"),
+        ],
+    );
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let drawn = fs::read_to_string(out.join("chart.svg")).expect("chart");
+    let documented = fs::read_to_string(workspace().join("docs/hpa-spike-behavior.svg")).expect("docs chart");
+    assert!(drawn == documented, "docs/hpa-spike-behavior.svg is stale: regenerate it with the command in README.md");
+    fs::remove_dir_all(&out).expect("cleanup");
+}
+
+#[test]
 fn render_writes_one_file_per_object() {
     let out = std::env::temp_dir().join(format!("enclave-render-{}", std::process::id()));
     let output = reference(&["render", "--out", out.to_str().expect("utf-8 path"), "--output", "json"]);

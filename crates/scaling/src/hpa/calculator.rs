@@ -282,25 +282,55 @@ pub fn resource_utilization(
         requests.insert(pod.name.clone(), request);
     }
     let (ratio, utilization, raw_average) = utilization_ratio(&metrics, &requests, target_utilization)?;
+    let replicas = decide(
+        current,
+        ratio,
+        &groups,
+        &mut metrics,
+        settings,
+        FillIn {
+            // Scale-down: missing pods count as using their request (or the target, if higher).
+            scale_down: &|pod| {
+                requests.get(pod).copied().unwrap_or_default() * i64::from(target_utilization.max(100)) / 100
+            },
+            ratio: &|values| utilization_ratio(values, &requests, target_utilization).map(|(ratio, _, _)| ratio),
+        },
+    )?;
+    Ok(Proposal { replicas, utilization, raw_average })
+}
+
+/// How the second pass of a calculation values pods it could not measure, and rates the result.
+struct FillIn<'a> {
+    /// The value a missing pod is assumed to have on a scale-down.
+    scale_down: &'a dyn Fn(&str) -> i64,
+    /// The usage ratio of a set of values.
+    ratio: &'a dyn Fn(&Values) -> Result<f64, CalcError>,
+}
+
+/// Upstream's decision once the first-pass `ratio` is known: propose from ready pods when every
+/// pod was measured and ready; otherwise value missing pods (at the scale-down fallback or idle)
+/// and, on a scale-up, unready pods as idle, and keep the current count when that second pass
+/// is within tolerance or points the other way.
+fn decide(
+    current: i32,
+    ratio: f64,
+    groups: &Groups,
+    metrics: &mut Values,
+    settings: &Settings,
+    fill: FillIn<'_>,
+) -> Result<i32, CalcError> {
     let scale_up_with_unready = !groups.unready.is_empty() && ratio > 1.0;
     if !scale_up_with_unready && groups.missing.is_empty() {
         if settings.tolerances.is_within(ratio) {
-            return Ok(Proposal { replicas: current, utilization, raw_average });
+            return Ok(current);
         }
-        return Ok(Proposal { replicas: ceil_replicas(ratio * groups.ready as f64), utilization, raw_average });
+        return Ok(ceil_replicas(ratio * groups.ready as f64));
     }
-    if !groups.missing.is_empty() {
+    for pod in &groups.missing {
         if ratio < 1.0 {
-            // Scale-down: missing pods count as using their request (or the target, if higher).
-            let fallback = i64::from(target_utilization.max(100));
-            for pod in &groups.missing {
-                metrics.insert(pod.clone(), requests.get(pod).copied().unwrap_or_default() * fallback / 100);
-            }
+            metrics.insert(pod.clone(), (fill.scale_down)(pod));
         } else if ratio > 1.0 {
-            // Scale-up: missing pods count as idle.
-            for pod in &groups.missing {
-                metrics.insert(pod.clone(), 0);
-            }
+            metrics.insert(pod.clone(), 0);
         }
     }
     if scale_up_with_unready {
@@ -308,16 +338,16 @@ pub fn resource_utilization(
             metrics.insert(pod.clone(), 0);
         }
     }
-    let (new_ratio, _, _) = utilization_ratio(&metrics, &requests, target_utilization)?;
+    let new_ratio = (fill.ratio)(metrics)?;
     if settings.tolerances.is_within(new_ratio) || (ratio < 1.0 && new_ratio > 1.0) || (ratio > 1.0 && new_ratio < 1.0)
     {
-        return Ok(Proposal { replicas: current, utilization, raw_average });
+        return Ok(current);
     }
     let replicas = ceil_replicas(new_ratio * metrics.len() as f64);
     if (new_ratio < 1.0 && replicas > current) || (new_ratio > 1.0 && replicas < current) {
-        return Ok(Proposal { replicas: current, utilization, raw_average });
+        return Ok(current);
     }
-    Ok(Proposal { replicas, utilization, raw_average })
+    Ok(replicas)
 }
 
 /// Replicas for a per-pod average value target: a resource metric with `AverageValue`
@@ -344,43 +374,18 @@ pub fn average_value(
         (average as f64 / target_average as f64, average)
     };
     let (ratio, average) = ratio_of(&metrics);
-    let scale_up_with_unready = !groups.unready.is_empty() && ratio > 1.0;
-    if !scale_up_with_unready && groups.missing.is_empty() {
-        if settings.tolerances.is_within(ratio) {
-            return Ok(Proposal { replicas: current, utilization: average, raw_average: average });
-        }
-        return Ok(Proposal {
-            replicas: ceil_replicas(ratio * groups.ready as f64),
-            utilization: average,
-            raw_average: average,
-        });
-    }
-    if !groups.missing.is_empty() {
-        if ratio < 1.0 {
+    let replicas = decide(
+        current,
+        ratio,
+        &groups,
+        &mut metrics,
+        settings,
+        FillIn {
             // Scale-down: missing pods count as exactly at target.
-            for pod in &groups.missing {
-                metrics.insert(pod.clone(), target_average);
-            }
-        } else if ratio > 1.0 {
-            for pod in &groups.missing {
-                metrics.insert(pod.clone(), 0);
-            }
-        }
-    }
-    if scale_up_with_unready {
-        for pod in &groups.unready {
-            metrics.insert(pod.clone(), 0);
-        }
-    }
-    let (new_ratio, _) = ratio_of(&metrics);
-    if settings.tolerances.is_within(new_ratio) || (ratio < 1.0 && new_ratio > 1.0) || (ratio > 1.0 && new_ratio < 1.0)
-    {
-        return Ok(Proposal { replicas: current, utilization: average, raw_average: average });
-    }
-    let replicas = ceil_replicas(new_ratio * metrics.len() as f64);
-    if (new_ratio < 1.0 && replicas > current) || (new_ratio > 1.0 && replicas < current) {
-        return Ok(Proposal { replicas: current, utilization: average, raw_average: average });
-    }
+            scale_down: &|_| target_average,
+            ratio: &|values| Ok(ratio_of(values).0),
+        },
+    )?;
     Ok(Proposal { replicas, utilization: average, raw_average: average })
 }
 
