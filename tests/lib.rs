@@ -15,8 +15,5 @@ pub fn workspace() -> PathBuf {
 /// Loads a config folder with overlays and builds its network, as the CLI does.
 pub fn load(dir: &Path, overlays: &[&str]) -> Result<(Loaded, NetworkModel), Error> {
     let options = LoadOptions { dir: dir.to_owned(), overlays: overlays.iter().map(|o| (*o).to_owned()).collect() };
-    let loaded = enclave_core::load(&options)?;
-    let model = enclave_net::build(&loaded.spec).map_err(|violations| loaded.locate(violations))?;
-    loaded.check(enclave_scaling::validate(&loaded.spec))?;
-    Ok((loaded, model))
+    enclave::load(&options)
 }

@@ -1,6 +1,7 @@
-//! Every cluster's rendered scaling objects, for the reference platform and its overlays, are
-//! reviewed contracts. (`cargo xtask test` also has kubernetes-validate and the VPA CRD schema
-//! judge every one of them strictly.)
+//! Everything rendered for every cluster (scaling and monitoring objects, rule files, promtool
+//! tests, dashboards, Filebeat inputs), for the reference platform and its overlays, is a
+//! reviewed contract. (`cargo xtask test` also has kubernetes-validate, the CRD schemas and
+//! promtool judge all of it.)
 
 use enclave_tests::{load, workspace};
 
@@ -9,14 +10,14 @@ fn rendered_bundles_of_every_cluster_match_their_snapshots() {
     for overlays in [&[][..], &["client-a"], &["client-b"], &["staging"]] {
         let (loaded, _) = load(&workspace().join("fixtures/reference"), overlays).expect("valid reference spec");
         assert!(!loaded.spec.clusters.is_empty());
-        for cluster in &loaded.spec.clusters {
-            let bundle = enclave_scaling::render::render_cluster(&loaded.spec, cluster).expect("renders");
-            let name = format!(
-                "{}+{}",
-                if overlays.is_empty() { "reference".to_owned() } else { overlays.join("+") },
-                cluster.name
-            );
-            insta::assert_snapshot!(name, bundle.to_yaml());
+        for cluster in enclave::render(&loaded.spec).expect("renders") {
+            let prefix = if overlays.is_empty() { "reference".to_owned() } else { overlays.join("+") };
+            let name = format!("{prefix}+{}", cluster.cluster);
+            let mut text = cluster.bundle.to_yaml();
+            for artifact in &cluster.artifacts {
+                text.push_str(&format!("--- # file {}\n{}", artifact.path, artifact.content));
+            }
+            insta::assert_snapshot!(name, text);
         }
     }
 }

@@ -1,6 +1,6 @@
 """Strictly validate custom resources against the openAPIV3Schema of their CRD.
 
-usage: crd_validate.py CRD.yaml FILE.yaml...
+usage: crd_validate.py --crd CRD.yaml [--crd CRD.yaml ...] FILE.yaml...
 
 Every object schema that lists properties and neither allows additional properties nor
 preserves unknown fields is closed (additionalProperties: false), which is what the API
@@ -31,11 +31,19 @@ def close(schema):
 
 
 def main(argv):
-    if len(argv) < 3:
+    crds, files, args = [], [], argv[1:]
+    while args:
+        if args[0] == "--crd" and len(args) > 1:
+            crds.append(args[1])
+            args = args[2:]
+        else:
+            files.append(args[0])
+            args = args[1:]
+    if not crds or not files:
         print(__doc__, file=sys.stderr)
         return 2
     schemas = {}
-    for crd in yaml.safe_load_all(open(argv[1])):
+    for crd in (doc for path in crds for doc in yaml.safe_load_all(open(path))):
         if not crd:
             continue
         group, kind = crd["spec"]["group"], crd["spec"]["names"]["kind"]
@@ -44,7 +52,7 @@ def main(argv):
             schema["properties"]["metadata"] = {"type": "object"}
             schemas[(f"{group}/{version['name']}", kind)] = schema
     failures = checked = 0
-    for path in argv[2:]:
+    for path in files:
         for document in yaml.safe_load_all(open(path)):
             if not document:
                 continue

@@ -23,6 +23,13 @@ fn main() {
     let outcome = match args.first().map(String::as_str) {
         Some("test") => test(),
         Some("demo") => demo(),
+        Some("bench") => match args.get(1).map(String::as_str) {
+            Some("health") => bench_health(),
+            _ => {
+                eprintln!("usage: cargo xtask bench health");
+                std::process::exit(2);
+            }
+        },
         _ => {
             eprintln!(
                 "usage: cargo xtask <command>\n\ncommands:\n  test   fmt, clippy, docs, every test, snapshot hygiene, cargo-deny\n  demo   validate and plan the reference platform offline"
@@ -82,6 +89,13 @@ fn test() -> Result<()> {
     check_snapshots(&references)?;
     check_pure_crates()?;
     judge_rendered_objects()?;
+    let prometheus = ensure_prometheus()?;
+    run(
+        "end-to-end tests with real processes (cargo test -- --ignored)",
+        cargo()
+            .args(["test", "--workspace", "--locked", "--", "--ignored"])
+            .env("ENCLAVE_PROMETHEUS", prometheus.join("prometheus")),
+    )?;
     let deny = ensure_cargo_deny()?;
     // The advisories check needs the RustSec database from GitHub, which this machine's network
     // cannot reach; deny.toml keeps it configured for anyone with network access.
@@ -206,7 +220,11 @@ fn judge_rendered_objects() -> Result<()> {
     let python = venv.join("bin").join("python");
     let validate = venv.join("bin").join("kubernetes-validate");
     let crd_judge = root().join("xtask").join("judges").join("crd_validate.py");
-    let vpa_crd = root().join("fixtures").join("schemas").join("vpa-v1-crd.yaml");
+    let crds: Vec<PathBuf> = yaml_files(&root().join("fixtures").join("schemas"))?;
+    let crd_args: Vec<std::ffi::OsString> =
+        crds.iter().flat_map(|crd| [std::ffi::OsString::from("--crd"), crd.as_os_str().to_owned()]).collect();
+    let prometheus = ensure_prometheus()?;
+    let promtool = prometheus.join("promtool");
     run("build enclave", cargo().args(["build", "--quiet", "--locked", "--package", "enclave"]))?;
     let enclave = target_dir().join("debug").join("enclave");
     let out = target_dir().join("rendered");
@@ -231,7 +249,7 @@ fn judge_rendered_objects() -> Result<()> {
     };
     rejects(Command::new(&validate).arg("--strict").arg(controls.join("broken-hpa.yaml")), "kubernetes-validate")?;
     rejects(
-        Command::new(&python).arg(&crd_judge).arg(&vpa_crd).arg(controls.join("broken-vpa.yaml")),
+        Command::new(&python).arg(&crd_judge).args(&crd_args).arg(controls.join("broken-vpa.yaml")),
         "the CRD judge",
     )?;
 
@@ -255,8 +273,92 @@ fn judge_rendered_objects() -> Result<()> {
     )?;
     run(
         "strict CRD schema validation of rendered custom resources",
-        Command::new(&python).arg(&crd_judge).arg(&vpa_crd).args(&files),
+        Command::new(&python).arg(&crd_judge).args(&crd_args).args(&files),
     )?;
+    judge_alert_rules(&promtool, &out.join("reference"))?;
+    Ok(())
+}
+
+/// `promtool check rules` on every rendered rule file and `promtool test rules` on its
+/// generated unit tests; first, a test with a wrong expectation must fail.
+fn judge_alert_rules(promtool: &Path, rendered: &Path) -> Result<()> {
+    let mut rule_files = Vec::new();
+    let mut test_files = Vec::new();
+    visit(rendered, &mut |path| {
+        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+        if name.ends_with(".rules.test.yml") {
+            test_files.push(path.to_owned());
+        } else if name.ends_with(".rules.yml") {
+            rule_files.push(path.to_owned());
+        }
+    })?;
+    if rule_files.is_empty() || test_files.len() != rule_files.len() {
+        bail!(
+            "expected one promtool test file per rule file, found {} rule files and {} test files",
+            rule_files.len(),
+            test_files.len()
+        );
+    }
+    let sample = &test_files[0];
+    let broken = sample.with_file_name("broken-expectation.rules.test.yml");
+    fs::write(&broken, fs::read_to_string(sample)?.replacen("severity: critical", "severity: info", 1))?;
+    let output =
+        Command::new(promtool).arg("test").arg("rules").arg(&broken).output().context("cannot run promtool")?;
+    fs::remove_file(&broken)?;
+    if output.status.success() {
+        bail!("promtool passed a test with a wrong expectation: the judge is not judging");
+    }
+    run(
+        &format!("promtool check rules on {} rule files", rule_files.len()),
+        Command::new(promtool).args(["check", "rules"]).args(&rule_files),
+    )?;
+    run(
+        &format!("promtool test rules on {} test files", test_files.len()),
+        Command::new(promtool).args(["test", "rules"]).args(&test_files),
+    )?;
+    Ok(())
+}
+
+/// Prometheus and promtool from Debian's `prometheus` package; installed with apt when
+/// missing and this runs as root, otherwise the command to run is printed.
+fn ensure_prometheus() -> Result<PathBuf> {
+    let found = |dir: &Path| dir.join("prometheus").is_file() && dir.join("promtool").is_file();
+    let system = PathBuf::from("/usr/bin");
+    if found(&system) {
+        return Ok(system);
+    }
+    ensure_debian_packages(&["prometheus"])?;
+    if found(&system) {
+        Ok(system)
+    } else {
+        bail!("prometheus and promtool are still missing after installing the Debian package")
+    }
+}
+
+/// Installs Debian packages with apt-get (as root), or says what to run.
+fn ensure_debian_packages(packages: &[&str]) -> Result<()> {
+    let root = Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+        .unwrap_or(false);
+    let command = format!("apt-get install -y --no-install-recommends {}", packages.join(" "));
+    if !root {
+        bail!("missing Debian packages: run `sudo {command}` and try again");
+    }
+    let install = || {
+        let mut apt = Command::new("apt-get");
+        apt.args(["install", "-y", "-q", "--no-install-recommends"])
+            .args(packages)
+            .env("DEBIAN_FRONTEND", "noninteractive");
+        apt
+    };
+    eprintln!("\n==> {command}");
+    if !install().status().is_ok_and(|status| status.success()) {
+        // A fresh machine may not have package lists yet.
+        run("apt-get update", Command::new("apt-get").args(["update", "-q"]))?;
+        run(&command, &mut install())?;
+    }
     Ok(())
 }
 
@@ -273,6 +375,67 @@ fn ensure_cargo_deny() -> Result<PathBuf> {
         cargo().args(["install", "--locked", "--version", CARGO_DENY_VERSION, "--root"]).arg(&tools).arg("cargo-deny"),
     )?;
     Ok(binary)
+}
+
+/// Requests per second that wrk measured, from its summary.
+fn wrk_requests_per_second(output: &str) -> Option<f64> {
+    output.lines().find_map(|line| line.trim().strip_prefix("Requests/sec:").and_then(|v| v.trim().parse().ok()))
+}
+
+/// `/health/ready` of the example service (cached deep checks, RED layer not on this route)
+/// against a bare axum handler returning 200, same binary and runtime, driven by wrk over
+/// loopback. Prints both throughputs and their ratio.
+fn bench_health() -> Result<()> {
+    ensure_debian_packages_if_missing("wrk", &["wrk"])?;
+    run(
+        "build example-service (release)",
+        cargo().args(["build", "--quiet", "--locked", "--release", "--package", "enclave-example-service"]),
+    )?;
+    let binary = target_dir().join("release").join("example-service");
+    let measure = |label: &str, extra: &[&str]| -> Result<f64> {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+        let mut server = Command::new(&binary)
+            .args(["--listen", &format!("127.0.0.1:{port}")])
+            .args(extra)
+            .env("RUST_LOG", "warn")
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .context("cannot start example-service")?;
+        let url = format!("http://127.0.0.1:{port}/health/ready");
+        let began = std::time::Instant::now();
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            if began.elapsed() > std::time::Duration::from_secs(10) {
+                let _ = server.kill();
+                bail!("{label}: server did not start");
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        // Warm-up, then the measured run.
+        let _ = Command::new("wrk").args(["-t1", "-c16", "-d2s", &url]).output();
+        let output =
+            Command::new("wrk").args(["-t1", "-c64", "-d10s", "--latency", &url]).output().context("cannot run wrk")?;
+        let _ = server.kill();
+        let _ = server.wait();
+        let text = String::from_utf8_lossy(&output.stdout).into_owned();
+        let rate = wrk_requests_per_second(&text)
+            .with_context(|| format!("{label}: no Requests/sec in wrk output:\n{text}"))?;
+        eprintln!("{label}: {rate:.0} requests/s");
+        Ok(rate)
+    };
+    let bare = measure("bare axum handler", &["--bare"])?;
+    let health = measure("example-service /health/ready", &["--health-refresh-seconds", "5"])?;
+    println!(
+        "health/ready: {health:.0} req/s, bare axum: {bare:.0} req/s, ratio {:.2} (target >= 0.80)",
+        health / bare
+    );
+    Ok(())
+}
+
+fn ensure_debian_packages_if_missing(binary: &str, packages: &[&str]) -> Result<()> {
+    if Command::new(binary).arg("--version").output().is_ok() {
+        return Ok(());
+    }
+    ensure_debian_packages(packages)
 }
 
 fn demo() -> Result<()> {

@@ -212,10 +212,7 @@ fn invalid(error: Error, output: Output) -> Failure {
 /// before anything else happens.
 fn load(args: &SpecArgs, output: Output) -> Result<(Loaded, NetworkModel), Failure> {
     let options = LoadOptions { dir: args.dir.clone(), overlays: args.overlays.clone() };
-    let loaded = enclave_core::load(&options).map_err(|e| invalid(e, output))?;
-    let model = enclave_net::build(&loaded.spec).map_err(|violations| invalid(loaded.locate(violations), output))?;
-    loaded.check(enclave_scaling::validate(&loaded.spec)).map_err(|e| invalid(e, output))?;
-    Ok((loaded, model))
+    enclave::load(&options).map_err(|e| invalid(e, output))
 }
 
 fn run(command: Command) -> Result<(), Failure> {
@@ -258,11 +255,14 @@ fn usage_error(message: String, output: Output) -> Failure {
 fn render(args: &SpecArgs, out: &std::path::Path, output: Output) -> Result<(), Failure> {
     let (loaded, _) = load(args, output)?;
     let mut written = Vec::new();
-    for cluster in &loaded.spec.clusters {
-        let bundle =
-            enclave_scaling::render::render_cluster(&loaded.spec, cluster).map_err(|e| Failure::Runtime(e.into()))?;
-        let files = bundle.write_to(&out.join(cluster.name.as_str())).map_err(|e| Failure::Runtime(e.into()))?;
-        written.push((cluster.name.to_string(), bundle, files));
+    for cluster in enclave::render(&loaded.spec).map_err(|e| Failure::Runtime(e.into()))? {
+        let dir = out.join(&cluster.cluster);
+        let mut files = Vec::new();
+        for artifact in &cluster.artifacts {
+            files.push(artifact.write_to(&dir).map_err(|e| Failure::Runtime(e.into()))?);
+        }
+        files.extend(cluster.bundle.write_to(&dir).map_err(|e| Failure::Runtime(e.into()))?);
+        written.push((cluster.cluster, cluster.bundle, files));
     }
     match output {
         Output::Json => print_json(&serde_json::json!({
@@ -274,10 +274,13 @@ fn render(args: &SpecArgs, out: &std::path::Path, output: Output) -> Result<(), 
         })),
         Output::Text => {
             let mut stdout = anstream::stdout();
-            for (name, bundle, _) in &written {
-                let _ = writeln!(stdout, "cluster {name}: {} objects", bundle.len());
+            for (name, bundle, files) in &written {
+                let _ = writeln!(stdout, "cluster {name}: {} objects, {} files", bundle.len(), files.len());
                 for object in bundle.objects() {
                     let _ = writeln!(stdout, "  {object}");
+                }
+                for file in files.iter().filter(|f| f.extension().is_none_or(|e| e != "yaml")) {
+                    let _ = writeln!(stdout, "  file {}", file.display());
                 }
             }
             let total: usize = written.iter().map(|(_, bundle, _)| bundle.len()).sum();

@@ -190,6 +190,36 @@ impl Bundle {
     }
 }
 
+/// A rendered file that is not a Kubernetes object (a Prometheus rule file, a dashboard, a
+/// Filebeat input), with its path relative to the output folder.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Artifact {
+    /// Relative path, `/`-separated.
+    pub path: String,
+    /// File content.
+    pub content: String,
+}
+
+impl Artifact {
+    /// An artifact at `path`.
+    pub fn new(path: impl Into<String>, content: impl Into<String>) -> Self {
+        Artifact { path: path.into(), content: content.into() }
+    }
+
+    /// Writes the file under `dir`, creating folders.
+    pub fn write_to(&self, dir: &Path) -> Result<PathBuf, BundleError> {
+        let path = dir.join(&self.path);
+        let write = |path: &Path| -> std::io::Result<()> {
+            if let Some(parent) = path.parent() {
+                fs::create_dir_all(parent)?;
+            }
+            fs::write(path, &self.content)
+        };
+        write(&path).map_err(|source| BundleError::Write { path: path.clone(), source })?;
+        Ok(path)
+    }
+}
+
 /// YAML text of any serialisable value, in the crate's one YAML style.
 pub fn to_yaml(value: &impl Serialize) -> String {
     // Serialising a JSON value to YAML cannot fail: every JSON value has a YAML form.

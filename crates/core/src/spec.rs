@@ -579,6 +579,282 @@ pub struct AppSpec {
     /// How many pods voluntary disruptions (node drains, scale-down) may take at once.
     #[serde(default)]
     pub disruption: Disruption,
+    /// Metrics scraping, dependencies, probes and alert thresholds.
+    #[serde(default)]
+    pub monitoring: Monitoring,
+}
+
+/// How an app is watched.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Monitoring {
+    /// Path of the OpenMetrics endpoint.
+    #[serde(default = "default_metrics_path")]
+    pub metrics_path: String,
+    /// How often Prometheus scrapes the app.
+    #[serde(default = "default_scrape_interval")]
+    pub scrape_interval: PromDuration,
+    /// Dependencies the deep health check reports; critical ones gate readiness.
+    #[serde(default)]
+    pub dependencies: Vec<Dependency>,
+    /// Probe timing.
+    #[serde(default)]
+    pub health: HealthTiming,
+    /// Alert thresholds and durations.
+    #[serde(default)]
+    pub alerts: AlertThresholds,
+}
+
+impl Default for Monitoring {
+    fn default() -> Self {
+        Monitoring {
+            metrics_path: default_metrics_path(),
+            scrape_interval: default_scrape_interval(),
+            dependencies: Vec::new(),
+            health: HealthTiming::default(),
+            alerts: AlertThresholds::default(),
+        }
+    }
+}
+
+fn default_metrics_path() -> String {
+    "/metrics".into()
+}
+
+fn default_scrape_interval() -> PromDuration {
+    PromDuration(30)
+}
+
+/// A dependency of an app.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Dependency {
+    /// Name, as it appears in health reports and metrics (`dependency="database"`).
+    pub name: Name,
+    /// What it is.
+    pub kind: DependencyKind,
+    /// Whether readiness fails when it is down.
+    #[serde(default = "default_true")]
+    pub critical: bool,
+}
+
+/// Kinds of dependencies.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum DependencyKind {
+    /// A database (alerted on as connection failures).
+    Database,
+    /// An HTTP service.
+    Http,
+    /// A message queue.
+    Queue,
+    /// A cache.
+    Cache,
+}
+
+impl fmt::Display for DependencyKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            DependencyKind::Database => "database",
+            DependencyKind::Http => "http",
+            DependencyKind::Queue => "queue",
+            DependencyKind::Cache => "cache",
+        })
+    }
+}
+
+/// Probe timing for the app's container.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct HealthTiming {
+    /// Longest the app may take to start before it is restarted.
+    #[serde(default = "default_startup")]
+    pub startup_within: PromDuration,
+    /// Probe period.
+    #[serde(default = "default_probe_period")]
+    pub period: PromDuration,
+    /// Probe timeout.
+    #[serde(default = "default_probe_timeout")]
+    pub timeout: PromDuration,
+    /// Consecutive failures before liveness restarts or readiness removes the pod.
+    #[serde(default = "default_failure_threshold")]
+    pub failure_threshold: u8,
+}
+
+impl Default for HealthTiming {
+    fn default() -> Self {
+        HealthTiming {
+            startup_within: default_startup(),
+            period: default_probe_period(),
+            timeout: default_probe_timeout(),
+            failure_threshold: default_failure_threshold(),
+        }
+    }
+}
+
+fn default_startup() -> PromDuration {
+    PromDuration(120)
+}
+
+fn default_probe_period() -> PromDuration {
+    PromDuration(10)
+}
+
+fn default_probe_timeout() -> PromDuration {
+    PromDuration(2)
+}
+
+fn default_failure_threshold() -> u8 {
+    3
+}
+
+/// Alert thresholds; durations are how long a condition must hold before the alert fires.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AlertThresholds {
+    /// Service down (no successful scrape) for this long: critical.
+    #[serde(default = "default_down_for")]
+    pub service_down_for: PromDuration,
+    /// Share of 5xx responses above which the error-rate alert fires, percent.
+    #[serde(default = "default_error_rate")]
+    pub error_rate_percent: f64,
+    /// How long the error rate must stay high.
+    #[serde(default = "default_five_minutes")]
+    pub error_rate_for: PromDuration,
+    /// How long a database dependency must be down before the alert fires.
+    #[serde(default = "default_one_minute")]
+    pub database_failure_for: PromDuration,
+    /// p95 latency above which the latency alert fires, seconds.
+    #[serde(default = "default_latency")]
+    pub latency_p95_seconds: f64,
+    /// How long p95 latency must stay high.
+    #[serde(default = "default_ten_minutes")]
+    pub latency_for: PromDuration,
+    /// Throttled share of CPU periods above which the throttling alert fires, percent.
+    #[serde(default = "default_throttling")]
+    pub cpu_throttling_percent: f64,
+    /// Working set as a share of the memory limit above which the alert fires, percent.
+    #[serde(default = "default_memory_limit")]
+    pub memory_limit_percent: f64,
+    /// How long resource pressure must last.
+    #[serde(default = "default_fifteen_minutes")]
+    pub resource_for: PromDuration,
+    /// Days before a certificate expires at which the alert fires.
+    #[serde(default = "default_certificate_days")]
+    pub certificate_days: u16,
+}
+
+impl Default for AlertThresholds {
+    fn default() -> Self {
+        AlertThresholds {
+            service_down_for: default_down_for(),
+            error_rate_percent: default_error_rate(),
+            error_rate_for: default_five_minutes(),
+            database_failure_for: default_one_minute(),
+            latency_p95_seconds: default_latency(),
+            latency_for: default_ten_minutes(),
+            cpu_throttling_percent: default_throttling(),
+            memory_limit_percent: default_memory_limit(),
+            resource_for: default_fifteen_minutes(),
+            certificate_days: default_certificate_days(),
+        }
+    }
+}
+
+fn default_down_for() -> PromDuration {
+    PromDuration(300)
+}
+fn default_error_rate() -> f64 {
+    5.0
+}
+fn default_five_minutes() -> PromDuration {
+    PromDuration(300)
+}
+fn default_one_minute() -> PromDuration {
+    PromDuration(60)
+}
+fn default_latency() -> f64 {
+    2.0
+}
+fn default_ten_minutes() -> PromDuration {
+    PromDuration(600)
+}
+fn default_throttling() -> f64 {
+    25.0
+}
+fn default_memory_limit() -> f64 {
+    90.0
+}
+fn default_fifteen_minutes() -> PromDuration {
+    PromDuration(900)
+}
+fn default_certificate_days() -> u16 {
+    30
+}
+
+/// A Prometheus-style duration (`30s`, `5m`, `1h`, `1d`), kept in seconds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct PromDuration(pub u64);
+
+impl PromDuration {
+    /// Seconds.
+    pub fn seconds(&self) -> u64 {
+        self.0
+    }
+}
+
+impl fmt::Display for PromDuration {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let seconds = self.0;
+        if seconds != 0 && seconds.is_multiple_of(86_400) {
+            write!(f, "{}d", seconds / 86_400)
+        } else if seconds != 0 && seconds.is_multiple_of(3600) {
+            write!(f, "{}h", seconds / 3600)
+        } else if seconds != 0 && seconds.is_multiple_of(60) {
+            write!(f, "{}m", seconds / 60)
+        } else {
+            write!(f, "{seconds}s")
+        }
+    }
+}
+
+impl FromStr for PromDuration {
+    type Err = InvalidValue;
+    fn from_str(value: &str) -> Result<Self, InvalidValue> {
+        let invalid = || InvalidValue(format!("`{value}` is not a duration like `30s`, `5m` or `1h`"));
+        let unit_at = value.find(|c: char| !c.is_ascii_digit()).ok_or_else(invalid)?;
+        let (number, unit) = value.split_at(unit_at);
+        let number: u64 = number.parse().map_err(|_| invalid())?;
+        let factor = match unit {
+            "s" => 1,
+            "m" => 60,
+            "h" => 3600,
+            "d" => 86_400,
+            _ => return Err(invalid()),
+        };
+        Ok(PromDuration(number.checked_mul(factor).ok_or_else(invalid)?))
+    }
+}
+
+impl Serialize for PromDuration {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for PromDuration {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        String::deserialize(deserializer)?.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+impl JsonSchema for PromDuration {
+    fn schema_name() -> Cow<'static, str> {
+        Cow::Borrowed("Duration")
+    }
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({ "type": "string", "pattern": "^[0-9]+(s|m|h|d)$" })
+    }
 }
 
 impl AppSpec {

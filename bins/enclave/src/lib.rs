@@ -1,0 +1,55 @@
+//! `enclave`: the whole tool as library calls, for programs that want what the CLI does
+//! without the CLI. Each function composes the domain crates; the crates stay independent of
+//! each other.
+//!
+//! ```no_run
+//! let options = enclave_core::LoadOptions::new("configs").overlay("staging");
+//! let (loaded, _network) = enclave::load(&options)?;
+//! for cluster in enclave::render(&loaded.spec).expect("renders") {
+//!     println!("{}: {} objects", cluster.cluster, cluster.bundle.len());
+//! }
+//! # Ok::<(), enclave_core::Error>(())
+//! ```
+#![deny(missing_docs)]
+
+use enclave_core::bundle::{Artifact, Bundle, BundleError};
+use enclave_core::{Error, LoadOptions, Loaded, Spec};
+use enclave_net::NetworkModel;
+
+/// Loads the layered spec and runs every crate's validation, so all input errors surface
+/// here with file, line and field; returns the spec and its network model.
+pub fn load(options: &LoadOptions) -> Result<(Loaded, NetworkModel), Error> {
+    let loaded = enclave_core::load(options)?;
+    let model = enclave_net::build(&loaded.spec).map_err(|violations| loaded.locate(violations))?;
+    loaded.check(enclave_scaling::validate(&loaded.spec))?;
+    Ok((loaded, model))
+}
+
+/// Everything rendered for one cluster.
+#[derive(Debug)]
+pub struct RenderedCluster {
+    /// Cluster name.
+    pub cluster: String,
+    /// Kubernetes objects.
+    pub bundle: Bundle,
+    /// Other files: rule files, promtool tests, dashboards, Filebeat inputs.
+    pub artifacts: Vec<Artifact>,
+}
+
+/// Renders every cluster of `spec`: scaling objects and each app's monitoring.
+pub fn render(spec: &Spec) -> Result<Vec<RenderedCluster>, BundleError> {
+    let mut rendered = Vec::new();
+    for cluster in &spec.clusters {
+        let mut bundle = enclave_scaling::render::render_cluster(spec, cluster)?;
+        let mut artifacts = Vec::new();
+        for app in spec.apps.iter().filter(|app| app.cluster == cluster.name) {
+            let (objects, files) = enclave_monitor::render::render_app(spec.stack().as_str(), app);
+            for object in objects {
+                bundle.push(&object)?;
+            }
+            artifacts.extend(files);
+        }
+        rendered.push(RenderedCluster { cluster: cluster.name.to_string(), bundle, artifacts });
+    }
+    Ok(rendered)
+}

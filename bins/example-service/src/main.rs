@@ -1,0 +1,258 @@
+//! `example-service`: an orders service built with `enclave-monitor`, and the worked example of
+//! the database-connection-loss scenario.
+//!
+//! - `GET /orders/{id}` reads from a pooled database through the recommended resilience stack:
+//!   overall timeout, retry with full-jitter backoff and a budget, circuit breaker, per-attempt
+//!   timeout.
+//! - `/health/live`, `/health/ready`, `/health/startup`, `/health` report the database
+//!   (critical) and a payments API (non-critical); `/metrics` serves RED, dependency, breaker
+//!   and business metrics.
+//! - `--database-down`, `--database-fails-after SECONDS`, or (with `--admin`)
+//!   `POST /admin/database/{down,up}` make the database fail, so the alert, the readiness
+//!   probe and the breaker can be watched reacting.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Json};
+use axum::routing::{get, post};
+use clap::Parser;
+use enclave_monitor::health::{Check, CheckError, FnCheck, Health};
+use enclave_monitor::metrics::{BusinessMetrics, MetricsBuilder, RedLayer};
+use enclave_monitor::resilience::{Backoff, BreakerConfig, BreakerError, CircuitBreakerLayer, RetryPolicy, Retryable};
+use tokio::sync::Semaphore;
+use tower::util::BoxCloneSyncService;
+use tower::{BoxError, Service, ServiceBuilder, ServiceExt};
+
+/// Command-line flags.
+#[derive(Debug, Parser)]
+#[command(name = "example-service", about = "An orders service instrumented with enclave-monitor")]
+struct Args {
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    listen: SocketAddr,
+    /// Start with the database failing.
+    #[arg(long)]
+    database_down: bool,
+    /// Make the database fail this many seconds after start.
+    #[arg(long, value_name = "SECONDS")]
+    database_fails_after: Option<u64>,
+    /// Enable `POST /admin/database/{down,up}`.
+    #[arg(long)]
+    admin: bool,
+    /// How often dependency checks run in the background, seconds.
+    #[arg(long, default_value_t = 5)]
+    health_refresh_seconds: u64,
+    /// Serve only a bare `GET /health/ready` answering 200 (the benchmark's baseline).
+    #[arg(long, hide = true)]
+    bare: bool,
+}
+
+/// Why a database call failed.
+#[derive(Debug, thiserror::Error)]
+enum DbError {
+    #[error("connection refused by the database")]
+    ConnectionRefused,
+    #[error("no free connection in the pool")]
+    PoolExhausted,
+}
+
+impl Retryable for DbError {
+    fn is_retryable(&self) -> bool {
+        true
+    }
+}
+
+/// A pooled database: a fixed number of connections and a switch that makes it fail.
+struct Database {
+    pool: Semaphore,
+    down: AtomicBool,
+}
+
+impl Database {
+    async fn query(&self, id: u64) -> Result<serde_json::Value, DbError> {
+        let _connection = tokio::time::timeout(Duration::from_millis(200), self.pool.acquire())
+            .await
+            .map_err(|_| DbError::PoolExhausted)?
+            .map_err(|_| DbError::PoolExhausted)?;
+        if self.down.load(Ordering::SeqCst) {
+            return Err(DbError::ConnectionRefused);
+        }
+        Ok(serde_json::json!({"id": id, "status": "shipped", "items": 3}))
+    }
+
+    async fn ping(&self) -> Result<(), CheckError> {
+        self.query(0).await.map(|_| ()).map_err(|e| CheckError(e.to_string()))
+    }
+}
+
+/// A failed attempt, classified for the retry policy: an open circuit is final, anything else
+/// (refused connection, exhausted pool, attempt timeout) may pass on a retry.
+struct Classified {
+    error: BoxError,
+    retryable: bool,
+}
+
+impl From<BreakerError<BoxError>> for Classified {
+    fn from(error: BreakerError<BoxError>) -> Self {
+        let retryable = matches!(error, BreakerError::Inner(_));
+        Classified { retryable, error: Box::new(error) }
+    }
+}
+
+impl Retryable for Classified {
+    fn is_retryable(&self) -> bool {
+        self.retryable
+    }
+}
+
+type OrdersService = BoxCloneSyncService<u64, serde_json::Value, BoxError>;
+
+/// The database behind the recommended stack (see `enclave_monitor::resilience`).
+fn orders_service(database: Arc<Database>, breaker: CircuitBreakerLayer) -> OrdersService {
+    let client = tower::service_fn(move |id: u64| {
+        let database = database.clone();
+        async move { database.query(id).await }
+    });
+    let retry = RetryPolicy::new(2, Backoff::new(Duration::from_millis(20), Duration::from_millis(200), 7));
+    let stack = ServiceBuilder::new()
+        .timeout(Duration::from_secs(2))
+        .map_err(|failed: Classified| failed.error)
+        .layer(tower::retry::RetryLayer::new(retry))
+        .map_err(Classified::from)
+        .layer(breaker)
+        .timeout(Duration::from_millis(500))
+        .service(client);
+    BoxCloneSyncService::new(stack)
+}
+
+#[derive(Clone)]
+struct AppState {
+    orders: OrdersService,
+    database: Arc<Database>,
+    business: BusinessMetrics,
+}
+
+async fn get_order(State(state): State<AppState>, Path(id): Path<u64>) -> impl IntoResponse {
+    let began = std::time::Instant::now();
+    let mut orders = state.orders.clone();
+    let result = match orders.ready().await {
+        Ok(service) => service.call(id).await,
+        Err(error) => Err(error),
+    };
+    match result {
+        Ok(order) => {
+            state.business.jobs_processed("order_lookup", "ok");
+            state.business.processing_time("order_lookup", "ok", began.elapsed().as_secs_f64());
+            (StatusCode::OK, Json(order))
+        }
+        Err(error) => {
+            state.business.jobs_processed("order_lookup", "failed");
+            tracing::error!(order = id, error = %error, "order lookup failed");
+            (StatusCode::SERVICE_UNAVAILABLE, Json(serde_json::json!({"error": error.to_string()})))
+        }
+    }
+}
+
+async fn set_database(State(state): State<AppState>, Path(target): Path<String>) -> impl IntoResponse {
+    let down = match target.as_str() {
+        "down" => true,
+        "up" => false,
+        _ => return (StatusCode::NOT_FOUND, "use /admin/database/down or /admin/database/up\n"),
+    };
+    state.database.down.store(down, Ordering::SeqCst);
+    tracing::warn!(database_down = down, "database switched by the admin endpoint");
+    (StatusCode::OK, "ok\n")
+}
+
+fn bare_router() -> Router {
+    Router::new().route("/health/ready", get(|| async { StatusCode::OK }))
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    enclave_monitor::logging::init_json();
+    let listener = tokio::net::TcpListener::bind(args.listen).await?;
+    if args.bare {
+        axum::serve(listener, bare_router()).with_graceful_shutdown(shutdown()).await?;
+        return Ok(());
+    }
+
+    let database = Arc::new(Database { pool: Semaphore::new(8), down: AtomicBool::new(args.database_down) });
+    let mut metrics = MetricsBuilder::new();
+    let breaker = CircuitBreakerLayer::new(
+        "database",
+        BreakerConfig {
+            window: 20,
+            minimum_calls: 5,
+            failure_rate: 0.5,
+            open_for: Duration::from_secs(10),
+            half_open_calls: 2,
+        },
+        Some(metrics.breakers()),
+    );
+    let ping = database.clone();
+    let health = Health::builder()
+        .dependency("database", "database", true, Duration::from_secs(1), DatabaseCheck(ping))
+        .dependency("payments-api", "http", false, Duration::from_secs(1), FnCheck(|| async { Ok(()) }))
+        .cache_for(Duration::from_secs(args.health_refresh_seconds))
+        .metrics(metrics.dependencies())
+        .build();
+    let state = AppState {
+        orders: orders_service(database.clone(), breaker),
+        database: database.clone(),
+        business: metrics.business(),
+    };
+    let red = RedLayer::new(metrics.http());
+    let mut app = Router::new().route("/orders/{id}", get(get_order));
+    if args.admin {
+        app = app.route("/admin/database/{state}", post(set_database));
+    }
+    let app = app.with_state(state).layer(red).merge(health.router()).merge(metrics.build().router());
+
+    health.spawn_refresh(Duration::from_secs(args.health_refresh_seconds));
+    if let Some(seconds) = args.database_fails_after {
+        let database = database.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_secs(seconds)).await;
+            database.down.store(true, Ordering::SeqCst);
+            tracing::warn!("database failure injected");
+        });
+    }
+    health.mark_started();
+    tracing::info!(listen = %args.listen, "example-service started");
+    axum::serve(listener, app).with_graceful_shutdown(shutdown()).await?;
+    Ok(())
+}
+
+struct DatabaseCheck(Arc<Database>);
+
+#[async_trait::async_trait]
+impl Check for DatabaseCheck {
+    async fn check(&self) -> Result<(), CheckError> {
+        self.0.ping().await
+    }
+}
+
+async fn shutdown() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut terminate = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(signal) => signal,
+            Err(_) => return interrupt.await.unwrap_or_default(),
+        };
+        tokio::select! {
+            _ = interrupt => {}
+            _ = terminate.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    interrupt.await.unwrap_or_default();
+}
