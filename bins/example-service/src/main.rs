@@ -48,6 +48,9 @@ struct Args {
     /// How often dependency checks run in the background, seconds.
     #[arg(long, default_value_t = 5)]
     health_refresh_seconds: u64,
+    /// Export traces over OTLP/HTTP to this collector (Jaeger: `http://jaeger:4318`).
+    #[arg(long, value_name = "URL", env = "OTEL_EXPORTER_OTLP_ENDPOINT")]
+    otlp_endpoint: Option<String>,
     /// Serve only a bare `GET /health/ready` answering 200 (the benchmark's baseline).
     #[arg(long, hide = true)]
     bare: bool,
@@ -138,6 +141,7 @@ struct AppState {
     business: BusinessMetrics,
 }
 
+#[tracing::instrument(skip(state))]
 async fn get_order(State(state): State<AppState>, Path(id): Path<u64>) -> impl IntoResponse {
     let began = std::time::Instant::now();
     let mut orders = state.orders.clone();
@@ -177,7 +181,7 @@ fn bare_router() -> Router {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    enclave_monitor::logging::init_json();
+    let _tracing = enclave_monitor::logging::init_with_otlp("example-service", args.otlp_endpoint.as_deref())?;
     let listener = tokio::net::TcpListener::bind(args.listen).await?;
     if args.bare {
         axum::serve(listener, bare_router()).with_graceful_shutdown(shutdown()).await?;

@@ -667,3 +667,53 @@ pub fn render_app(stack: &str, app: &AppSpec) -> (Vec<serde_json::Value>, Vec<Ar
     ];
     (objects, artifacts)
 }
+
+#[cfg(test)]
+mod tests {
+    use enclave_core::config;
+
+    use super::*;
+
+    fn app(extra: &str) -> AppSpec {
+        let text = format!(
+            "organization: {{ name: acme, region: eu-west-1 }}\nnetwork: {{ tiers: [{{ name: app, size: 20, slot: 0 }}] }}\n\
+             accounts: [{{ name: prod, id: \"333333333333\", environment: prod, vpc_cidr: 10.3.0.0/16 }}]\n\
+             clusters: [{{ name: main, account: prod, version: \"1.33\" }}]\n\
+             apps:\n  - name: orders\n    cluster: main\n    image: orders:1.0.0\n    port: 8080\n{extra}"
+        );
+        config::load_str("spec.yaml", &text).expect("valid").spec.apps.remove(0)
+    }
+
+    #[test]
+    fn probes_follow_the_health_timing() {
+        let app = app(
+            "    monitoring: { health: { startup_within: 95s, period: 10s, timeout: 3s, failure_threshold: 4 } }\n",
+        );
+        let (startup, liveness, readiness) = probes(&app);
+        assert_eq!(startup.failure_threshold, Some(10), "95 s of 10 s periods, rounded up");
+        assert_eq!(liveness.http_get.as_ref().and_then(|g| g.path.clone()).as_deref(), Some("/health/live"));
+        assert_eq!(readiness.http_get.as_ref().and_then(|g| g.path.clone()).as_deref(), Some("/health/ready"));
+        assert_eq!((readiness.timeout_seconds, readiness.failure_threshold), (Some(3), Some(4)));
+        assert_eq!(liveness.http_get.map(|g| g.port), Some(IntOrString::Int(8080)));
+    }
+
+    #[test]
+    fn thresholds_come_from_the_spec_and_the_database_alert_only_with_a_database() {
+        let plain = alert_rules(&app(""));
+        assert!(!plain.groups[0].rules.iter().any(|r| r.alert == "DatabaseConnectionFailures"));
+        let tuned = alert_rules(&app(
+            "    monitoring:\n      dependencies: [{ name: db, kind: database }]\n      alerts: { error_rate_percent: 2.5, latency_p95_seconds: 0.5, service_down_for: 2m }\n",
+        ));
+        let rule = |name: &str| tuned.groups[0].rules.iter().find(|r| r.alert == name).cloned().expect("rule");
+        assert!(rule("HighErrorRate").expr.ends_with("> 0.025"), "{}", rule("HighErrorRate").expr);
+        assert!(rule("HighLatencyP95").expr.ends_with("> 0.5"));
+        assert_eq!(rule("ServiceDown").for_, "2m");
+        assert_eq!(rule("DatabaseConnectionFailures").labels["severity"], "critical");
+    }
+
+    #[test]
+    fn annotation_templates_expand_labels_like_prometheus() {
+        let labels = serde_json::json!({"pod": "orders-1", "container": "app"});
+        assert_eq!(expand("{{ $labels.pod }}/{{ $labels.container }} restarted", &labels), "orders-1/app restarted");
+    }
+}
