@@ -4,7 +4,7 @@
 //! |---|---|---|
 //! | `/health/live` | 200 unless the service declared itself broken | never: a dependency outage must not restart every pod |
 //! | `/health/startup` | 503 until [`Health::mark_started`] | no |
-//! | `/health/ready` | 503 while starting or when a critical dependency is down | critical ones |
+//! | `/health/ready` | 503 while starting or when a critical dependency is down; the body names the failing ones | critical ones |
 //! | `/health` | the deep report: every dependency with status and latency | all (non-critical ones degrade, never fail) |
 //!
 //! Checks run concurrently, each under its own timeout, and their results are cached for a
@@ -104,15 +104,41 @@ pub struct Report {
     pub age_ms: f64,
 }
 
-struct Cached {
+/// One round of checks, with what the readiness probe answers precomputed: probes are the hot
+/// path and only read this.
+struct Snapshot {
     at: Instant,
     checks: Vec<CheckResult>,
+    critical_down: bool,
+    any_down: bool,
+    ready_body: axum::body::Bytes,
+}
+
+impl Snapshot {
+    fn new(checks: Vec<CheckResult>) -> Self {
+        let failing: Vec<&str> = checks.iter().filter(|c| c.status != Status::Up).map(|c| c.name.as_str()).collect();
+        let critical_down = checks.iter().any(|c| c.critical && c.status != Status::Up);
+        let any_down = !failing.is_empty();
+        let body = match (critical_down, any_down) {
+            (true, _) => serde_json::json!({"status": "down", "failing": failing}),
+            (false, true) => serde_json::json!({"status": "degraded", "failing": failing}),
+            (false, false) => serde_json::json!({"status": "up"}),
+        };
+        Snapshot {
+            at: Instant::now(),
+            any_down,
+            critical_down,
+            checks,
+            ready_body: axum::body::Bytes::from(body.to_string()),
+        }
+    }
 }
 
 struct Inner {
     dependencies: Vec<Dependency>,
     cache_for: Duration,
-    cache: tokio::sync::Mutex<Option<Cached>>,
+    snapshot: std::sync::RwLock<Option<Arc<Snapshot>>>,
+    refreshing: tokio::sync::Mutex<()>,
     started: AtomicBool,
     live: AtomicBool,
     metrics: Option<DependencyMetrics>,
@@ -159,7 +185,8 @@ impl HealthBuilder {
             inner: Arc::new(Inner {
                 dependencies: self.dependencies,
                 cache_for: self.cache_for,
-                cache: tokio::sync::Mutex::new(None),
+                snapshot: std::sync::RwLock::new(None),
+                refreshing: tokio::sync::Mutex::new(()),
                 started: AtomicBool::new(false),
                 live: AtomicBool::new(true),
                 metrics: self.metrics,
@@ -190,25 +217,50 @@ impl Health {
         self.inner.live.store(live, Ordering::SeqCst);
     }
 
+    fn fresh_snapshot(&self) -> Option<Arc<Snapshot>> {
+        let guard = self.inner.snapshot.read().ok()?;
+        guard.as_ref().filter(|snapshot| snapshot.at.elapsed() < self.inner.cache_for).cloned()
+    }
+
+    fn store(&self, snapshot: Snapshot) -> Arc<Snapshot> {
+        let snapshot = Arc::new(snapshot);
+        if let Ok(mut guard) = self.inner.snapshot.write() {
+            *guard = Some(snapshot.clone());
+        }
+        snapshot
+    }
+
+    /// The latest round of checks: the cached one while fresh, otherwise a new round. Concurrent
+    /// callers of a stale cache wait for the one round in flight instead of starting their own.
+    async fn snapshot(&self) -> Arc<Snapshot> {
+        if let Some(snapshot) = self.fresh_snapshot() {
+            return snapshot;
+        }
+        let _refreshing = self.inner.refreshing.lock().await;
+        if let Some(snapshot) = self.fresh_snapshot() {
+            return snapshot;
+        }
+        let checks = self.run_checks().await;
+        self.store(Snapshot::new(checks))
+    }
+
     /// The deep report, from cache when fresh.
     pub async fn report(&self) -> Report {
-        let mut cache = self.inner.cache.lock().await;
-        let fresh = cache.as_ref().is_some_and(|cached| cached.at.elapsed() < self.inner.cache_for);
-        if !fresh {
-            *cache = Some(Cached { at: Instant::now(), checks: self.run_checks().await });
-        }
-        let cached = cache.as_ref().unwrap_or_else(|| unreachable!("filled above"));
+        let snapshot = self.snapshot().await;
         let started = self.inner.started.load(Ordering::SeqCst);
-        let critical_down = cached.checks.iter().any(|c| c.critical && c.status != Status::Up);
-        let any_down = cached.checks.iter().any(|c| c.status != Status::Up);
-        let status = if critical_down || !started {
+        let status = if snapshot.critical_down || !started {
             Status::Down
-        } else if any_down {
+        } else if snapshot.any_down {
             Status::Degraded
         } else {
             Status::Up
         };
-        Report { status, started, checks: cached.checks.clone(), age_ms: cached.at.elapsed().as_secs_f64() * 1000.0 }
+        Report {
+            status,
+            started,
+            checks: snapshot.checks.clone(),
+            age_ms: snapshot.at.elapsed().as_secs_f64() * 1000.0,
+        }
     }
 
     async fn run_checks(&self) -> Vec<CheckResult> {
@@ -244,8 +296,9 @@ impl Health {
             let mut ticker = tokio::time::interval(period);
             loop {
                 ticker.tick().await;
-                let mut cache = health.inner.cache.lock().await;
-                *cache = Some(Cached { at: Instant::now(), checks: health.run_checks().await });
+                let _refreshing = health.inner.refreshing.lock().await;
+                let checks = health.run_checks().await;
+                health.store(Snapshot::new(checks));
             }
         })
     }
@@ -281,9 +334,19 @@ impl Health {
                     }
                 }),
             )
-            .route("/health/ready", get(move || report_response(ready.clone())))
+            .route("/health/ready", get(move || ready_response(ready.clone())))
             .route("/health", get(move || report_response(deep.clone())))
     }
+}
+
+/// Readiness: a precomputed body, no report assembly, no JSON encoding per probe.
+async fn ready_response(health: Health) -> Response {
+    if !health.inner.started.load(Ordering::SeqCst) {
+        return (StatusCode::SERVICE_UNAVAILABLE, Json(serde_json::json!({"status": "starting"}))).into_response();
+    }
+    let snapshot = health.snapshot().await;
+    let code = if snapshot.critical_down { StatusCode::SERVICE_UNAVAILABLE } else { StatusCode::OK };
+    (code, [(axum::http::header::CONTENT_TYPE, "application/json")], snapshot.ready_body.clone()).into_response()
 }
 
 async fn report_response(health: Health) -> Response {
