@@ -14,7 +14,7 @@ use anyhow::{Context, Result, bail};
 /// cargo-deny release the project pins.
 const CARGO_DENY_VERSION: &str = "0.20.2";
 /// Python tools the judges need, pinned, installed into `<target>/tools/venv`.
-const PYTHON_TOOLS: &[&str] = &["kubernetes-validate==1.37.0"];
+const PYTHON_TOOLS: &[&str] = &["kubernetes-validate==1.37.0", "moto[server]==5.2.5"];
 /// Overlay combinations of the reference platform whose rendered objects are judged.
 const REFERENCE_COMBINATIONS: &[&[&str]] = &[&[], &["client-a"], &["client-b"], &["staging"]];
 
@@ -90,11 +90,13 @@ fn test() -> Result<()> {
     check_pure_crates()?;
     judge_rendered_objects()?;
     let prometheus = ensure_prometheus()?;
+    let venv = ensure_venv()?;
     run(
-        "end-to-end tests with real processes (cargo test -- --ignored)",
+        "end-to-end tests with real processes: Prometheus, moto (cargo test -- --ignored)",
         cargo()
             .args(["test", "--workspace", "--locked", "--", "--ignored"])
-            .env("ENCLAVE_PROMETHEUS", prometheus.join("prometheus")),
+            .env("ENCLAVE_PROMETHEUS", prometheus.join("prometheus"))
+            .env("MOTO_SERVER", venv.join("bin").join("moto_server")),
     )?;
     let deny = ensure_cargo_deny()?;
     // The advisories check needs the RustSec database from GitHub, which this machine's network

@@ -1,0 +1,155 @@
+//! `enclave-aws`: the one place enclave builds AWS SDK configurations. Every reconciler
+//! (network, access, secrets, deploy) gets its per-account config from here.
+//!
+//! - Credentials from the standard chain, region from the spec, endpoint override from
+//!   [`AwsOptions::endpoint_url`] or the SDK's own `AWS_ENDPOINT_URL`.
+//! - Per member account, `sts:AssumeRole` into `arn:aws:iam::<id>:role/<role>`, made once and
+//!   cached for the run ([`Aws::account`]).
+//! - Retries in standard mode (exponential backoff with jitter; throttling errors are retried)
+//!   with a generous attempt budget, so throttling does not fail work that would succeed later.
+//! - A [`CallCounter`] interceptor that counts operations per `service:Operation`; attach it to
+//!   each service client ([`Aws::counter`]).
+//!
+//! ```no_run
+//! # async fn run() -> Result<(), enclave_aws::Error> {
+//! let aws = enclave_aws::Aws::connect(enclave_aws::AwsOptions::new("eu-west-1", "OrganizationAccountAccessRole")).await;
+//! let config = aws.account("111111111111").await?;
+//! let sts = aws_sdk_sts::Client::from_conf(
+//!     aws_sdk_sts::config::Builder::from(&config).interceptor(aws.counter()).build(),
+//! );
+//! let _ = sts.get_caller_identity().send().await;
+//! println!("{:?}", aws.calls());
+//! # Ok(())
+//! # }
+//! ```
+#![deny(missing_docs)]
+
+mod counter;
+mod credentials;
+#[cfg(feature = "moto")]
+pub mod moto;
+
+use std::collections::{BTreeMap, HashMap};
+use std::time::Duration;
+
+use aws_config::retry::RetryConfig;
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_credential_types::provider::SharedCredentialsProvider;
+
+pub use self::counter::CallCounter;
+use self::credentials::AssumedRole;
+
+/// How to reach AWS.
+#[derive(Clone, Debug)]
+pub struct AwsOptions {
+    /// Region of every client.
+    pub region: String,
+    /// Endpoint override for every service (moto, LocalStack, a proxy).
+    pub endpoint_url: Option<String>,
+    /// Role assumed in member accounts.
+    pub role_name: String,
+    /// Attempts per operation, first one included.
+    pub max_attempts: u32,
+}
+
+impl AwsOptions {
+    /// Options with the default retry budget (10 attempts).
+    pub fn new(region: &str, role_name: &str) -> Self {
+        AwsOptions { region: region.to_owned(), endpoint_url: None, role_name: role_name.to_owned(), max_attempts: 10 }
+    }
+
+    /// Sends every call to `endpoint`.
+    #[must_use]
+    pub fn endpoint(mut self, endpoint: impl Into<String>) -> Self {
+        self.endpoint_url = Some(endpoint.into());
+        self
+    }
+}
+
+/// What can go wrong here.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// `sts:AssumeRole` into a member account failed.
+    #[error("cannot assume role {role_arn}: {message}")]
+    AssumeRole {
+        /// The role.
+        role_arn: String,
+        /// What STS said.
+        message: String,
+    },
+}
+
+/// Shared AWS access for one run.
+pub struct Aws {
+    base: SdkConfig,
+    options: AwsOptions,
+    counter: CallCounter,
+    accounts: tokio::sync::Mutex<HashMap<String, SdkConfig>>,
+}
+
+impl Aws {
+    /// Loads credentials from the standard chain and applies `options`.
+    pub async fn connect(options: AwsOptions) -> Aws {
+        let mut loader = aws_config::defaults(BehaviorVersion::latest()).region(Region::new(options.region.clone()));
+        if let Some(endpoint) = &options.endpoint_url {
+            loader = loader.endpoint_url(endpoint);
+        }
+        let base = loader.load().await;
+        Aws::from_config(base, options)
+    }
+
+    /// Uses `base` (credentials, and anything else already set) and applies `options` on top.
+    pub fn from_config(base: SdkConfig, options: AwsOptions) -> Aws {
+        let retry = RetryConfig::standard()
+            .with_max_attempts(options.max_attempts)
+            .with_initial_backoff(Duration::from_millis(200))
+            .with_max_backoff(Duration::from_secs(20));
+        let mut builder = base.into_builder().region(Region::new(options.region.clone())).retry_config(retry);
+        if let Some(endpoint) = &options.endpoint_url {
+            builder = builder.endpoint_url(endpoint);
+        }
+        Aws {
+            base: builder.build(),
+            options,
+            counter: CallCounter::default(),
+            accounts: tokio::sync::Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The config of the calling identity (the management account).
+    pub fn base(&self) -> &SdkConfig {
+        &self.base
+    }
+
+    /// The interceptor to attach to every service client.
+    pub fn counter(&self) -> CallCounter {
+        self.counter.clone()
+    }
+
+    /// Operations made so far, by `service:Operation`.
+    pub fn calls(&self) -> BTreeMap<String, u64> {
+        self.counter.snapshot()
+    }
+
+    /// The role ARN assumed in `account_id`.
+    pub fn role_arn(&self, account_id: &str) -> String {
+        format!("arn:aws:iam::{account_id}:role/{}", self.options.role_name)
+    }
+
+    /// The config for `account_id`: credentials from `sts:AssumeRole` into the member role,
+    /// assumed once and cached for the run.
+    pub async fn account(&self, account_id: &str) -> Result<SdkConfig, Error> {
+        let mut accounts = self.accounts.lock().await;
+        if let Some(config) = accounts.get(account_id) {
+            return Ok(config.clone());
+        }
+        let sts = aws_sdk_sts::Client::from_conf(
+            aws_sdk_sts::config::Builder::from(&self.base).interceptor(self.counter.clone()).build(),
+        );
+        let provider = AssumedRole::assume(sts, self.role_arn(account_id), "enclave").await?;
+        let config = self.base.to_builder().credentials_provider(SharedCredentialsProvider::new(provider)).build();
+        accounts.insert(account_id.to_owned(), config.clone());
+        Ok(config)
+    }
+}
