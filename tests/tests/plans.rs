@@ -78,8 +78,8 @@ fn overlays_change_what_the_reference_platform_builds() {
     let client_a = subnets(&["client-a"]);
     assert_eq!(
         client_a[2],
-        ("prod".to_owned(), 6, 0, 10),
-        "client-a: prod has no NAT and no egress tier, two more endpoints"
+        ("prod".to_owned(), 6, 0, 12),
+        "client-a: prod has no NAT and no egress tier, and four more endpoints (kms, secretsmanager, ec2, autoscaling)"
     );
     let client_b = subnets(&["client-b"]);
     assert_eq!(client_b.iter().map(|(name, ..)| name.as_str()).collect::<Vec<_>>(), ["dev", "prod"]);

@@ -264,6 +264,8 @@ fn render(args: &SpecArgs, out: &std::path::Path, output: Output) -> Result<(), 
         files.extend(cluster.bundle.write_to(&dir).map_err(|e| Failure::Runtime(e.into()))?);
         written.push((cluster.cluster, cluster.bundle, files));
     }
+    let pruned = prune_previous_render(out, written.iter().flat_map(|(_, _, files)| files.iter()))
+        .map_err(|e| Failure::Runtime(anyhow::anyhow!("cannot prune {}: {e}", out.display())))?;
     match output {
         Output::Json => print_json(&serde_json::json!({
             "clusters": written.iter().map(|(name, bundle, files)| serde_json::json!({
@@ -271,6 +273,7 @@ fn render(args: &SpecArgs, out: &std::path::Path, output: Output) -> Result<(), 
                 "objects": bundle.objects().iter().map(ToString::to_string).collect::<Vec<_>>(),
                 "files": files,
             })).collect::<Vec<_>>(),
+            "removed": pruned,
         })),
         Output::Text => {
             let mut stdout = anstream::stdout();
@@ -284,10 +287,38 @@ fn render(args: &SpecArgs, out: &std::path::Path, output: Output) -> Result<(), 
                 }
             }
             let total: usize = written.iter().map(|(_, bundle, _)| bundle.len()).sum();
+            for file in &pruned {
+                let _ = writeln!(stdout, "  removed {} (no longer rendered)", file.display());
+            }
             let _ = writeln!(stdout, "wrote {total} objects under {}", out.display());
         }
     }
     Ok(())
+}
+
+/// The list of files the last render wrote, kept in OUT so the next render can remove what it no
+/// longer writes (a deleted app's objects must not linger for GitOps to apply), and nothing else.
+const RENDER_MANIFEST: &str = ".enclave-render";
+
+fn prune_previous_render<'a>(
+    out: &std::path::Path,
+    written: impl Iterator<Item = &'a PathBuf>,
+) -> std::io::Result<Vec<PathBuf>> {
+    let manifest = out.join(RENDER_MANIFEST);
+    let now: std::collections::BTreeSet<String> =
+        written.filter_map(|path| path.strip_prefix(out).ok()).map(|p| p.to_string_lossy().into_owned()).collect();
+    let before = std::fs::read_to_string(&manifest).unwrap_or_default();
+    let mut removed = Vec::new();
+    for stale in before.lines().filter(|line| !line.is_empty() && !now.contains(*line)) {
+        let path = out.join(stale);
+        // Only relative paths below OUT that we listed ourselves.
+        if !stale.contains("..") && path.is_file() {
+            std::fs::remove_file(&path)?;
+            removed.push(path);
+        }
+    }
+    std::fs::write(&manifest, now.iter().map(|line| format!("{line}\n")).collect::<String>())?;
+    Ok(removed)
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -309,6 +340,9 @@ fn simulate(
         .map(|text| text.parse::<enclave_core::spec::Quantity>())
         .transpose()
         .map_err(|e| usage_error(format!("--request: {e}"), output))?;
+    if request.as_ref().is_some_and(|q| q.milli() <= 0) {
+        return Err(usage_error("--request must be above zero".into(), output));
+    }
     let options = simulate::Options { request, initial_replicas, readiness_delay: Some(readiness_delay), metric };
     let steps = simulate::simulate(&hpa, &trace, &options)
         .map_err(|e| usage_error(format!("{}: {e}", hpa_path.display()), output))?;

@@ -284,3 +284,41 @@ fn render_writes_one_file_per_object() {
     assert!(text.starts_with("apiVersion: autoscaling/v2\nkind: HorizontalPodAutoscaler\n"), "{text}");
     fs::remove_dir_all(&out).expect("cleanup");
 }
+
+fn copy_dir(from: &Path, to: &Path) {
+    fs::create_dir_all(to).expect("mkdir");
+    for entry in fs::read_dir(from).expect("read dir") {
+        let path = entry.expect("entry").path();
+        let target = to.join(path.file_name().expect("name"));
+        if path.is_dir() { copy_dir(&path, &target) } else { fs::copy(&path, &target).map(|_| ()).expect("copy") }
+    }
+}
+
+#[test]
+fn render_removes_what_it_no_longer_renders_and_nothing_else() {
+    let root = std::env::temp_dir().join(format!("enclave-prune-{}", std::process::id()));
+    let _ = fs::remove_dir_all(&root);
+    let config = root.join("configs");
+    copy_dir(&workspace().join("fixtures/reference"), &config);
+    fs::create_dir_all(config.join("overlays/no-reports")).expect("mkdir");
+    fs::write(config.join("overlays/no-reports/apps.yaml"), "apps:\n  - { name: reports, $patch: delete }\n")
+        .expect("write");
+    let out = root.join("out");
+    fs::create_dir_all(&out).expect("mkdir");
+    fs::write(out.join("README.md"), "kept: enclave did not write it\n").expect("write");
+    let render = |extra: &[&str]| {
+        let mut args = vec!["render", "-c", config.to_str().expect("utf-8"), "--out", out.to_str().expect("utf-8")];
+        args.extend(extra);
+        enclave(&root, &args)
+    };
+    assert_eq!(render(&[]).status.code(), Some(0));
+    let reports_pdb = out.join("platform-dev/reports/poddisruptionbudget-reports.yaml");
+    assert!(reports_pdb.is_file());
+    let second = render(&["--overlay", "no-reports"]);
+    assert_eq!(second.status.code(), Some(0), "{}", stderr(&second));
+    assert!(!reports_pdb.exists(), "the deleted app's objects are gone");
+    assert!(stdout(&second).contains("removed"), "{}", stdout(&second));
+    assert!(out.join("README.md").is_file(), "files enclave did not write are kept");
+    assert!(out.join("platform-prod/orders/horizontalpodautoscaler-orders.yaml").is_file());
+    fs::remove_dir_all(&root).expect("cleanup");
+}

@@ -69,9 +69,10 @@ impl Manifest {
         self.text("/metadata/name")
     }
 
-    fn sort_key(&self) -> (usize, &str, &str) {
+    fn sort_key(&self) -> (usize, &str, &str, &str) {
         let rank = KIND_ORDER.iter().position(|kind| *kind == self.kind()).unwrap_or(KIND_ORDER.len());
-        (rank, self.namespace(), self.name())
+        // Kinds outside the fixed order share a rank; the kind keeps them apart.
+        (rank, self.kind(), self.namespace(), self.name())
     }
 }
 

@@ -83,7 +83,12 @@ impl FromStr for Quantity {
         let whole: i128 = if whole.is_empty() { 0 } else { whole.parse().map_err(|_| invalid())? };
         let scale = 10i128.pow(u32::try_from(fraction.len()).map_err(|_| invalid())?);
         let fraction_value: i128 = if fraction.is_empty() { 0 } else { fraction.parse().map_err(|_| invalid())? };
-        let scaled = (whole * scale + fraction_value) * multiplier_milli;
+        let too_large = || InvalidValue(format!("`{value}` is too large a quantity"));
+        let scaled = whole
+            .checked_mul(scale)
+            .and_then(|v| v.checked_add(fraction_value))
+            .and_then(|v| v.checked_mul(multiplier_milli))
+            .ok_or_else(too_large)?;
         if scaled % scale != 0 {
             return Err(InvalidValue(format!("`{value}` is finer than a thousandth of its unit")));
         }
@@ -160,7 +165,7 @@ mod tests {
         assert_eq!(milli("512Mi"), 512 * (1 << 20) * 1000);
         assert_eq!(milli("1k"), 1_000_000);
         assert_eq!(milli(".5"), 500);
-        for bad in ["", "m", "1.2.3", "-1", "12x", "0.0001"] {
+        for bad in ["", "m", "1.2.3", "-1", "12x", "0.0001", "999999999999999999Ei"] {
             assert!(bad.parse::<Quantity>().is_err(), "{bad}");
         }
     }

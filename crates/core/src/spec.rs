@@ -1096,13 +1096,21 @@ impl Default for Disruption {
 }
 
 /// A count or a percentage, as Kubernetes' `IntOrString`.
-#[derive(Clone, Debug, PartialEq, Eq, JsonSchema)]
-#[schemars(with = "String")]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum IntOrPercent {
     /// A number of pods.
     Int(u32),
     /// A percentage, 0 to 100.
     Percent(u8),
+}
+
+impl JsonSchema for IntOrPercent {
+    fn schema_name() -> Cow<'static, str> {
+        Cow::Borrowed("IntOrPercent")
+    }
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({ "oneOf": [{ "type": "integer", "minimum": 0 }, { "type": "string", "pattern": "^[0-9]{1,3}%$" }] })
+    }
 }
 
 impl Serialize for IntOrPercent {

@@ -151,22 +151,30 @@ fn check_network(spec: &Spec, index: usize, account: &Account, violations: &mut 
             "duplicate gateway endpoint",
         ));
     }
-    if spec.access.session_manager.enabled {
-        let missing: Vec<&str> = SESSION_MANAGER_ENDPOINTS
-            .iter()
-            .copied()
-            .filter(|required| !network.endpoints.interface.iter().any(|service| service.as_str() == *required))
-            .collect();
-        if !missing.is_empty() {
-            violations.push(Violation::new(
-                path!("accounts", index, "network", "endpoints", "interface"),
-                format!(
-                    "Session Manager needs interface endpoints {} in a private VPC; missing: {}",
-                    SESSION_MANAGER_ENDPOINTS.join(", "),
-                    missing.join(", ")
-                ),
-            ));
-        }
+    let required = required_interface_endpoints(spec, account);
+    let missing: Vec<&str> = required
+        .iter()
+        .copied()
+        .filter(|required| !network.endpoints.interface.iter().any(|service| service.as_str() == *required))
+        .collect();
+    if !missing.is_empty() {
+        violations.push(Violation::new(
+            path!("accounts", index, "network", "endpoints", "interface"),
+            format!(
+                "missing interface endpoints this account needs: {} ({})",
+                missing.join(", "),
+                why_required(spec, account)
+            ),
+        ));
+    }
+    if network.nat == crate::spec::NatMode::None
+        && spec.clusters.iter().any(|cluster| cluster.account == account.name)
+        && !network.endpoints.gateway.contains(&crate::spec::GatewayService::S3)
+    {
+        violations.push(Violation::new(
+            path!("accounts", index, "network", "endpoints", "gateway"),
+            "an EKS cluster without NAT pulls image layers from S3: the s3 gateway endpoint is required",
+        ));
     }
     if network.flow_logs.enabled && !LOG_RETENTION_DAYS.contains(&network.flow_logs.retention_days) {
         violations.push(Violation::new(
@@ -186,6 +194,36 @@ fn check_network(spec: &Spec, index: usize, account: &Account, violations: &mut 
             path!("access", "bastion", "tier"),
             format!("no tier named `{tier}` in account `{}`", account.name),
         ));
+    }
+}
+
+/// Interface endpoints EKS nodes need when the VPC has no internet egress.
+pub const PRIVATE_CLUSTER_ENDPOINTS: [&str; 5] = ["ec2", "ecr.api", "ecr.dkr", "sts", "logs"];
+
+/// The interface endpoints an account cannot work without: Session Manager's (when enabled)
+/// and, in a VPC without NAT that hosts a cluster, what nodes and the Cluster Autoscaler call.
+pub fn required_interface_endpoints(spec: &Spec, account: &Account) -> Vec<&'static str> {
+    let mut required = Vec::new();
+    if spec.access.session_manager.enabled {
+        required.extend(SESSION_MANAGER_ENDPOINTS);
+    }
+    if account.network.nat == crate::spec::NatMode::None {
+        let clusters: Vec<_> = spec.clusters.iter().filter(|cluster| cluster.account == account.name).collect();
+        if !clusters.is_empty() {
+            required.extend(PRIVATE_CLUSTER_ENDPOINTS);
+        }
+        if clusters.iter().any(|cluster| cluster.autoscaler.enabled) {
+            required.push("autoscaling");
+        }
+    }
+    required
+}
+
+fn why_required(spec: &Spec, account: &Account) -> &'static str {
+    if account.network.nat == crate::spec::NatMode::None && spec.clusters.iter().any(|c| c.account == account.name) {
+        "Session Manager, and EKS without NAT"
+    } else {
+        "Session Manager in a private VPC"
     }
 }
 

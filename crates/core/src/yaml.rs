@@ -155,7 +155,13 @@ impl Node {
 
 /// Parses every document of `text`; `file` is the name errors and spans carry.
 pub fn parse_documents(file: &Arc<str>, text: &str) -> Result<Vec<Node>, SyntaxError> {
-    let mut builder = Builder { file: file.clone(), stack: Vec::new(), anchors: HashMap::new(), documents: Vec::new() };
+    let mut builder = Builder {
+        alias_nodes: 0,
+        file: file.clone(),
+        stack: Vec::new(),
+        anchors: HashMap::new(),
+        documents: Vec::new(),
+    };
     let mut parser = Parser::new_from_str(text);
     while let Some(next) = parser.next_event() {
         let (event, span) = next.map_err(|error| SyntaxError {
@@ -173,7 +179,19 @@ enum Frame {
     Map { anchor: usize, entries: Vec<Entry>, pending_key: Option<(String, Span)>, span: Span },
 }
 
+/// Most nodes alias expansion may add to one file: a guard against "billion laughs" documents.
+const MAX_ALIAS_NODES: usize = 100_000;
+
+fn node_count(node: &Node) -> usize {
+    1 + match &node.value {
+        Value::Seq(items) => items.iter().map(node_count).sum(),
+        Value::Map(entries) => entries.iter().map(|e| node_count(&e.value)).sum(),
+        _ => 0,
+    }
+}
+
 struct Builder {
+    alias_nodes: usize,
     file: Arc<str>,
     stack: Vec<Frame>,
     anchors: HashMap<usize, Node>,
@@ -244,6 +262,14 @@ impl Builder {
                     path: self.path(),
                     message: "alias refers to an unknown anchor".into(),
                 })?;
+                self.alias_nodes += node_count(&node);
+                if self.alias_nodes > MAX_ALIAS_NODES {
+                    return Err(SyntaxError {
+                        span,
+                        path: self.path(),
+                        message: format!("aliases expand to more than {MAX_ALIAS_NODES} values"),
+                    });
+                }
                 self.complete(node, 0)
             }
             Event::Nothing | Event::StreamStart | Event::StreamEnd | Event::DocumentStart(_) | Event::DocumentEnd => {
@@ -392,6 +418,18 @@ mod tests {
         let error = parse_documents(&file, "a: 1\nb: 2\na: 3\n").unwrap_err();
         assert_eq!(error.span.line, 3);
         assert!(error.message.contains("first written at line 1"), "{}", error.message);
+    }
+
+    #[test]
+    fn alias_bombs_are_refused() {
+        let file: Arc<str> = Arc::from("bomb.yaml");
+        let mut text = String::from("a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n");
+        for level in 1..8 {
+            let previous = format!("*a{}", level - 1);
+            text.push_str(&format!("a{level}: &a{level} [{}]\n", vec![previous; 10].join(", ")));
+        }
+        let error = parse_documents(&file, &text).unwrap_err();
+        assert!(error.message.contains("aliases expand to more than"), "{}", error.message);
     }
 
     #[test]

@@ -22,7 +22,7 @@ use std::task::{Context, Poll};
 
 use axum::Router;
 use axum::extract::MatchedPath;
-use axum::http::{Request, Response, StatusCode, header};
+use axum::http::{Method, Request, Response, StatusCode, header};
 use axum::response::IntoResponse;
 use axum::routing::get;
 use prometheus_client::encoding::EncodeLabelSet;
@@ -340,7 +340,18 @@ where
             .extensions()
             .get::<MatchedPath>()
             .map_or_else(|| "unmatched".to_owned(), |path| path.as_str().to_owned());
-        let method = request.method().as_str().to_owned();
+        // Only standard methods become label values: arbitrary extension methods from clients
+        // would otherwise create unbounded series.
+        let method = match *request.method() {
+            Method::GET
+            | Method::HEAD
+            | Method::POST
+            | Method::PUT
+            | Method::DELETE
+            | Method::PATCH
+            | Method::OPTIONS => request.method().as_str().to_owned(),
+            _ => "other".to_owned(),
+        };
         let metrics = self.metrics.clone();
         let began = Instant::now();
         let future = self.inner.call(request);

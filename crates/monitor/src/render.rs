@@ -81,15 +81,26 @@ pub fn alert_rules(app: &AppSpec) -> RuleFile {
     let t = &app.monitoring.alerts;
     let job = app.name.as_str();
     let ns = app.namespace().as_str();
-    let pods = format!("namespace=\"{ns}\",pod=~\"{job}-.*\"");
+    // The container is named after the app: `pod=~"<app>-.*"` would also match `<app>-worker`.
+    let pods = format!("namespace=\"{ns}\",container=\"{job}\"");
     let mut rules = vec![
         alert(
             app,
             "ServiceDown",
             "critical",
-            format!("up{{job=\"{job}\"}} == 0"),
+            // No target answering, or no target at all (pods pending, selector mismatch).
+            format!("(sum by (job) (up{{job=\"{job}\"}}) == 0) or absent(up{{job=\"{job}\"}})"),
             t.service_down_for.to_string(),
             "service down",
+            format!("No instance of {{{{ $labels.job }}}} has answered a scrape for {}.", t.service_down_for),
+        ),
+        alert(
+            app,
+            "InstanceDown",
+            "warning",
+            format!("up{{job=\"{job}\"}} == 0"),
+            t.service_down_for.to_string(),
+            "instance down",
             format!("{{{{ $labels.instance }}}} has not answered a scrape for {}.", t.service_down_for),
         ),
         alert(
@@ -132,7 +143,7 @@ pub fn alert_rules(app: &AppSpec) -> RuleFile {
             "CPUThrottlingHigh",
             "warning",
             format!(
-                "sum by (namespace, pod, container) (increase(container_cpu_cfs_throttled_periods_total{{{pods},container!=\"\"}}[5m])) / sum by (namespace, pod, container) (increase(container_cpu_cfs_periods_total{{{pods},container!=\"\"}}[5m])) > {}",
+                "sum by (namespace, pod, container) (increase(container_cpu_cfs_throttled_periods_total{{{pods}}}[5m])) / sum by (namespace, pod, container) (increase(container_cpu_cfs_periods_total{{{pods}}}[5m])) > {}",
                 t.cpu_throttling_percent / 100.0
             ),
             t.resource_for.to_string(),
@@ -147,7 +158,7 @@ pub fn alert_rules(app: &AppSpec) -> RuleFile {
             "MemoryNearLimit",
             "warning",
             format!(
-                "max by (namespace, pod, container) (container_memory_working_set_bytes{{{pods},container!=\"\"}}) / max by (namespace, pod, container) (kube_pod_container_resource_limits{{{pods},resource=\"memory\"}}) > {}",
+                "max by (namespace, pod, container) (container_memory_working_set_bytes{{{pods}}}) / max by (namespace, pod, container) (kube_pod_container_resource_limits{{{pods},resource=\"memory\"}}) > {}",
                 t.memory_limit_percent / 100.0
             ),
             t.resource_for.to_string(),
@@ -183,7 +194,7 @@ pub fn alert_rules(app: &AppSpec) -> RuleFile {
     ];
     if app.monitoring.dependencies.iter().any(|d| d.kind == DependencyKind::Database) {
         rules.insert(
-            2,
+            3,
             alert(
                 app,
                 "DatabaseConnectionFailures",
@@ -329,7 +340,7 @@ fn panel(id: u32, title: &str, unit: &str, grid: (u32, u32), targets: &[(&str, &
 pub fn dashboard(app: &AppSpec) -> serde_json::Value {
     let job = app.name.as_str();
     let ns = app.namespace().as_str();
-    let pods = format!("namespace=\"{ns}\",pod=~\"{job}-.*\"");
+    let pods = format!("namespace=\"{ns}\",container=\"{job}\"");
     let rate = format!("sum by (route) (rate(http_requests_total{{job=\"{job}\"}}[5m]))");
     let errors = format!(
         "sum by (route) (rate(http_requests_total{{job=\"{job}\",status=~\"5..\"}}[5m])) / sum by (route) (rate(http_requests_total{{job=\"{job}\"}}[5m]))"
@@ -337,8 +348,8 @@ pub fn dashboard(app: &AppSpec) -> serde_json::Value {
     let p95 = format!(
         "histogram_quantile(0.95, sum by (route, le) (rate(http_request_duration_seconds_bucket{{job=\"{job}\"}}[5m])))"
     );
-    let cpu = format!("sum by (pod) (rate(container_cpu_usage_seconds_total{{{pods},container!=\"\"}}[5m]))");
-    let memory = format!("sum by (pod) (container_memory_working_set_bytes{{{pods},container!=\"\"}})");
+    let cpu = format!("sum by (pod) (rate(container_cpu_usage_seconds_total{{{pods}}}[5m]))");
+    let memory = format!("sum by (pod) (container_memory_working_set_bytes{{{pods}}})");
     let restarts = format!("sum by (pod) (increase(kube_pod_container_status_restarts_total{{{pods}}}[1h]))");
     serde_json::json!({
         "uid": format!("enclave-{job}"),
@@ -385,7 +396,9 @@ pub fn filebeat_input(app: &AppSpec) -> serde_json::Value {
     serde_json::json!([{
         "type": "filestream",
         "id": format!("{ns}-{job}"),
-        "paths": [format!("/var/log/containers/{job}-*_{ns}_*.log")],
+        // Container log files are `<pod>_<namespace>_<container>-<id>.log`; the container is
+        // named after the app.
+        "paths": [format!("/var/log/containers/*_{ns}_{job}-*.log")],
         "parsers": [
             {"container": {"stream": "all", "format": "auto"}},
             {"ndjson": {"target": "", "message_key": "message", "overwrite_keys": true, "add_error_key": true, "expand_keys": true}},
@@ -398,8 +411,9 @@ pub fn filebeat_input(app: &AppSpec) -> serde_json::Value {
     }])
 }
 
-/// promtool unit tests for every alert of [`alert_rules`]: for each, a series that crosses the
-/// threshold (not firing before `for` has passed, firing after) and one that stays below.
+/// promtool unit tests for every alert of [`alert_rules`]. For each: a series that crosses the
+/// threshold by 10%, with the alert absent one interval before its `for` has passed and firing
+/// exactly when it has; and a series 10% below the threshold that never fires.
 pub fn rule_tests(app: &AppSpec, rule_file_name: &str) -> serde_json::Value {
     let job = app.name.to_string();
     let ns = app.namespace().to_string();
@@ -419,20 +433,24 @@ pub fn rule_tests(app: &AppSpec, rule_file_name: &str) -> serde_json::Value {
             .unwrap_or_default();
         serde_json::json!({"exp_labels": labels, "exp_annotations": annotations})
     };
-    let case = |name: &str, series: Vec<(String, String)>, before: u64, after: u64, labels: serde_json::Value| {
+    let inputs = |series: &[(String, String)]| {
+        series.iter().map(|(s, v)| serde_json::json!({"series": s, "values": v})).collect::<Vec<_>>()
+    };
+    // Fires when it has held for `for`: absent at `fires_at - 1`, firing at `fires_at` (minutes).
+    let case = |name: &str, series: Vec<(String, String)>, fires_at: u64, labels: serde_json::Value| {
         serde_json::json!({
             "interval": "1m",
-            "input_series": series.iter().map(|(s, v)| serde_json::json!({"series": s, "values": v})).collect::<Vec<_>>(),
+            "input_series": inputs(&series),
             "alert_rule_test": [
-                {"eval_time": format!("{before}m"), "alertname": name, "exp_alerts": []},
-                {"eval_time": format!("{after}m"), "alertname": name, "exp_alerts": [expect(name, labels)]},
+                {"eval_time": format!("{}m", fires_at.saturating_sub(1)), "alertname": name, "exp_alerts": []},
+                {"eval_time": format!("{fires_at}m"), "alertname": name, "exp_alerts": [expect(name, labels)]},
             ],
         })
     };
     let quiet = |name: &str, series: Vec<(String, String)>, at: u64| {
         serde_json::json!({
             "interval": "1m",
-            "input_series": series.iter().map(|(s, v)| serde_json::json!({"series": s, "values": v})).collect::<Vec<_>>(),
+            "input_series": inputs(&series),
             "alert_rule_test": [{"eval_time": format!("{at}m"), "alertname": name, "exp_alerts": []}],
         })
     };
@@ -440,29 +458,38 @@ pub fn rule_tests(app: &AppSpec, rule_file_name: &str) -> serde_json::Value {
     let pod_labels = serde_json::json!({"namespace": ns, "pod": pod, "container": job});
     let pod_series =
         |metric: &str, extra: &str| format!("{metric}{{namespace=\"{ns}\",pod=\"{pod}\",container=\"{job}\"{extra}}}");
-    let span = 60u64;
+    let span = 90u64;
     let mut tests = Vec::new();
 
-    // Service down: up drops to 0 at minute 2.
+    // Down: `up` drops to 0 at minute 2; the service alert fires `for` later, and so does the
+    // per-instance one. With no target at all (nothing scraped), the service alert fires too.
     let down = minutes(t.service_down_for);
-    let up_series = format!("up{{job=\"{job}\",instance=\"10.0.0.1:8080\"}}");
+    let up = |value: &str| vec![(format!("up{{job=\"{job}\",instance=\"10.0.0.1:8080\"}}"), value.to_owned())];
+    tests.push(case("ServiceDown", up(&format!("1 1 0x{span}")), 2 + down, serde_json::json!({"job": job})));
+    tests.push(quiet("ServiceDown", up(&format!("1x{span}")), 2 + down));
     tests.push(case(
         "ServiceDown",
-        vec![(up_series.clone(), format!("1 1 0x{span}"))],
-        2 + down.saturating_sub(1),
-        2 + down + 1,
+        vec![("up{job=\"another-service\",instance=\"10.0.0.9:8080\"}".to_owned(), format!("1x{span}"))],
+        down,
+        serde_json::json!({"job": job}),
+    ));
+    tests.push(case(
+        "InstanceDown",
+        up(&format!("1 1 0x{span}")),
+        2 + down,
         serde_json::json!({"job": job, "instance": "10.0.0.1:8080"}),
     ));
-    tests.push(quiet("ServiceDown", vec![(up_series, format!("1x{span}"))], 2 + down + 1));
+    tests.push(quiet("InstanceDown", up(&format!("1x{span}")), 2 + down));
 
-    // Error rate: 10 of every 100 requests fail (above any threshold under 10%), from minute 0.
+    // Error rate: 1000 requests a minute, 10% above or below the threshold failing. `rate` has
+    // two samples from minute 1, when the condition starts to hold.
     let errors_for = minutes(t.error_rate_for);
-    let failing = ((t.error_rate_percent * 2.0).ceil() as u64).clamp(1, 99);
-    let requests = |ok: u64, bad: u64| {
+    let requests = |share: f64| {
+        let bad = (1000.0 * share / 100.0).round() as u64;
         vec![
             (
                 format!("http_requests_total{{job=\"{job}\",route=\"/orders\",method=\"GET\",status=\"200\"}}"),
-                format!("0+{ok}x{span}"),
+                format!("0+{}x{span}", 1000 - bad),
             ),
             (
                 format!("http_requests_total{{job=\"{job}\",route=\"/orders\",method=\"GET\",status=\"500\"}}"),
@@ -472,74 +499,57 @@ pub fn rule_tests(app: &AppSpec, rule_file_name: &str) -> serde_json::Value {
     };
     tests.push(case(
         "HighErrorRate",
-        requests(100 - failing, failing),
-        1 + errors_for.saturating_sub(1),
-        6 + errors_for,
+        requests(t.error_rate_percent * 1.1),
+        1 + errors_for,
         serde_json::json!({"job": job}),
     ));
-    let tolerated = ((t.error_rate_percent / 2.0).floor() as u64).min(99);
-    tests.push(quiet("HighErrorRate", requests(100 - tolerated, tolerated), 6 + errors_for));
+    tests.push(quiet("HighErrorRate", requests(t.error_rate_percent * 0.9), 1 + errors_for));
 
-    // Latency: nearly every request lands above the threshold's bucket, or well below it.
+    // Latency: p95 at 1.1x or 0.95x the threshold (linear interpolation within buckets).
     let latency_for = minutes(t.latency_for);
-    let bucket = |le: &str, per_minute: u64| {
-        (
-            format!(
-                "http_request_duration_seconds_bucket{{job=\"{job}\",route=\"/orders\",method=\"GET\",le=\"{le}\"}}"
-            ),
-            format!("0+{per_minute}x{span}"),
-        )
-    };
     let threshold = t.latency_p95_seconds;
-    let slow = vec![
-        bucket(&format!("{}", threshold / 4.0), 1),
-        bucket(&format!("{threshold}"), 2),
-        bucket(&format!("{}", threshold * 4.0), 100),
-        bucket("+Inf", 100),
-    ];
-    let fast = vec![
-        bucket(&format!("{}", threshold / 4.0), 100),
-        bucket(&format!("{threshold}"), 100),
-        bucket(&format!("{}", threshold * 4.0), 100),
-        bucket("+Inf", 100),
-    ];
-    tests.push(case(
-        "HighLatencyP95",
-        slow,
-        1 + latency_for.saturating_sub(1),
-        6 + latency_for,
-        serde_json::json!({"job": job}),
-    ));
-    tests.push(quiet("HighLatencyP95", fast, 6 + latency_for));
+    let histogram = |counts: [u64; 3]| {
+        let bucket = |le: String, count: u64| {
+            (
+                format!(
+                    "http_request_duration_seconds_bucket{{job=\"{job}\",route=\"/orders\",method=\"GET\",le=\"{le}\"}}"
+                ),
+                format!("0+{count}x{span}"),
+            )
+        };
+        vec![
+            bucket(format!("{}", threshold / 2.0), counts[0]),
+            bucket(format!("{threshold}"), counts[1]),
+            bucket(format!("{}", threshold * 1.2), counts[2]),
+            bucket("+Inf".to_owned(), 100),
+        ]
+    };
+    tests.push(case("HighLatencyP95", histogram([0, 90, 100]), 1 + latency_for, serde_json::json!({"job": job})));
+    tests.push(quiet("HighLatencyP95", histogram([86, 96, 100]), 1 + latency_for));
 
-    // Database: the dependency check fails from minute 2.
-    if app.monitoring.dependencies.iter().any(|d| d.kind == DependencyKind::Database) {
+    // Database: the dependency check fails from the second interval.
+    if let Some(dependency) = app.monitoring.dependencies.iter().find(|d| d.kind == DependencyKind::Database) {
         let database_for = t.database_failure_for.seconds();
-        let dependency = app
-            .monitoring
-            .dependencies
-            .iter()
-            .find(|d| d.kind == DependencyKind::Database)
-            .map(|d| d.name.to_string())
-            .unwrap_or_default();
+        let interval = database_for.clamp(1, 60);
+        let steps = database_for.div_ceil(interval);
         let series = format!(
-            "dependency_up{{job=\"{job}\",dependency=\"{dependency}\",kind=\"database\",instance=\"10.0.0.1:8080\"}}"
+            "dependency_up{{job=\"{job}\",dependency=\"{}\",kind=\"database\",instance=\"10.0.0.1:8080\"}}",
+            dependency.name
         );
-        let interval_s = database_for.clamp(1, 60);
-        let steps_for = database_for.div_ceil(interval_s);
+        let fires = (2 + steps) * interval;
         tests.push(serde_json::json!({
-            "interval": format!("{interval_s}s"),
-            "input_series": [{"series": series, "values": format!("1 1 0x{}", steps_for + 10)}],
+            "interval": format!("{interval}s"),
+            "input_series": [{"series": series, "values": format!("1 1 0x{}", steps + 10)}],
             "alert_rule_test": [
-                {"eval_time": format!("{}s", (2 + steps_for) * interval_s - 1), "alertname": "DatabaseConnectionFailures", "exp_alerts": []},
-                {"eval_time": format!("{}s", (3 + steps_for) * interval_s), "alertname": "DatabaseConnectionFailures",
-                 "exp_alerts": [expect("DatabaseConnectionFailures", serde_json::json!({"job": job, "dependency": dependency}))]},
+                {"eval_time": format!("{}s", fires - 1), "alertname": "DatabaseConnectionFailures", "exp_alerts": []},
+                {"eval_time": format!("{fires}s"), "alertname": "DatabaseConnectionFailures",
+                 "exp_alerts": [expect("DatabaseConnectionFailures", serde_json::json!({"job": job, "dependency": dependency.name.to_string()}))]},
             ],
         }));
         tests.push(serde_json::json!({
-            "interval": format!("{interval_s}s"),
-            "input_series": [{"series": series, "values": format!("1x{}", steps_for + 10)}],
-            "alert_rule_test": [{"eval_time": format!("{}s", (3 + steps_for) * interval_s), "alertname": "DatabaseConnectionFailures", "exp_alerts": []}],
+            "interval": format!("{interval}s"),
+            "input_series": [{"series": series, "values": format!("1x{}", steps + 10)}],
+            "alert_rule_test": [{"eval_time": format!("{fires}s"), "alertname": "DatabaseConnectionFailures", "exp_alerts": []}],
         }));
     }
 
@@ -555,25 +565,29 @@ pub fn rule_tests(app: &AppSpec, rule_file_name: &str) -> serde_json::Value {
     };
     let mut oom_labels = pod_labels.clone();
     oom_labels["reason"] = serde_json::json!("OOMKilled");
-    tests.push(case("PodOOMKilled", oom(&format!("0 0 0 1x{span}")), 2, 4, oom_labels));
+    tests.push(case("PodOOMKilled", oom(&format!("0 0 0 1x{span}")), 3, oom_labels));
     tests.push(quiet("PodOOMKilled", oom(&format!("0x{span}")), 4));
 
-    // CPU throttling: throttled periods at twice the threshold's share, or at half of it.
+    // CPU throttling: throttled periods 10% above or below the threshold's share.
     let resource_for = minutes(t.resource_for);
-    let throttled = |share: f64| {
+    let throttled = |percent: f64| {
         vec![
             (pod_series("container_cpu_cfs_periods_total", ""), format!("0+1000x{span}")),
             (
                 pod_series("container_cpu_cfs_throttled_periods_total", ""),
-                format!("0+{}x{span}", (1000.0 * share).round() as u64),
+                format!("0+{}x{span}", (10.0 * percent).round().min(1000.0) as u64),
             ),
         ]
     };
-    let high = (t.cpu_throttling_percent * 2.0 / 100.0).min(1.0);
-    tests.push(case("CPUThrottlingHigh", throttled(high), resource_for, 6 + resource_for, pod_labels.clone()));
-    tests.push(quiet("CPUThrottlingHigh", throttled(t.cpu_throttling_percent / 200.0), 6 + resource_for));
+    tests.push(case(
+        "CPUThrottlingHigh",
+        throttled(t.cpu_throttling_percent * 1.1),
+        1 + resource_for,
+        pod_labels.clone(),
+    ));
+    tests.push(quiet("CPUThrottlingHigh", throttled(t.cpu_throttling_percent * 0.9), 1 + resource_for));
 
-    // Memory: working set at the threshold plus half the headroom, or at half the threshold.
+    // Memory: working set halfway between the threshold and the limit, or 10% below it.
     let limit = 1_073_741_824u64;
     let memory = |share: f64| {
         vec![
@@ -585,14 +599,8 @@ pub fn rule_tests(app: &AppSpec, rule_file_name: &str) -> serde_json::Value {
         ]
     };
     let near = (t.memory_limit_percent + (100.0 - t.memory_limit_percent) / 2.0) / 100.0;
-    tests.push(case(
-        "MemoryNearLimit",
-        memory(near),
-        resource_for.saturating_sub(1),
-        resource_for + 1,
-        pod_labels.clone(),
-    ));
-    tests.push(quiet("MemoryNearLimit", memory(t.memory_limit_percent / 200.0), resource_for + 1));
+    tests.push(case("MemoryNearLimit", memory(near), resource_for, pod_labels.clone()));
+    tests.push(quiet("MemoryNearLimit", memory(t.memory_limit_percent * 0.9 / 100.0), resource_for));
 
     // Scaling: replicas go from 3 to 5 at minute 3.
     let hpa = format!(
@@ -601,14 +609,13 @@ pub fn rule_tests(app: &AppSpec, rule_file_name: &str) -> serde_json::Value {
     tests.push(case(
         "ScalingEvent",
         vec![(hpa.clone(), format!("3 3 3 5x{span}"))],
-        2,
-        4,
+        3,
         serde_json::json!({"namespace": ns, "horizontalpodautoscaler": job}),
     ));
     tests.push(quiet("ScalingEvent", vec![(hpa, format!("3x{span}"))], 4));
 
     // Certificates: expiry (seconds since the epoch, where promtool's clock starts) a day inside
-    // the window, or ten days outside it.
+    // or a day outside the window.
     let cert = |days: u64| {
         vec![(
             format!("certmanager_certificate_expiration_timestamp_seconds{{namespace=\"{ns}\",name=\"{job}-tls\"}}"),
@@ -618,11 +625,11 @@ pub fn rule_tests(app: &AppSpec, rule_file_name: &str) -> serde_json::Value {
     let window = u64::from(t.certificate_days);
     tests.push(serde_json::json!({
         "interval": "1m",
-        "input_series": cert(window.saturating_sub(1)).iter().map(|(s, v)| serde_json::json!({"series": s, "values": v})).collect::<Vec<_>>(),
+        "input_series": inputs(&cert(window.saturating_sub(1))),
         "alert_rule_test": [{"eval_time": "1m", "alertname": "CertificateExpiringSoon",
             "exp_alerts": [expect("CertificateExpiringSoon", serde_json::json!({"namespace": ns, "name": format!("{job}-tls")}))]}],
     }));
-    tests.push(quiet("CertificateExpiringSoon", cert(window + 10), 1));
+    tests.push(quiet("CertificateExpiringSoon", cert(window + 2), 1));
 
     serde_json::json!({"rule_files": [rule_file_name], "evaluation_interval": "1m", "tests": tests})
 }

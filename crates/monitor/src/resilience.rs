@@ -252,6 +252,31 @@ impl Shared {
     }
 }
 
+/// Records an admitted call's outcome exactly once. A call dropped before it finished (the
+/// client went away, an outer timeout fired) counts as a failure, so a half-open probe slot is
+/// never leaked and the circuit cannot stay stuck.
+struct Outcome {
+    shared: Arc<Mutex<Shared>>,
+    recorded: bool,
+}
+
+impl Outcome {
+    fn record(&mut self, success: bool) {
+        if !self.recorded {
+            self.recorded = true;
+            if let Ok(mut shared) = self.shared.lock() {
+                shared.record(success);
+            }
+        }
+    }
+}
+
+impl Drop for Outcome {
+    fn drop(&mut self) {
+        self.record(false);
+    }
+}
+
 /// What a breaker-wrapped call fails with.
 #[derive(Debug)]
 pub enum BreakerError<E> {
@@ -349,13 +374,12 @@ where
         if !admitted {
             return Box::pin(std::future::ready(Err(BreakerError::Open { breaker: name })));
         }
-        let shared = self.shared.clone();
+        let outcome = Outcome { shared: self.shared.clone(), recorded: false };
         let future = self.inner.call(request);
         Box::pin(async move {
+            let mut outcome = outcome;
             let result = future.await;
-            if let Ok(mut shared) = shared.lock() {
-                shared.record(result.is_ok());
-            }
+            outcome.record(result.is_ok());
             result.map_err(BreakerError::Inner)
         })
     }

@@ -21,6 +21,8 @@ async fn requests_errors_and_durations_are_recorded_per_route_template() {
     for path in ["/orders/1", "/orders/2", "/fail", "/nowhere"] {
         let _ = app.clone().oneshot(Request::get(path).body(Body::empty()).expect("request")).await.expect("response");
     }
+    let odd = Request::builder().method("FROBNICATE").uri("/orders/3").body(Body::empty()).expect("request");
+    let _ = app.clone().oneshot(odd).await.expect("response");
     business.jobs_processed("invoice", "ok");
     business.data_processed(2048);
     business.queue_depth("invoices", 7);
@@ -42,5 +44,6 @@ async fn requests_errors_and_durations_are_recorded_per_route_template() {
         assert!(text.contains(line), "missing `{line}` in\n{text}");
     }
     assert!(!text.contains("route=\"/orders/1\""), "raw paths never become labels");
+    assert!(text.contains("method=\"other\"") && !text.contains("FROBNICATE"), "unknown methods are folded");
     assert!(text.trim_end().ends_with("# EOF"), "OpenMetrics text ends with # EOF");
 }

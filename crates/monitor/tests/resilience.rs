@@ -213,3 +213,36 @@ async fn the_recommended_stack_fails_fast_once_open_and_bounds_latency() {
     assert_eq!(began.elapsed(), Duration::ZERO, "rejected at once");
     assert_eq!(calls.load(Ordering::SeqCst), 3);
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_probe_dropped_before_it_finishes_cannot_wedge_the_circuit() {
+    let hang = tower::service_fn(|_: u32| async {
+        tokio::time::sleep(Duration::from_secs(3600)).await;
+        Ok::<u32, Failure>(1)
+    });
+    let config = BreakerConfig {
+        window: 4,
+        minimum_calls: 1,
+        failure_rate: 0.5,
+        open_for: Duration::from_secs(5),
+        half_open_calls: 1,
+    };
+    let layer = CircuitBreakerLayer::new("db", config, None);
+    let mut service = ServiceBuilder::new().layer(layer.clone()).service(hang);
+    // Open it: one call dropped (a client that went away) counts as a failure.
+    drop(service.ready().await.expect("ready").call(1));
+    assert!(matches!(layer.state(), State::Open { .. }), "{:?}", layer.state());
+    tokio::time::advance(Duration::from_secs(6)).await;
+    // The half-open probe is dropped too: its slot must come back (as a failure, reopening).
+    let probe = service.ready().await.expect("ready").call(1);
+    assert!(matches!(layer.state(), State::HalfOpen { in_flight: 1, .. }));
+    drop(probe);
+    assert!(
+        matches!(layer.state(), State::Open { .. }),
+        "a lost probe reopens instead of wedging: {:?}",
+        layer.state()
+    );
+    tokio::time::advance(Duration::from_secs(6)).await;
+    let _next = service.ready().await.expect("ready").call(1);
+    assert!(matches!(layer.state(), State::HalfOpen { in_flight: 1, .. }), "probing resumes");
+}

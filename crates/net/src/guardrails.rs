@@ -5,9 +5,16 @@
 //! statement of the invariants.
 
 use enclave_core::guardrail::{Hit, Rule, RuleSet, Severity};
-use enclave_core::spec::SESSION_MANAGER_ENDPOINTS;
 
 use crate::model::{EndpointKind, NetworkModel, SubnetRole, Target};
+
+/// RFC 1918 ranges: the only sources ingress may name.
+fn is_private(cidr: &ipnet::Ipv4Net) -> bool {
+    ["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"]
+        .iter()
+        .filter_map(|range| range.parse::<ipnet::Ipv4Net>().ok())
+        .any(|range| range.contains(cidr))
+}
 
 /// Every network rule, in id order.
 pub fn rules() -> RuleSet<NetworkModel> {
@@ -106,16 +113,16 @@ rule!(
     NoIngressFromAnywhere,
     "NET003",
     Severity::Critical,
-    "no security group allows ingress from 0.0.0.0/0",
-    "allow only the VPC CIDR or named peers",
+    "no security group allows ingress from outside the private address ranges (0.0.0.0/0 included)",
+    "allow only the VPC CIDR or other private peers",
     |model| {
         let mut hits = Vec::new();
         for network in &model.accounts {
             for group in &network.security_groups {
-                for rule in group.ingress.iter().filter(|rule| rule.cidr.prefix_len() == 0) {
+                for rule in group.ingress.iter().filter(|rule| !is_private(&rule.cidr)) {
                     hits.push(Hit::new(
                         format!("{}/net/security-group/{}", network.account, group.name),
-                        format!("ingress {rule} is open to the internet"),
+                        format!("ingress {rule} admits addresses outside the private ranges"),
                     ));
                 }
             }
@@ -149,14 +156,15 @@ rule!(
     SessionManagerEndpoints,
     "NET005",
     Severity::High,
-    "Session Manager's interface endpoints (ssm, ssmmessages, ec2messages) exist",
+    "the interface endpoints the account needs exist (Session Manager's; EKS's without NAT)",
     "add the missing services to network.endpoints.interface",
     |model| {
         let mut hits = Vec::new();
         for network in &model.accounts {
-            let missing: Vec<&str> = SESSION_MANAGER_ENDPOINTS
+            let missing: Vec<&str> = network
+                .required_endpoints
                 .iter()
-                .copied()
+                .map(String::as_str)
                 .filter(|service| {
                     !network
                         .endpoints
@@ -168,7 +176,7 @@ rule!(
                 hits.push(Hit::new(
                     format!("{}/net/vpc/main", network.account),
                     format!(
-                        "missing interface endpoints {}: Session Manager cannot reach instances",
+                        "missing interface endpoints {}: without them the private VPC cannot reach those services",
                         missing.join(", ")
                     ),
                 ));
@@ -318,6 +326,10 @@ mod tests {
             description: "ssh".into(),
         });
         assert_eq!(only(&model), ("NET003".into(), "dev/net/security-group/endpoints".into()));
+        let mut model = reference();
+        let group = model.accounts[0].security_groups.iter_mut().find(|g| g.name == "endpoints").expect("group");
+        group.ingress[0].cidr = "0.0.0.0/1".parse().expect("cidr");
+        assert_eq!(only(&model).0, "NET003", "half the internet is still the internet");
 
         let mut model = reference();
         let rule = model.accounts[0].security_groups[1].ingress[0].clone();
@@ -334,6 +346,10 @@ mod tests {
         let mut model = reference();
         model.accounts[0].endpoints.retain(|e| e.service != "ssmmessages");
         assert_eq!(only(&model), ("NET005".into(), "dev/net/vpc/main".into()));
+        let mut model = reference();
+        model.accounts[0].endpoints.retain(|e| e.service != "ssmmessages");
+        model.accounts[0].required_endpoints.clear();
+        assert_eq!(findings(&model), [], "nothing required (Session Manager off), nothing missing");
 
         let mut model = reference();
         model.accounts[0].flow_log = None;

@@ -45,6 +45,9 @@ pub struct AccountNetwork {
     pub endpoints: Vec<Endpoint>,
     /// Flow logs, if enabled.
     pub flow_log: Option<FlowLog>,
+    /// Interface endpoints this account cannot work without (Session Manager's; EKS's without
+    /// NAT).
+    pub required_endpoints: Vec<String>,
 }
 
 /// A VPC.
@@ -399,5 +402,9 @@ fn build_account(
         security_groups,
         endpoints,
         flow_log,
+        required_endpoints: enclave_core::validate::required_interface_endpoints(spec, account)
+            .into_iter()
+            .map(str::to_owned)
+            .collect(),
     })
 }

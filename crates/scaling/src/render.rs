@@ -80,7 +80,7 @@ pub fn render_cluster(spec: &Spec, cluster: &ClusterSpec) -> Result<Bundle, Bund
     if let Some(account) = spec.account(cluster.account.as_str())
         && cluster.autoscaler.enabled
     {
-        bundle.extend(cluster_autoscaler(stack, cluster, account.id.as_str())?)?;
+        bundle.extend(cluster_autoscaler(stack, cluster, account.id.as_str(), spec.organization.region.as_str())?)?;
     }
     if apps.iter().any(|app| {
         app.autoscaling.as_ref().is_some_and(|a| !a.pods_metrics.is_empty() || !a.external_metrics.is_empty())
@@ -311,6 +311,8 @@ pub fn topology_spread(app: &AppSpec) -> Vec<TopologySpreadConstraint> {
             topology_key: "topology.kubernetes.io/zone".into(),
             when_unsatisfiable: "DoNotSchedule".into(),
             label_selector: Some(selector.clone()),
+            // Only pods of the same revision count, so a rollout does not skew the spread.
+            match_label_keys: Some(vec!["pod-template-hash".into()]),
             ..TopologySpreadConstraint::default()
         },
         TopologySpreadConstraint {
@@ -329,20 +331,41 @@ pub fn pod_budget(app: &AppSpec) -> i128 {
     ceiling + (ceiling + 3) / 4
 }
 
+/// The most one pod of `app` may request and be limited to for `resource`, in milli-units:
+/// the spec's values, raised to what an active VPA may set (its `max_allowed`, and limits in
+/// proportion when it controls both).
+pub fn resource_ceiling(app: &AppSpec, resource: ResourceName) -> (i128, i128) {
+    let pick = |pair: &enclave_core::spec::ResourcePair| match resource {
+        ResourceName::Cpu => pair.cpu.milli(),
+        ResourceName::Memory => pair.memory.milli(),
+    };
+    let request = pick(&app.resources.requests);
+    let limit = pick(&app.resources.limits);
+    let vpa = app.vpa.as_ref().filter(|vpa| vpa.mode != VpaMode::Off && vpa.controlled_resources.contains(&resource));
+    let Some(max_request) = vpa.and_then(|vpa| vpa.max_allowed.as_ref()).map(pick).filter(|max| *max > request) else {
+        return (request, limit);
+    };
+    let scales_limits = vpa.is_some_and(|vpa| vpa.controlled_values == ControlledValues::RequestsAndLimits);
+    let ceiling_limit =
+        if scales_limits && request > 0 { limit * max_request / request } else { limit.max(max_request) };
+    (max_request, ceiling_limit)
+}
+
 fn sum(members: &[&AppSpec], pick: impl Fn(&AppSpec) -> i128) -> i128 {
     members.iter().map(|app| pick(app) * pod_budget(app)).sum()
 }
 
-/// A quota sized to what the namespace's apps may use at their ceiling, so a runaway app or a
-/// bad autoscaler cannot exhaust the cluster.
+/// A quota sized to what the namespace's apps may use at their ceiling (max replicas plus
+/// surge, at the largest requests and limits a VPA may set), so a runaway app or a bad
+/// autoscaler cannot exhaust the cluster, and the autoscalers can still reach their maximum.
 pub fn resource_quota(stack: &str, namespace: &str, members: &[&AppSpec]) -> ResourceQuota {
     let cpu = |millis: i128| Quantity(enclave_core::spec::Quantity::from_millicores(millis).to_string());
     let memory = |milli_bytes: i128| Quantity(enclave_core::spec::Quantity::from_bytes(milli_bytes / 1000).to_string());
     let hard = BTreeMap::from([
-        ("requests.cpu".to_owned(), cpu(sum(members, |a| a.resources.requests.cpu.milli()))),
-        ("requests.memory".to_owned(), memory(sum(members, |a| a.resources.requests.memory.milli()))),
-        ("limits.cpu".to_owned(), cpu(sum(members, |a| a.resources.limits.cpu.milli()))),
-        ("limits.memory".to_owned(), memory(sum(members, |a| a.resources.limits.memory.milli()))),
+        ("requests.cpu".to_owned(), cpu(sum(members, |a| resource_ceiling(a, ResourceName::Cpu).0))),
+        ("requests.memory".to_owned(), memory(sum(members, |a| resource_ceiling(a, ResourceName::Memory).0))),
+        ("limits.cpu".to_owned(), cpu(sum(members, |a| resource_ceiling(a, ResourceName::Cpu).1))),
+        ("limits.memory".to_owned(), memory(sum(members, |a| resource_ceiling(a, ResourceName::Memory).1))),
         ("pods".to_owned(), Quantity(members.iter().map(|a| pod_budget(a)).sum::<i128>().to_string())),
     ]);
     ResourceQuota {
@@ -352,41 +375,29 @@ pub fn resource_quota(stack: &str, namespace: &str, members: &[&AppSpec]) -> Res
     }
 }
 
-/// Defaults for containers that declare no resources, and a per-container ceiling that leaves
-/// room for every app's limits and VPA upper bounds.
+/// Defaults for containers that declare no resources (never above the ceiling, which the API
+/// server would reject), and a per-container ceiling that leaves room for every app's limits
+/// and what its VPA may set.
 pub fn limit_range(stack: &str, namespace: &str, members: &[&AppSpec]) -> LimitRange {
-    let max_of = |resource: ResourceName| {
-        members
-            .iter()
-            .map(|app| {
-                let limit = match resource {
-                    ResourceName::Cpu => &app.resources.limits.cpu,
-                    ResourceName::Memory => &app.resources.limits.memory,
-                };
-                let vpa = app.vpa.as_ref().and_then(|v| v.max_allowed.as_ref()).map(|max| match resource {
-                    ResourceName::Cpu => &max.cpu,
-                    ResourceName::Memory => &max.memory,
-                });
-                vpa.filter(|vpa| *vpa > limit).unwrap_or(limit).clone()
-            })
-            .max()
-    };
-    let mut max = BTreeMap::new();
-    if let (Some(cpu), Some(memory)) = (max_of(ResourceName::Cpu), max_of(ResourceName::Memory)) {
-        max.insert("cpu".to_owned(), quantity(&cpu));
-        max.insert("memory".to_owned(), quantity(&memory));
-    }
+    let ceiling =
+        |resource: ResourceName| members.iter().map(|app| resource_ceiling(app, resource).1).max().unwrap_or(0);
+    let (max_cpu, max_memory) = (ceiling(ResourceName::Cpu), ceiling(ResourceName::Memory));
+    let cpu = |millis: i128| Quantity(enclave_core::spec::Quantity::from_millicores(millis).to_string());
+    let memory = |milli_bytes: i128| Quantity(enclave_core::spec::Quantity::from_bytes(milli_bytes / 1000).to_string());
+    let mebibytes = |n: i128| n * (1 << 20) * 1000;
+    let default_cpu = 500.min(max_cpu);
+    let default_memory = mebibytes(256).min(max_memory);
     let item = LimitRangeItem {
         type_: "Container".into(),
         default: Some(BTreeMap::from([
-            ("cpu".to_owned(), Quantity("500m".into())),
-            ("memory".to_owned(), Quantity("256Mi".into())),
+            ("cpu".to_owned(), cpu(default_cpu)),
+            ("memory".to_owned(), memory(default_memory)),
         ])),
         default_request: Some(BTreeMap::from([
-            ("cpu".to_owned(), Quantity("100m".into())),
-            ("memory".to_owned(), Quantity("128Mi".into())),
+            ("cpu".to_owned(), cpu(100.min(default_cpu))),
+            ("memory".to_owned(), memory(mebibytes(128).min(default_memory))),
         ])),
-        max: Some(max),
+        max: Some(BTreeMap::from([("cpu".to_owned(), cpu(max_cpu)), ("memory".to_owned(), memory(max_memory))])),
         ..LimitRangeItem::default()
     };
     LimitRange {
@@ -404,8 +415,24 @@ pub fn node_group_tags(cluster: &ClusterSpec) -> BTreeMap<String, String> {
 }
 
 /// The IAM role the Cluster Autoscaler assumes through IRSA.
-pub fn autoscaler_role_arn(cluster: &ClusterSpec, account_id: &str) -> String {
-    format!("arn:aws:iam::{account_id}:role/{}-cluster-autoscaler", cluster.name)
+pub fn autoscaler_role_arn(cluster: &ClusterSpec, account_id: &str, region: &str) -> String {
+    format!("arn:{}:iam::{account_id}:role/{}", partition(region), autoscaler_role_name(cluster))
+}
+
+/// The IAM role name of a cluster's autoscaler (validated to fit IAM's 64 characters).
+pub fn autoscaler_role_name(cluster: &ClusterSpec) -> String {
+    format!("{}-cluster-autoscaler", cluster.name)
+}
+
+/// The AWS partition of a region.
+pub fn partition(region: &str) -> &'static str {
+    if region.starts_with("us-gov-") {
+        "aws-us-gov"
+    } else if region.starts_with("cn-") {
+        "aws-cn"
+    } else {
+        "aws"
+    }
 }
 
 /// The Cluster Autoscaler's command-line flags.
@@ -451,7 +478,12 @@ fn named_rule(groups: &[&str], resources: &[&str], names: &[&str], verbs: &[&str
 }
 
 /// Service account (IRSA), least-privilege RBAC and the Deployment of the Cluster Autoscaler.
-pub fn cluster_autoscaler(stack: &str, cluster: &ClusterSpec, account_id: &str) -> Result<Bundle, BundleError> {
+pub fn cluster_autoscaler(
+    stack: &str,
+    cluster: &ClusterSpec,
+    account_id: &str,
+    region: &str,
+) -> Result<Bundle, BundleError> {
     const NAME: &str = "cluster-autoscaler";
     let ns = Some(AUTOSCALER_NAMESPACE);
     let object_labels = || labels(stack, NAME, "cluster-autoscaler");
@@ -459,7 +491,7 @@ pub fn cluster_autoscaler(stack: &str, cluster: &ClusterSpec, account_id: &str) 
         metadata: ObjectMeta {
             annotations: Some(BTreeMap::from([(
                 "eks.amazonaws.com/role-arn".to_owned(),
-                autoscaler_role_arn(cluster, account_id),
+                autoscaler_role_arn(cluster, account_id, region),
             )])),
             ..meta(NAME, ns, object_labels())
         },
@@ -745,7 +777,7 @@ apps:
         let tags = node_group_tags(cluster);
         assert_eq!(tags["k8s.io/cluster-autoscaler/main"], "owned");
         assert_eq!(tags["k8s.io/cluster-autoscaler/enabled"], "true");
-        let bundle = cluster_autoscaler("acme", cluster, "333333333333").expect("renders");
+        let bundle = cluster_autoscaler("acme", cluster, "333333333333", "eu-west-1").expect("renders");
         let account = &bundle.objects()[0];
         assert_eq!(account.kind(), "ServiceAccount");
         assert_eq!(
@@ -757,7 +789,7 @@ apps:
     #[test]
     fn cluster_autoscaler_rbac_has_no_wildcards() {
         let spec = spec();
-        let bundle = cluster_autoscaler("acme", &spec.clusters[0], "333333333333").expect("renders");
+        let bundle = cluster_autoscaler("acme", &spec.clusters[0], "333333333333", "eu-west-1").expect("renders");
         for object in bundle.objects().iter().filter(|o| o.kind().ends_with("Role")) {
             let text = object.value().to_string();
             assert!(!text.contains("\"*\""), "{object} grants a wildcard: {text}");

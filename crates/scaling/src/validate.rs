@@ -128,7 +128,19 @@ pub fn validate(spec: &Spec) -> Vec<Violation> {
             _ => {}
         }
     }
+    for (index, app) in spec.apps.iter().enumerate() {
+        check_app_extras(spec, index, app, &mut violations);
+    }
     for (index, cluster) in spec.clusters.iter().enumerate() {
+        let role = crate::render::autoscaler_role_name(cluster);
+        if cluster.autoscaler.enabled && role.len() > 64 {
+            violations.push(Violation::new(
+                path!("clusters", index, "name"),
+                format!(
+                    "the autoscaler's IAM role `{role}` would exceed IAM's 64 characters; shorten the cluster name"
+                ),
+            ));
+        }
         let scale_down = &cluster.autoscaler.scale_down;
         if !(1..=100).contains(&scale_down.utilization_threshold_percent) {
             violations.push(Violation::new(
@@ -144,6 +156,87 @@ pub fn validate(spec: &Spec) -> Vec<Violation> {
         }
     }
     violations
+}
+
+/// Namespaces enclave must not put quotas or apps in.
+const SYSTEM_NAMESPACES: [&str; 4] = ["default", "kube-system", "kube-public", "kube-node-lease"];
+
+fn check_app_extras(spec: &Spec, index: usize, app: &enclave_core::spec::AppSpec, violations: &mut Vec<Violation>) {
+    let namespace = app.namespace().as_str();
+    if SYSTEM_NAMESPACES.contains(&namespace) {
+        let field = if app.namespace.is_some() { "namespace" } else { "name" };
+        violations.push(Violation::new(
+            path!("apps", index, field),
+            format!("namespace `{namespace}` belongs to the cluster: apps get their own namespace (it receives a quota sized to them)"),
+        ));
+    }
+    if matches!(app.disruption.min_available, Some(IntOrPercent::Percent(100))) {
+        violations.push(Violation::new(
+            path!("apps", index, "disruption", "min_available"),
+            "100% available blocks every node drain",
+        ));
+    }
+    let monitoring = &app.monitoring;
+    if monitoring.scrape_interval.seconds() == 0 {
+        violations.push(Violation::new(path!("apps", index, "monitoring", "scrape_interval"), "must be at least 1s"));
+    }
+    if monitoring.health.failure_threshold == 0 {
+        violations.push(Violation::new(
+            path!("apps", index, "monitoring", "health", "failure_threshold"),
+            "must be at least 1",
+        ));
+    }
+    for (field, seconds) in
+        [("period", monitoring.health.period.seconds()), ("timeout", monitoring.health.timeout.seconds())]
+    {
+        if seconds == 0 {
+            violations.push(Violation::new(path!("apps", index, "monitoring", "health", field), "must be at least 1s"));
+        }
+    }
+    let alerts = &monitoring.alerts;
+    for (field, value) in [
+        ("error_rate_percent", alerts.error_rate_percent),
+        ("cpu_throttling_percent", alerts.cpu_throttling_percent),
+        ("memory_limit_percent", alerts.memory_limit_percent),
+    ] {
+        if value.is_nan() || value <= 0.0 || value > 100.0 {
+            violations.push(Violation::new(
+                path!("apps", index, "monitoring", "alerts", field),
+                format!("must be above 0 and at most 100, got {value}"),
+            ));
+        }
+    }
+    if alerts.latency_p95_seconds.is_nan() || alerts.latency_p95_seconds <= 0.0 {
+        violations.push(Violation::new(
+            path!("apps", index, "monitoring", "alerts", "latency_p95_seconds"),
+            "must be above 0",
+        ));
+    }
+    // prometheus-adapter serves one query per metric name and cluster.
+    if let Some(autoscaling) = &app.autoscaling {
+        for (kind, metrics) in
+            [("pods_metrics", &autoscaling.pods_metrics), ("external_metrics", &autoscaling.external_metrics)]
+        {
+            for (metric_index, metric) in metrics.iter().enumerate() {
+                let clash =
+                    spec.apps.iter().take(index).filter(|other| other.cluster == app.cluster).find_map(|other| {
+                        let others = other.autoscaling.as_ref()?;
+                        others
+                            .pods_metrics
+                            .iter()
+                            .chain(&others.external_metrics)
+                            .find(|m| m.name == metric.name && (m.series != metric.series || m.query != metric.query))
+                            .map(|_| other.name.clone())
+                    });
+                if let Some(other) = clash {
+                    violations.push(Violation::new(
+                        path!("apps", index, "autoscaling", kind, metric_index, "name"),
+                        format!("app `{other}` on the same cluster defines metric `{}` with another series or query; give one a different name", metric.name),
+                    ));
+                }
+            }
+        }
+    }
 }
 
 fn check_rules(rules: &ScalingRules, at: &FieldPath, violations: &mut Vec<Violation>) {

@@ -96,6 +96,11 @@ pub enum Reason {
     Missing,
     /// Observed (with our tags) but not desired.
     NotInSpec,
+    /// A resource it depends on is replaced, which takes this one with it.
+    DependencyReplaced {
+        /// The replaced dependency.
+        dependency: Address,
+    },
     /// An attribute has another value.
     Differs {
         /// The attribute.
@@ -114,6 +119,7 @@ impl fmt::Display for Reason {
         match self {
             Reason::Missing => f.write_str("missing"),
             Reason::NotInSpec => f.write_str("not in spec"),
+            Reason::DependencyReplaced { dependency } => write!(f, "replaced with {dependency}"),
             Reason::Differs { attribute, before, after, forces_replacement } => {
                 write!(f, "{attribute} differs: {before} -> {after}")?;
                 if *forces_replacement {
@@ -257,6 +263,7 @@ pub fn diff(desired: &[Resource], observed: &[Resource]) -> Result<Plan, CycleEr
             }
         }
     }
+    cascade_replacements(desired, &observed_by_address, &mut forward, &mut unchanged);
     let deletes: Vec<Change> = observed
         .iter()
         .filter(|found| !desired_addresses.contains(&found.address))
@@ -278,6 +285,51 @@ pub fn diff(desired: &[Resource], observed: &[Resource]) -> Result<Plan, CycleEr
         change.depends_on.retain(|dependency| changing.contains(dependency));
     }
     Ok(Plan { changes, unchanged })
+}
+
+/// A replaced resource takes everything built on it along (a subnet's route table association,
+/// a VPC's subnets): those are replaced too, transitively, with the reason.
+fn cascade_replacements(
+    desired: &[Resource],
+    observed: &HashMap<&Address, &Resource>,
+    forward: &mut Vec<Change>,
+    unchanged: &mut usize,
+) {
+    let mut replaced: BTreeSet<Address> =
+        forward.iter().filter(|c| c.action == Action::Replace).map(|c| c.address.clone()).collect();
+    loop {
+        let mut grew = false;
+        for wanted in desired {
+            if replaced.contains(&wanted.address) {
+                continue;
+            }
+            let Some(found) = observed.get(&wanted.address) else { continue };
+            let Some(dependency) = wanted.depends_on.iter().find(|d| replaced.contains(*d)).cloned() else { continue };
+            let reason = Reason::DependencyReplaced { dependency };
+            match forward.iter_mut().find(|c| c.address == wanted.address) {
+                Some(change) => {
+                    change.action = Action::Replace;
+                    change.reasons.push(reason);
+                }
+                None => {
+                    *unchanged = unchanged.saturating_sub(1);
+                    forward.push(Change {
+                        address: wanted.address.clone(),
+                        action: Action::Replace,
+                        reasons: vec![reason],
+                        before: Some(found.attributes.clone()),
+                        after: Some(wanted.attributes.clone()),
+                        depends_on: wanted.depends_on.iter().cloned().collect(),
+                    });
+                }
+            }
+            replaced.insert(wanted.address.clone());
+            grew = true;
+        }
+        if !grew {
+            break;
+        }
+    }
 }
 
 fn reverse(mut changes: Vec<Change>) -> Vec<Change> {
@@ -368,6 +420,31 @@ mod tests {
         let converged = diff(std::slice::from_ref(&vpc), std::slice::from_ref(&vpc)).expect("no cycle");
         assert!(converged.is_empty());
         assert_eq!(converged.unchanged, 1);
+    }
+
+    #[test]
+    fn replacing_a_resource_replaces_what_is_built_on_it() {
+        let subnet = Resource::new(address("dev/net/subnet/a")).immutable("cidr_block", "10.1.0.0/20");
+        let association =
+            Resource::new(address("dev/net/route-table-association/a")).attr("route_table", "x").after(&subnet.address);
+        let nat = Resource::new(address("dev/net/nat-gateway/a")).after(&association.address);
+        let observed = [
+            Resource::new(address("dev/net/subnet/a")).attr("cidr_block", "10.1.16.0/20"),
+            association.clone(),
+            nat.clone(),
+        ];
+        let plan = diff(&[subnet, association, nat], &observed).expect("no cycle");
+        let actions: Vec<(String, Action)> = plan.changes.iter().map(|c| (c.address.to_string(), c.action)).collect();
+        assert_eq!(
+            actions,
+            [
+                ("dev/net/subnet/a".to_owned(), Action::Replace),
+                ("dev/net/route-table-association/a".to_owned(), Action::Replace),
+                ("dev/net/nat-gateway/a".to_owned(), Action::Replace),
+            ]
+        );
+        assert_eq!(plan.changes[2].reasons[0].to_string(), "replaced with dev/net/route-table-association/a");
+        assert_eq!(plan.unchanged, 0);
     }
 
     #[test]

@@ -402,15 +402,17 @@ fn usage_ratio_replicas(current: i32, ratio: f64, ready: i64, settings: &Setting
     if settings.tolerances.is_within(ratio) {
         return Ok(current);
     }
-    if ready == 0 {
-        return Err(CalcError::NoPods);
-    }
+    // Upstream errors only when no pod matches at all; pods that exist but are not Ready make
+    // a proposal of zero, which min replicas then clamps.
     Ok(ceil_replicas(ratio * ready as f64))
 }
 
 /// Replicas for an `Object` or `External` metric with a `Value` target: the total usage
 /// (sum of the external series) against the target.
 pub fn value(current: i32, usage: i64, target: i64, pods: &[Pod], settings: &Settings) -> Result<Proposal, CalcError> {
+    if pods.is_empty() && current != 0 {
+        return Err(CalcError::NoPods);
+    }
     let ratio = usage as f64 / target as f64;
     let replicas = usage_ratio_replicas(current, ratio, ready_pod_count(pods), settings)?;
     Ok(Proposal { replicas, utilization: usage, raw_average: usage })
