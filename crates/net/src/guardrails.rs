@@ -27,6 +27,7 @@ pub fn rules() -> RuleSet<NetworkModel> {
         .with(DefaultSecurityGroupEmpty)
         .with(FlowLogsEnabled)
         .with(NatPerZone)
+        .with(EndpointPolicyScoped)
 }
 
 macro_rules! rule {
@@ -361,6 +362,16 @@ mod tests {
     }
 
     #[test]
+    fn endpoints_with_open_policies_are_found() {
+        let mut model = reference();
+        let s3 = model.accounts[0].endpoints.iter_mut().find(|e| e.service == "s3").expect("s3 endpoint");
+        assert_eq!(s3.policy["Statement"][0]["Condition"]["StringEquals"]["aws:ResourceAccount"][0], "111111111111");
+        s3.policy =
+            serde_json::json!({"Statement": [{"Effect": "Allow", "Principal": "*", "Action": "*", "Resource": "*"}]});
+        assert_eq!(only(&model), ("NET009".into(), "dev/net/vpc-endpoint/s3".into()));
+    }
+
+    #[test]
     fn rule_ids_are_unique_and_documented() {
         let set = rules();
         let mut ids: Vec<&str> = set.rules().map(|rule| rule.id()).collect();
@@ -370,3 +381,31 @@ mod tests {
         assert!(set.rules().all(|rule| !rule.summary().is_empty() && !rule.remediation().is_empty()));
     }
 }
+
+rule!(
+    EndpointPolicyScoped,
+    "NET009",
+    Severity::High,
+    "every VPC endpoint policy limits callers to the stack's accounts",
+    "give the endpoint a policy whose statements all carry an aws:PrincipalAccount condition",
+    |model| {
+        let mut hits = Vec::new();
+        for network in &model.accounts {
+            for endpoint in &network.endpoints {
+                let statements = endpoint.policy["Statement"].as_array().cloned().unwrap_or_default();
+                let scoped = !statements.is_empty()
+                    && statements.iter().all(|statement| {
+                        statement["Effect"] != "Allow"
+                            || !statement["Condition"]["StringEquals"]["aws:PrincipalAccount"].is_null()
+                    });
+                if !scoped {
+                    hits.push(Hit::new(
+                        format!("{}/net/vpc-endpoint/{}", network.account, endpoint.service),
+                        "the endpoint policy lets any AWS principal use it (a path for data to leave through)",
+                    ));
+                }
+            }
+        }
+        hits
+    }
+);

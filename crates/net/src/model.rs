@@ -174,6 +174,10 @@ pub struct Endpoint {
     pub service_name: String,
     /// Interface or gateway details.
     pub kind: EndpointKind,
+    /// The endpoint policy (IAM JSON): only the stack's accounts may use the endpoint, and a
+    /// gateway endpoint reaches only their buckets and tables (plus the AWS-owned buckets ECR
+    /// layers and OS packages come from).
+    pub policy: serde_json::Value,
 }
 
 /// Interface or gateway endpoint.
@@ -212,6 +216,53 @@ pub struct FlowLog {
 /// The last letter of an AZ name: `a` for `eu-west-1a`.
 fn letter(zone: &str) -> String {
     zone.chars().last().map(String::from).unwrap_or_default()
+}
+
+/// Interface endpoints: callers from the stack's accounts only.
+fn interface_policy(account_ids: &[String]) -> serde_json::Value {
+    serde_json::json!({
+        "Version": "2012-10-17",
+        "Statement": [{
+            "Sid": "StackAccountsOnly",
+            "Effect": "Allow",
+            "Principal": "*",
+            "Action": "*",
+            "Resource": "*",
+            "Condition": {"StringEquals": {"aws:PrincipalAccount": account_ids}},
+        }],
+    })
+}
+
+/// Gateway endpoints: the stack's accounts, reaching only resources the stack's accounts own,
+/// plus, for S3, the AWS-owned buckets behind ECR image layers and Amazon Linux packages (nodes
+/// without NAT pull through here).
+fn gateway_policy(service: GatewayService, account_ids: &[String], region: &str) -> serde_json::Value {
+    let prefix = match service {
+        GatewayService::S3 => "s3",
+        GatewayService::Dynamodb => "dynamodb",
+    };
+    let mut statements = vec![serde_json::json!({
+        "Sid": "StackResourcesOnly",
+        "Effect": "Allow",
+        "Principal": "*",
+        "Action": format!("{prefix}:*"),
+        "Resource": "*",
+        "Condition": {"StringEquals": {"aws:PrincipalAccount": account_ids, "aws:ResourceAccount": account_ids}},
+    })];
+    if service == GatewayService::S3 {
+        statements.push(serde_json::json!({
+            "Sid": "AwsOwnedArtifacts",
+            "Effect": "Allow",
+            "Principal": "*",
+            "Action": "s3:GetObject",
+            "Resource": [
+                format!("arn:aws:s3:::prod-{region}-starport-layer-bucket/*"),
+                format!("arn:aws:s3:::al2023-repos-{region}-*/*"),
+            ],
+            "Condition": {"StringEquals": {"aws:PrincipalAccount": account_ids}},
+        }));
+    }
+    serde_json::json!({"Version": "2012-10-17", "Statement": statements})
 }
 
 /// Builds every account's network; fails with located violations when a layout does not fit.
@@ -360,6 +411,8 @@ fn build_account(
         .filter(|table| table.name.starts_with("private-"))
         .map(|table| table.name.clone())
         .collect();
+    let mut account_ids: Vec<String> = spec.accounts.iter().map(|a| a.id.to_string()).collect();
+    account_ids.sort();
     let mut endpoints: Vec<Endpoint> = network
         .endpoints
         .interface
@@ -372,6 +425,7 @@ fn build_account(
                 security_group: "endpoints".into(),
                 private_dns: true,
             },
+            policy: interface_policy(&account_ids),
         })
         .collect();
     let mut gateways: Vec<GatewayService> = network.endpoints.gateway.clone();
@@ -380,6 +434,7 @@ fn build_account(
         service: service.to_string(),
         service_name: format!("com.amazonaws.{}.{service}", region.code),
         kind: EndpointKind::Gateway { route_tables: private_tables.clone() },
+        policy: gateway_policy(*service, &account_ids, region.code),
     }));
 
     let flow_log = network.flow_logs.enabled.then(|| FlowLog {

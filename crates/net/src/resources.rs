@@ -105,6 +105,7 @@ fn account_resources(network: &AccountNetwork) -> Vec<Resource> {
     for endpoint in &network.endpoints {
         let mut resource = Resource::new(at("vpc-endpoint", &endpoint.service))
             .immutable("service_name", endpoint.service_name.clone())
+            .attr("policy", endpoint.policy.clone())
             .after(&vpc);
         match &endpoint.kind {
             EndpointKind::Interface { subnets, security_group, private_dns } => {
