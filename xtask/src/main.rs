@@ -396,8 +396,11 @@ fn bench_health() -> Result<()> {
     let binary = target_dir().join("release").join("example-service");
     let measure = |label: &str, extra: &[&str]| -> Result<f64> {
         let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+        let traffic = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+        // The health router listens on the internal address; the bare baseline on `--listen`.
+        let (listen, internal) = if extra.contains(&"--bare") { (port, 0) } else { (traffic, port) };
         let mut server = Command::new(&binary)
-            .args(["--listen", &format!("127.0.0.1:{port}")])
+            .args(["--listen", &format!("127.0.0.1:{listen}"), "--internal-listen", &format!("127.0.0.1:{internal}")])
             .args(extra)
             .env("RUST_LOG", "warn")
             .stdout(std::process::Stdio::null())

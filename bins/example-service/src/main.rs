@@ -4,9 +4,9 @@
 //! - `GET /orders/{id}` reads from a pooled database through the recommended resilience stack:
 //!   overall timeout, retry with full-jitter backoff and a budget, circuit breaker, per-attempt
 //!   timeout.
-//! - `/health/live`, `/health/ready`, `/health/startup`, `/health` report the database
-//!   (critical) and a payments API (non-critical); `/metrics` serves RED, dependency, breaker
-//!   and business metrics.
+//! - On the internal address only: `/health/live`, `/health/ready`, `/health/startup`,
+//!   `/health` report the database (critical) and a payments API (non-critical); `/metrics`
+//!   serves RED, dependency, breaker and business metrics.
 //! - `--database-down`, `--database-fails-after SECONDS`, or (with `--admin`)
 //!   `POST /admin/database/{down,up}` make the database fail, so the alert, the readiness
 //!   probe and the breaker can be watched reacting.
@@ -33,9 +33,12 @@ use tower::{BoxError, Service, ServiceBuilder, ServiceExt};
 #[derive(Debug, Parser)]
 #[command(name = "example-service", about = "An orders service instrumented with enclave-monitor")]
 struct Args {
-    /// Address to listen on.
+    /// Address traffic arrives on (`/orders`).
     #[arg(long, default_value = "127.0.0.1:8080")]
     listen: SocketAddr,
+    /// Internal address for probes, metrics and the admin switch; never routed from outside.
+    #[arg(long, default_value = "127.0.0.1:9090")]
+    internal_listen: SocketAddr,
     /// Start with the database failing.
     #[arg(long)]
     database_down: bool,
@@ -214,11 +217,12 @@ async fn main() -> anyhow::Result<()> {
         business: metrics.business(),
     };
     let red = RedLayer::new(metrics.http());
-    let mut app = Router::new().route("/orders/{id}", get(get_order));
+    let app = Router::new().route("/orders/{id}", get(get_order)).with_state(state.clone()).layer(red);
+    let mut internal = health.router().merge(metrics.build().router());
     if args.admin {
-        app = app.route("/admin/database/{state}", post(set_database));
+        internal = internal.merge(Router::new().route("/admin/database/{state}", post(set_database)).with_state(state));
     }
-    let app = app.with_state(state).layer(red).merge(health.router()).merge(metrics.build().router());
+    let internal_listener = tokio::net::TcpListener::bind(args.internal_listen).await?;
 
     health.spawn_refresh(Duration::from_secs(args.health_refresh_seconds));
     if let Some(seconds) = args.database_fails_after {
@@ -230,8 +234,11 @@ async fn main() -> anyhow::Result<()> {
         });
     }
     health.mark_started();
-    tracing::info!(listen = %args.listen, "example-service started");
+    tracing::info!(listen = %args.listen, internal = %args.internal_listen, "example-service started");
+    let internal_server =
+        tokio::spawn(async move { axum::serve(internal_listener, internal).with_graceful_shutdown(shutdown()).await });
     axum::serve(listener, app).with_graceful_shutdown(shutdown()).await?;
+    internal_server.await??;
     Ok(())
 }
 

@@ -11,6 +11,7 @@ fn every_log_line_is_a_json_object_filebeat_can_decode() {
     let port = TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("free port");
     let mut child = Command::new(env!("CARGO_BIN_EXE_example-service"))
         .args(["--listen", &format!("127.0.0.1:{port}"), "--database-down", "--health-refresh-seconds", "1"])
+        .args(["--internal-listen", "127.0.0.1:0"])
         .stdout(Stdio::piped())
         .spawn()
         .expect("starts");

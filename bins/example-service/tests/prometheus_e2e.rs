@@ -122,6 +122,7 @@ fn prometheus_sees_the_database_fail_and_fires_the_alert() {
     let dir = std::env::temp_dir().join(format!("enclave-e2e-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).expect("temp dir");
+    let traffic_port = free_port();
     let service_port = free_port();
     let prometheus_port = free_port();
     let service = format!("http://127.0.0.1:{service_port}");
@@ -129,7 +130,14 @@ fn prometheus_sees_the_database_fail_and_fires_the_alert() {
 
     let _service = Running(
         Command::new(env!("CARGO_BIN_EXE_example-service"))
-            .args(["--listen", &format!("127.0.0.1:{service_port}"), "--admin", "--health-refresh-seconds", "1"])
+            .args(["--listen", &format!("127.0.0.1:{traffic_port}")])
+            .args([
+                "--internal-listen",
+                &format!("127.0.0.1:{service_port}"),
+                "--admin",
+                "--health-refresh-seconds",
+                "1",
+            ])
             .stdout(Stdio::null())
             .spawn()
             .expect("example-service starts"),

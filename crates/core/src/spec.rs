@@ -588,6 +588,10 @@ pub struct AppSpec {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Monitoring {
+    /// The internal port serving health probes and metrics, apart from the app's traffic port
+    /// so that nothing routed to the app from outside reaches dependency reports or metrics.
+    #[serde(default = "default_internal_port")]
+    pub port: u16,
     /// Path of the OpenMetrics endpoint.
     #[serde(default = "default_metrics_path")]
     pub metrics_path: String,
@@ -608,6 +612,7 @@ pub struct Monitoring {
 impl Default for Monitoring {
     fn default() -> Self {
         Monitoring {
+            port: default_internal_port(),
             metrics_path: default_metrics_path(),
             scrape_interval: default_scrape_interval(),
             dependencies: Vec::new(),
@@ -615,6 +620,10 @@ impl Default for Monitoring {
             alerts: AlertThresholds::default(),
         }
     }
+}
+
+fn default_internal_port() -> u16 {
+    9090
 }
 
 fn default_metrics_path() -> String {

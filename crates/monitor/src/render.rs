@@ -16,9 +16,10 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use serde::Serialize;
 
-/// Name of the Service port the ServiceMonitor scrapes; the deploy crate names the app's
-/// Service port the same.
-pub const METRICS_PORT_NAME: &str = "http";
+/// Name of the Service port the ServiceMonitor scrapes: the app's internal port
+/// (`monitoring.port`), never the `http` port traffic is routed to. The deploy crate names the
+/// Service ports the same.
+pub const METRICS_PORT_NAME: &str = "metrics";
 
 /// A Prometheus rule group file (`groups:`), the format `promtool check rules` reads.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -296,15 +297,15 @@ pub fn service_monitor(stack: &str, app: &AppSpec) -> ServiceMonitor {
     }
 }
 
-/// The three probes of the app's container: startup (tolerates `startup_within`), liveness
-/// (`/health/live`) and readiness (`/health/ready`).
+/// The three probes of the app's container, on its internal port: startup (tolerates
+/// `startup_within`), liveness (`/health/live`) and readiness (`/health/ready`).
 pub fn probes(app: &AppSpec) -> (Probe, Probe, Probe) {
     let timing = &app.monitoring.health;
     let seconds = |d: enclave_core::spec::PromDuration| i32::try_from(d.seconds()).unwrap_or(i32::MAX).max(1);
     let probe = |path: &str, failure_threshold: i32| Probe {
         http_get: Some(HTTPGetAction {
             path: Some(path.to_owned()),
-            port: IntOrString::Int(i32::from(app.port)),
+            port: IntOrString::Int(i32::from(app.monitoring.port)),
             ..HTTPGetAction::default()
         }),
         period_seconds: Some(seconds(timing.period)),
@@ -701,7 +702,7 @@ mod tests {
         assert_eq!(liveness.http_get.as_ref().and_then(|g| g.path.clone()).as_deref(), Some("/health/live"));
         assert_eq!(readiness.http_get.as_ref().and_then(|g| g.path.clone()).as_deref(), Some("/health/ready"));
         assert_eq!((readiness.timeout_seconds, readiness.failure_threshold), (Some(3), Some(4)));
-        assert_eq!(liveness.http_get.map(|g| g.port), Some(IntOrString::Int(8080)));
+        assert_eq!(liveness.http_get.map(|g| g.port), Some(IntOrString::Int(9090)), "the internal port, not traffic's");
     }
 
     #[test]

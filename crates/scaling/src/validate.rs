@@ -177,6 +177,12 @@ fn check_app_extras(spec: &Spec, index: usize, app: &enclave_core::spec::AppSpec
         ));
     }
     let monitoring = &app.monitoring;
+    if monitoring.port == app.port || monitoring.port == 0 {
+        violations.push(Violation::new(
+            path!("apps", index, "monitoring", "port"),
+            format!("the internal port must differ from the traffic port {} (and not be 0): probes and metrics stay off the routed port", app.port),
+        ));
+    }
     if monitoring.scrape_interval.seconds() == 0 {
         violations.push(Violation::new(path!("apps", index, "monitoring", "scrape_interval"), "must be at least 1s"));
     }
