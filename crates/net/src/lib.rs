@@ -6,8 +6,9 @@
 //! the private route tables, an emptied default security group, flow logs), the model as plan
 //! resources ([`resources`]) and the network guardrails ([`guardrails`]).
 //!
-//! It is not yet an EC2 client: observing and applying against AWS comes with the
-//! reconciliation engine.
+//! With the default `aws` feature, [`observe`] rebuilds what exists from tag-filtered, batched
+//! EC2 Describe calls (VPCs and subnets so far); applying, drift and destroy come with the
+//! reconciler.
 //!
 //! ```
 //! use enclave_core::{config, plan};
@@ -32,6 +33,8 @@
 pub mod cidr;
 pub mod guardrails;
 pub mod model;
+#[cfg(feature = "aws")]
+pub mod observe;
 pub mod resources;
 
 pub use cidr::validate;
