@@ -199,24 +199,29 @@ fn schema_is_json_schema_for_the_spec() {
     assert_eq!(schema["additionalProperties"], false, "unknown fields are rejected by editors too");
 }
 
+/// `enclave scaling simulate` on the spike fixture's trace with a 500m request.
+fn simulate_spike(hpa: &str, out: &Path) -> Output {
+    let hpa = format!("fixtures/scaling/spike/{hpa}");
+    let out = out.to_str().expect("utf-8 path");
+    let args = [
+        "scaling",
+        "simulate",
+        "--hpa",
+        &hpa,
+        "--trace",
+        "fixtures/scaling/spike/trace.csv",
+        "--request",
+        "500m",
+        "--out",
+        out,
+    ];
+    enclave(&workspace(), &args)
+}
+
 #[test]
 fn scaling_simulate_writes_a_timeline_and_a_chart() {
     let out = std::env::temp_dir().join(format!("enclave-simulate-{}", std::process::id()));
-    let output = enclave(
-        &workspace(),
-        &[
-            "scaling",
-            "simulate",
-            "--hpa",
-            "fixtures/scaling/spike/hpa.yaml",
-            "--trace",
-            "fixtures/scaling/spike/trace.csv",
-            "--request",
-            "500m",
-            "--out",
-            out.to_str().expect("utf-8 path"),
-        ],
-    );
+    let output = simulate_spike("hpa.yaml", &out);
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
     assert!(stdout(&output).contains("t=   60s    2 -> 4   ScaleUpLimit"), "{}", stdout(&output));
     let timeline = fs::read_to_string(out.join("timeline.csv")).expect("timeline");
@@ -249,21 +254,7 @@ fn scaling_simulate_writes_a_timeline_and_a_chart() {
 #[test]
 fn the_chart_in_the_docs_is_what_the_simulator_draws_today() {
     let out = std::env::temp_dir().join(format!("enclave-docs-chart-{}", std::process::id()));
-    let output = enclave(
-        &workspace(),
-        &[
-            "scaling",
-            "simulate",
-            "--hpa",
-            "fixtures/scaling/spike/behavior-hpa.yaml",
-            "--trace",
-            "fixtures/scaling/spike/trace.csv",
-            "--request",
-            "500m",
-            "--out",
-            out.to_str().expect("utf-8 path"),
-        ],
-    );
+    let output = simulate_spike("behavior-hpa.yaml", &out);
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
     let drawn = fs::read_to_string(out.join("chart.svg")).expect("chart");
     let documented = fs::read_to_string(workspace().join("docs/hpa-spike-behavior.svg")).expect("docs chart");

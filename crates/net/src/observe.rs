@@ -55,6 +55,18 @@ fn tag<'a>(tags: &'a [Tag], key: &str) -> Option<&'a str> {
     tags.iter().find(|t| t.key() == Some(key)).and_then(Tag::value)
 }
 
+/// The AWS id and logical address of a resource carrying our address tag.
+fn owned<'a>(id: Option<&'a str>, tags: &[Tag]) -> Option<(&'a str, Address)> {
+    Some((id?, tag(tags, ADDRESS_TAG)?.parse().ok()?))
+}
+
+impl Observed {
+    fn record(&mut self, id: &str, resource: Resource) {
+        self.ids.insert(resource.address.clone(), id.to_owned());
+        self.resources.push(resource);
+    }
+}
+
 fn stack_filter(stack: &str) -> Filter {
     Filter::builder().name(format!("tag:{STACK_TAG}")).values(stack).build()
 }
@@ -72,11 +84,7 @@ pub async fn observe(ec2: &aws_sdk_ec2::Client, stack: &str) -> Result<Observed,
         .await
         .map_err(call_error("ec2:DescribeVpcs"))?;
     for vpc in &vpcs {
-        let (Some(id), Some(address)) =
-            (vpc.vpc_id(), tag(vpc.tags(), ADDRESS_TAG).and_then(|a| a.parse::<Address>().ok()))
-        else {
-            continue;
-        };
+        let Some((id, address)) = owned(vpc.vpc_id(), vpc.tags()) else { continue };
         let attribute =
             |name: aws_sdk_ec2::types::VpcAttributeName| ec2.describe_vpc_attribute().vpc_id(id).attribute(name).send();
         let support = attribute(aws_sdk_ec2::types::VpcAttributeName::EnableDnsSupport)
@@ -85,8 +93,9 @@ pub async fn observe(ec2: &aws_sdk_ec2::Client, stack: &str) -> Result<Observed,
         let hostnames = attribute(aws_sdk_ec2::types::VpcAttributeName::EnableDnsHostnames)
             .await
             .map_err(call_error("ec2:DescribeVpcAttribute"))?;
-        observed.resources.push(
-            Resource::new(address.clone())
+        observed.record(
+            id,
+            Resource::new(address)
                 .attr("cidr_block", vpc.cidr_block().unwrap_or_default())
                 .attr("enable_dns_support", support.enable_dns_support().and_then(|v| v.value()).unwrap_or(false))
                 .attr(
@@ -94,7 +103,6 @@ pub async fn observe(ec2: &aws_sdk_ec2::Client, stack: &str) -> Result<Observed,
                     hostnames.enable_dns_hostnames().and_then(|v| v.value()).unwrap_or(false),
                 ),
         );
-        observed.ids.insert(address, id.to_owned());
     }
     let subnets: Vec<_> = ec2
         .describe_subnets()
@@ -106,19 +114,15 @@ pub async fn observe(ec2: &aws_sdk_ec2::Client, stack: &str) -> Result<Observed,
         .await
         .map_err(call_error("ec2:DescribeSubnets"))?;
     for subnet in &subnets {
-        let (Some(id), Some(address)) =
-            (subnet.subnet_id(), tag(subnet.tags(), ADDRESS_TAG).and_then(|a| a.parse::<Address>().ok()))
-        else {
-            continue;
-        };
-        observed.resources.push(
-            Resource::new(address.clone())
+        let Some((id, address)) = owned(subnet.subnet_id(), subnet.tags()) else { continue };
+        observed.record(
+            id,
+            Resource::new(address)
                 .attr("cidr_block", subnet.cidr_block().unwrap_or_default())
                 .attr("availability_zone", subnet.availability_zone().unwrap_or_default())
                 .attr("map_public_ip_on_launch", subnet.map_public_ip_on_launch().unwrap_or(false))
                 .attr("tier", tag(subnet.tags(), TIER_TAG).unwrap_or_default()),
         );
-        observed.ids.insert(address, id.to_owned());
     }
     Ok(observed)
 }

@@ -16,6 +16,13 @@ pub struct ChartError {
     pub message: String,
 }
 
+/// Draws the series labels of a panel in the chart's one legend style.
+fn legend<'a, DB: DrawingBackend + 'a, CT: CoordTranslate>(
+    chart: &mut ChartContext<'a, DB, CT>,
+) -> Result<(), DrawingAreaErrorKind<DB::ErrorType>> {
+    chart.configure_series_labels().border_style(BLACK).background_style(WHITE.mix(0.8)).draw()
+}
+
 /// Draws `steps` as an SVG at `path`; `target` is the HPA's target on the utilization axis and
 /// `unit` names that axis.
 pub fn draw_svg(steps: &[Step], target: Option<f64>, unit: &str, path: &Path) -> Result<(), ChartError> {
@@ -52,12 +59,7 @@ pub fn draw_svg(steps: &[Step], target: Option<f64>, unit: &str, path: &Path) ->
             .label("target")
             .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], RED));
     }
-    chart
-        .configure_series_labels()
-        .border_style(BLACK)
-        .background_style(WHITE.mix(0.8))
-        .draw()
-        .map_err(|e| fail(e.to_string()))?;
+    legend(&mut chart).map_err(|e| fail(e.to_string()))?;
 
     let mut chart = ChartBuilder::on(&lower)
         .margin(12)
@@ -86,12 +88,7 @@ pub fn draw_svg(steps: &[Step], target: Option<f64>, unit: &str, path: &Path) ->
         .map_err(|e| fail(e.to_string()))?
         .label("desired")
         .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], MAGENTA));
-    chart
-        .configure_series_labels()
-        .border_style(BLACK)
-        .background_style(WHITE.mix(0.8))
-        .draw()
-        .map_err(|e| fail(e.to_string()))?;
+    legend(&mut chart).map_err(|e| fail(e.to_string()))?;
     root.present().map_err(|e| fail(e.to_string()))?;
     Ok(())
 }
