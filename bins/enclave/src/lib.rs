@@ -12,6 +12,9 @@
 //! ```
 #![deny(missing_docs)]
 
+pub mod cloud;
+pub mod diagram;
+
 use enclave_core::bundle::{Artifact, Bundle, BundleError};
 use enclave_core::{Error, LoadOptions, Loaded, Spec};
 use enclave_net::NetworkModel;

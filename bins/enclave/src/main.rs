@@ -16,6 +16,8 @@ use enclave_core::{Diagnostic, Error, LoadOptions, Loaded};
 use enclave_net::NetworkModel;
 use serde::Serialize;
 
+mod commands;
+
 /// Declare a private-subnet, multi-account AWS platform and plan it.
 #[derive(Debug, Parser)]
 #[command(name = "enclave", version, about, propagate_version = true)]
@@ -37,22 +39,68 @@ enum Command {
         #[arg(long, default_value = "high", value_parser = parse_severity)]
         fail_on: Severity,
     },
-    /// Show what enclave would create, change or delete.
+    /// Show what enclave would create, change or delete, from what exists in every account.
     Plan {
         #[command(flatten)]
         spec: SpecArgs,
         /// Plan without credentials: nothing is observed, everything in the spec is a create.
         #[arg(long)]
         offline: bool,
-        /// Limit the plan to one account.
-        #[arg(long, value_name = "NAME")]
-        account: Option<String>,
-        /// Output format.
-        #[arg(long, short, value_enum, default_value_t = Output::Text)]
-        output: Output,
+        #[command(flatten)]
+        cloud: CloudArgs,
         /// Text output: one line per resource, without attributes.
         #[arg(long)]
         compact: bool,
+    },
+    /// Plan, then create, change and delete until every account matches the spec.
+    Apply {
+        #[command(flatten)]
+        spec: SpecArgs,
+        #[command(flatten)]
+        cloud: CloudArgs,
+        /// Apply without asking (required when stdin is not a terminal).
+        #[arg(long)]
+        yes: bool,
+        /// Steps in flight at once, across accounts.
+        #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u16).range(1..=100))]
+        parallelism: u16,
+        /// Text output: one line per resource, without attributes.
+        #[arg(long)]
+        compact: bool,
+    },
+    /// Compare every account with the spec; exit 3 with the differences when reality drifted.
+    Drift {
+        #[command(flatten)]
+        spec: SpecArgs,
+        #[command(flatten)]
+        cloud: CloudArgs,
+        /// Text output: one line per resource, without attributes.
+        #[arg(long)]
+        compact: bool,
+    },
+    /// Delete everything this stack owns (tagged with it), dependants first.
+    Destroy {
+        #[command(flatten)]
+        spec: SpecArgs,
+        #[command(flatten)]
+        cloud: CloudArgs,
+        /// Destroy without asking (required when stdin is not a terminal).
+        #[arg(long)]
+        yes: bool,
+        /// Steps in flight at once, across accounts.
+        #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u16).range(1..=100))]
+        parallelism: u16,
+    },
+    /// Draw the organization's network: accounts, VPCs, AZs, tiers, NAT and endpoints.
+    Diagram {
+        #[command(flatten)]
+        spec: SpecArgs,
+        /// Picture format (svg needs Graphviz's `dot`).
+        #[arg(long, value_enum, default_value_t = DiagramFormat::Mermaid)]
+        format: DiagramFormat,
+        /// Write to this file instead of stdout.
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
     },
     /// Write every rendered Kubernetes object of the spec as YAML files under OUT.
     Render {
@@ -114,6 +162,32 @@ struct SpecArgs {
     /// Overlay to apply on top of base; repeat to stack them in order.
     #[arg(long = "overlay", value_name = "NAME")]
     overlays: Vec<String>,
+}
+
+#[derive(Debug, clap::Args)]
+struct CloudArgs {
+    /// Limit to one account.
+    #[arg(long, value_name = "NAME")]
+    account: Option<String>,
+    /// Send every AWS call here (moto, a proxy); `AWS_ENDPOINT_URL` works too.
+    #[arg(long, value_name = "URL")]
+    endpoint_url: Option<String>,
+    /// Print the AWS calls made, by operation (always included in JSON output).
+    #[arg(long)]
+    stats: bool,
+    /// Output format.
+    #[arg(long, short, value_enum, default_value_t = Output::Text)]
+    output: Output,
+    /// Give up waiting for a NAT gateway, an endpoint or a blocked delete after this many seconds.
+    #[arg(long, value_name = "SECONDS", default_value_t = 600)]
+    wait_timeout: u64,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum DiagramFormat {
+    Mermaid,
+    Dot,
+    Svg,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -218,21 +292,20 @@ fn load(args: &SpecArgs, output: Output) -> Result<(Loaded, NetworkModel), Failu
 fn run(command: Command) -> Result<(), Failure> {
     match command {
         Command::Validate { spec, output, fail_on } => validate(&spec, output, fail_on),
-        Command::Plan { spec, offline, account, output, compact } => {
-            if !offline {
-                return Err(Failure::Invalid {
-                    diagnostics: vec![Diagnostic {
-                        span: None,
-                        path: enclave_core::FieldPath::root(),
-                        message:
-                            "only `plan --offline` is available in this build: observing AWS comes with the reconciler"
-                                .into(),
-                    }],
-                    output,
-                });
-            }
-            plan_offline(&spec, account.as_deref(), output, compact)
+        Command::Plan { spec, offline: true, cloud, compact } => {
+            plan_offline(&spec, cloud.account.as_deref(), cloud.output, compact)
         }
+        Command::Plan { spec, offline: false, cloud: args, compact } => {
+            commands::run(&spec, &args, commands::Mode::Plan, compact)
+        }
+        Command::Apply { spec, cloud: args, yes, parallelism, compact } => {
+            commands::run(&spec, &args, commands::Mode::Apply { yes, parallelism: parallelism.into() }, compact)
+        }
+        Command::Drift { spec, cloud: args, compact } => commands::run(&spec, &args, commands::Mode::Drift, compact),
+        Command::Destroy { spec, cloud: args, yes, parallelism } => {
+            commands::run(&spec, &args, commands::Mode::Destroy { yes, parallelism: parallelism.into() }, false)
+        }
+        Command::Diagram { spec, format, out } => diagram(&spec, format, out.as_deref()),
         Command::Schema => {
             print_json(&schemars::schema_for!(enclave_core::Spec));
             Ok(())
@@ -243,6 +316,43 @@ fn run(command: Command) -> Result<(), Failure> {
                 ScalingCommand::Simulate { hpa, trace, out, request, initial_replicas, readiness_delay, metric, output },
         } => simulate(&hpa, &trace, &out, request, initial_replicas, readiness_delay, metric, output),
     }
+}
+
+fn diagram(args: &SpecArgs, format: DiagramFormat, out: Option<&std::path::Path>) -> Result<(), Failure> {
+    let (loaded, model) = load(args, Output::Text)?;
+    let organization = loaded.spec.organization.name.to_string();
+    let text = match format {
+        DiagramFormat::Mermaid => enclave::diagram::mermaid(&model, &organization),
+        DiagramFormat::Dot | DiagramFormat::Svg => enclave::diagram::dot(&model, &organization),
+    };
+    let bytes = if format == DiagramFormat::Svg {
+        let mut child = std::process::Command::new("dot")
+            .arg("-Tsvg")
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .map_err(|e| {
+                Failure::Runtime(anyhow::anyhow!(
+                    "--format svg needs Graphviz's `dot` on PATH ({e}); --format dot or mermaid work without it"
+                ))
+            })?;
+        if let Some(mut stdin) = child.stdin.take() {
+            stdin.write_all(text.as_bytes()).map_err(|e| Failure::Runtime(e.into()))?;
+        }
+        let output = child.wait_with_output().map_err(|e| Failure::Runtime(e.into()))?;
+        if !output.status.success() {
+            return Err(Failure::Runtime(anyhow::anyhow!("dot failed: {}", String::from_utf8_lossy(&output.stderr))));
+        }
+        output.stdout
+    } else {
+        text.into_bytes()
+    };
+    match out {
+        Some(path) => std::fs::write(path, &bytes)
+            .map_err(|e| Failure::Runtime(anyhow::anyhow!("cannot write {}: {e}", path.display())))?,
+        None => std::io::stdout().write_all(&bytes).map_err(|e| Failure::Runtime(e.into()))?,
+    }
+    Ok(())
 }
 
 fn usage_error(message: String, output: Output) -> Failure {

@@ -75,7 +75,7 @@ fn offline_plan_text_shows_every_account_tier_zone_nat_and_endpoint() {
     );
     assert!(text.contains("      cidr_block           = \"10.1.0.0/16\"\n"), "attributes are shown");
     assert!(
-        text.trim_end().ends_with("Plan: 131 to create, 0 to update, 0 to replace, 0 to delete."),
+        text.trim_end().ends_with("Plan: 137 to create, 0 to update, 0 to replace, 0 to delete."),
         "{}",
         text.lines().last().unwrap_or_default()
     );
@@ -87,7 +87,7 @@ fn offline_plan_json_is_machine_readable() {
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
     let plan: serde_json::Value = serde_json::from_slice(&output.stdout).expect("valid JSON");
     assert_eq!(plan["mode"], "offline");
-    assert_eq!(plan["summary"]["create"], 131);
+    assert_eq!(plan["summary"]["create"], 137);
     assert_eq!(plan["accounts"].as_array().map(Vec::len), Some(3));
     let changes = plan["changes"].as_array().expect("changes");
     let vpc = changes.iter().find(|c| c["address"] == "prod/net/vpc/main").expect("prod VPC");
@@ -168,9 +168,12 @@ fn usage_errors_exit_2_with_a_reason() {
             && stderr(&overlay).contains("available: client-a, client-b, staging")
     );
 
-    let online = reference(&["plan"]);
-    assert_eq!(online.status.code(), Some(2));
-    assert!(stderr(&online).contains("--offline"), "{}", stderr(&online));
+    let account = reference(&["plan", "--account", "staging"]);
+    assert_eq!(account.status.code(), Some(2));
+    assert!(stderr(&account).contains("no such account (accounts: dev, test, prod)"), "{}", stderr(&account));
+
+    let unasked = reference(&["apply", "--account", "nope"]);
+    assert_eq!(unasked.status.code(), Some(2), "{}", stderr(&unasked));
 
     let flag = enclave(&workspace(), &["plan", "--frobnicate"]);
     assert_eq!(flag.status.code(), Some(2));

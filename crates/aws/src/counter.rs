@@ -49,6 +49,15 @@ impl CallCounter {
     }
 }
 
+/// The IAM-style service prefix (`ec2`, `logs`, `iam`, `sts`) of an SDK service name
+/// (`EC2`, `CloudWatch Logs`).
+fn service_prefix(service: &str) -> String {
+    match service {
+        "CloudWatch Logs" => "logs".to_owned(),
+        other => other.to_lowercase().replace(' ', "-"),
+    }
+}
+
 impl Intercept for CallCounter {
     fn name(&self) -> &'static str {
         "enclave-call-counter"
@@ -63,7 +72,7 @@ impl Intercept for CallCounter {
         config: &mut ConfigBag,
     ) -> Result<(), BoxError> {
         if let Some(metadata) = config.load::<Metadata>() {
-            self.record(format!("{}:{}", metadata.service().to_lowercase(), metadata.name()));
+            self.record(format!("{}:{}", service_prefix(metadata.service()), metadata.name()));
         }
         Ok(())
     }

@@ -28,6 +28,8 @@ mod counter;
 mod credentials;
 #[cfg(feature = "moto")]
 pub mod moto;
+#[cfg(feature = "fault-proxy")]
+pub mod proxy;
 
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;

@@ -36,6 +36,7 @@ pub mod guardrail;
 pub mod merge;
 pub mod plan;
 pub mod quantity;
+pub mod reconcile;
 pub mod region;
 pub mod source;
 pub mod spec;

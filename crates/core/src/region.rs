@@ -26,6 +26,17 @@ impl RegionInfo {
     }
 }
 
+/// The AWS partition of a region (`aws`, `aws-cn`, `aws-us-gov`), for ARNs.
+pub fn partition(region: &str) -> &'static str {
+    if region.starts_with("us-gov-") {
+        "aws-us-gov"
+    } else if region.starts_with("cn-") {
+        "aws-cn"
+    } else {
+        "aws"
+    }
+}
+
 const REGIONS: &[RegionInfo] = &[
     RegionInfo { code: "af-south-1", zone_letters: "abc" },
     RegionInfo { code: "ap-east-1", zone_letters: "abc" },

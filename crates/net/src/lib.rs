@@ -30,7 +30,11 @@
 //! ```
 #![deny(missing_docs)]
 
+#[cfg(feature = "aws")]
+pub mod apply;
 pub mod cidr;
+#[cfg(feature = "aws")]
+pub mod clients;
 pub mod guardrails;
 pub mod model;
 #[cfg(feature = "aws")]

@@ -50,6 +50,11 @@ pub struct AccountNetwork {
     pub required_endpoints: Vec<String>,
 }
 
+/// The CloudWatch Logs group an account's flow logs go to.
+pub fn flow_log_group_name(stack: &str, account: &str) -> String {
+    format!("/enclave/{stack}/{account}/vpc-flow-logs")
+}
+
 /// A VPC.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Vpc {
@@ -440,7 +445,7 @@ fn build_account(
     let flow_log = network.flow_logs.enabled.then(|| FlowLog {
         destination: network.flow_logs.destination,
         traffic: network.flow_logs.traffic,
-        log_group: format!("/enclave/{}/{}/vpc-flow-logs", spec.stack(), account.name),
+        log_group: flow_log_group_name(&spec.stack().to_string(), &account.name.to_string()),
         retention_days: network.flow_logs.retention_days,
     });
 

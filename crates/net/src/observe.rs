@@ -3,53 +3,40 @@
 //! resource), as plan [`Resource`]s comparable with [`crate::resources::desired`].
 //!
 //! Ownership is recorded on the resources themselves: everything enclave creates carries
-//! [`STACK_TAG`] and [`ADDRESS_TAG`]; nothing without them is ever observed, so nothing without
-//! them is ever changed. This module covers VPCs and subnets so far; the other kinds of the
-//! network follow with the reconciler (issue 3).
+//! [`STACK_TAG`] and [`ADDRESS_TAG`]; nothing without them is observed, so nothing without them
+//! is changed or deleted. Routes and route-table associations have no tags: they are observed
+//! inside the route tables we own. The flow-log group and its delivery role are found by the
+//! names enclave gives them (the role must also carry our stack tag).
+//!
+//! The calls of one account run concurrently; their number does not depend on how many subnets,
+//! routes or endpoints exist.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
-use aws_sdk_ec2::types::{Filter, Tag};
+use aws_sdk_ec2::types::{Filter, IpPermission, Tag};
 use enclave_core::Address;
 use enclave_core::plan::Resource;
+use serde_json::{Value, json};
 
-/// Tag naming the stack a resource belongs to.
-pub const STACK_TAG: &str = "enclave:stack";
-/// Tag holding a resource's logical address.
-pub const ADDRESS_TAG: &str = "enclave:address";
-/// Tag holding a subnet's tier.
-pub const TIER_TAG: &str = "enclave:tier";
+pub use crate::clients::CallError;
+use crate::clients::{Clients, call_error};
+pub use crate::resources::{ADDRESS_TAG, STACK_TAG, TIER_TAG};
+use crate::resources::{COMPONENT, flow_log_role_name, route_name};
+
+/// Tags enclave manages besides the ownership tags; see [`crate::resources::tags`].
+pub const MANAGED_TAGS: &[&str] = &["Name", TIER_TAG];
 
 /// What an account holds for the stack.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Observed {
     /// Resources, with the attributes [`crate::resources::desired`] compares.
     pub resources: Vec<Resource>,
-    /// AWS ids by address (`vpc-...`, `subnet-...`).
+    /// AWS ids by address (`vpc-...`, `subnet-...`, the role's ARN, the log group's name).
     pub ids: BTreeMap<Address, String>,
 }
 
 /// Why observation failed.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum ObserveError {
-    /// An EC2 call failed after the SDK's retries.
-    #[error("{operation} failed: {message}")]
-    Call {
-        /// The operation.
-        operation: &'static str,
-        /// What EC2 said.
-        message: String,
-    },
-}
-
-fn call_error<E, R>(operation: &'static str) -> impl Fn(aws_sdk_ec2::error::SdkError<E, R>) -> ObserveError
-where
-    E: std::error::Error + 'static,
-    R: std::fmt::Debug,
-{
-    move |error| ObserveError::Call { operation, message: aws_sdk_ec2::error::DisplayErrorContext(error).to_string() }
-}
+pub type ObserveError = CallError;
 
 fn tag<'a>(tags: &'a [Tag], key: &str) -> Option<&'a str> {
     tags.iter().find(|t| t.key() == Some(key)).and_then(Tag::value)
@@ -60,69 +47,395 @@ fn owned<'a>(id: Option<&'a str>, tags: &[Tag]) -> Option<(&'a str, Address)> {
     Some((id?, tag(tags, ADDRESS_TAG)?.parse().ok()?))
 }
 
+/// The managed tags of an EC2 resource, as the `tags` attribute.
+fn managed_tags(tags: &[Tag]) -> Value {
+    let mut out = serde_json::Map::new();
+    for key in MANAGED_TAGS {
+        if let Some(value) = tag(tags, key) {
+            out.insert((*key).to_owned(), json!(value));
+        }
+    }
+    Value::Object(out)
+}
+
+/// `tag:enclave:stack = stack`.
+pub fn stack_filter(stack: &str) -> Filter {
+    Filter::builder().name(format!("tag:{STACK_TAG}")).values(stack).build()
+}
+
+/// `tag:enclave:address = address`.
+pub fn address_filter(address: &Address) -> Filter {
+    Filter::builder().name(format!("tag:{ADDRESS_TAG}")).values(address.to_string()).build()
+}
+
+/// One security-group permission per range, as `tcp/443 10.1.0.0/16` (`-1` is every protocol).
+pub fn rule_strings(permission: &IpPermission) -> Vec<String> {
+    let protocol = permission.ip_protocol().unwrap_or("-1");
+    let ports = match (permission.from_port(), permission.to_port()) {
+        (Some(from), Some(to)) if from == to => format!("/{from}"),
+        (Some(from), Some(to)) if protocol != "-1" => format!("/{from}-{to}"),
+        _ => String::new(),
+    };
+    let mut out = Vec::new();
+    out.extend(permission.ip_ranges().iter().filter_map(|r| r.cidr_ip()).map(|c| format!("{protocol}{ports} {c}")));
+    out.extend(permission.ipv6_ranges().iter().filter_map(|r| r.cidr_ipv6()).map(|c| format!("{protocol}{ports} {c}")));
+    out.extend(
+        permission
+            .prefix_list_ids()
+            .iter()
+            .filter_map(|p| p.prefix_list_id())
+            .map(|p| format!("{protocol}{ports} {p}")),
+    );
+    out.extend(
+        permission.user_id_group_pairs().iter().filter_map(|p| p.group_id()).map(|g| format!("{protocol}{ports} {g}")),
+    );
+    out
+}
+
+fn rules(permissions: &[IpPermission]) -> Value {
+    let mut all: Vec<String> = permissions.iter().flat_map(rule_strings).collect();
+    all.sort();
+    json!(all)
+}
+
+/// IAM returns policy documents URL-encoded; moto returns them as sent.
+pub fn policy_document(text: &str) -> Value {
+    let decoded = if text.trim_start().starts_with('{') {
+        text.to_owned()
+    } else {
+        percent_encoding::percent_decode_str(text).decode_utf8_lossy().into_owned()
+    };
+    serde_json::from_str(&decoded).unwrap_or(Value::String(text.to_owned()))
+}
+
+macro_rules! all_pages {
+    ($request:expr, $operation:literal) => {
+        $request.into_paginator().items().send().collect::<Result<Vec<_>, _>>().await.map_err(call_error($operation))
+    };
+}
+
+/// Observes the stack's network in the account `clients` are for. `account` is the account's
+/// name in the spec.
+pub async fn observe(clients: &Clients, stack: &str, account: &str) -> Result<Observed, ObserveError> {
+    let ec2 = &clients.ec2;
+    let stack_only = || stack_filter(stack);
+    let (vpcs, subnets, tables, gateways, addresses, nats, groups, endpoints, flow_logs, log_group, role) = tokio::try_join!(
+        async { all_pages!(ec2.describe_vpcs().filters(stack_only()), "ec2:DescribeVpcs") },
+        async { all_pages!(ec2.describe_subnets().filters(stack_only()), "ec2:DescribeSubnets") },
+        async { all_pages!(ec2.describe_route_tables().filters(stack_only()), "ec2:DescribeRouteTables") },
+        async { all_pages!(ec2.describe_internet_gateways().filters(stack_only()), "ec2:DescribeInternetGateways") },
+        async {
+            ec2.describe_addresses()
+                .filters(stack_only())
+                .send()
+                .await
+                .map(|out| out.addresses.unwrap_or_default())
+                .map_err(call_error("ec2:DescribeAddresses"))
+        },
+        async { all_pages!(ec2.describe_nat_gateways().filter(stack_only()), "ec2:DescribeNatGateways") },
+        async { all_pages!(ec2.describe_security_groups().filters(stack_only()), "ec2:DescribeSecurityGroups") },
+        async { all_pages!(ec2.describe_vpc_endpoints().filters(stack_only()), "ec2:DescribeVpcEndpoints") },
+        async { all_pages!(ec2.describe_flow_logs().filter(stack_only()), "ec2:DescribeFlowLogs") },
+        observe_log_group(clients, stack, account),
+        observe_role(clients, stack, account),
+    )?;
+
+    let mut observed = Observed::default();
+    // Ids first, so that references between resources can be written as addresses.
+    let mut by_id: BTreeMap<String, Address> = BTreeMap::new();
+    let mut remember = |id: Option<&str>, tags: &[Tag]| {
+        if let Some((id, address)) = owned(id, tags) {
+            by_id.insert(id.to_owned(), address);
+        }
+    };
+    vpcs.iter().for_each(|v| remember(v.vpc_id(), v.tags()));
+    subnets.iter().for_each(|s| remember(s.subnet_id(), s.tags()));
+    tables.iter().for_each(|t| remember(t.route_table_id(), t.tags()));
+    gateways.iter().for_each(|g| remember(g.internet_gateway_id(), g.tags()));
+    addresses.iter().for_each(|a| remember(a.allocation_id(), a.tags()));
+    nats.iter().for_each(|n| remember(n.nat_gateway_id(), n.tags()));
+    groups.iter().for_each(|g| remember(g.group_id(), g.tags()));
+    endpoints.iter().for_each(|e| remember(e.vpc_endpoint_id(), e.tags()));
+    let refer = |id: Option<&str>| -> Value {
+        match id {
+            Some(id) => by_id.get(id).map_or_else(|| json!(id), |address| json!(address.to_string())),
+            None => Value::Null,
+        }
+    };
+    let refer_all = |ids: &[String]| -> Value {
+        let mut all: Vec<String> =
+            ids.iter().map(|id| by_id.get(id).map_or_else(|| id.clone(), ToString::to_string)).collect();
+        all.sort();
+        json!(all)
+    };
+    let depend = |resource: Resource, id: Option<&str>| match id.and_then(|id| by_id.get(id)) {
+        Some(address) => resource.after(address),
+        None => resource,
+    };
+
+    let attributes = futures_util::future::try_join_all(vpcs.iter().filter_map(|vpc| {
+        let (id, _) = owned(vpc.vpc_id(), vpc.tags())?;
+        Some(async move {
+            let attribute = |name| ec2.describe_vpc_attribute().vpc_id(id).attribute(name).send();
+            let (support, hostnames) = tokio::try_join!(
+                attribute(aws_sdk_ec2::types::VpcAttributeName::EnableDnsSupport),
+                attribute(aws_sdk_ec2::types::VpcAttributeName::EnableDnsHostnames),
+            )
+            .map_err(call_error("ec2:DescribeVpcAttribute"))?;
+            Ok::<_, CallError>((
+                support.enable_dns_support().and_then(|v| v.value()).unwrap_or(false),
+                hostnames.enable_dns_hostnames().and_then(|v| v.value()).unwrap_or(false),
+            ))
+        })
+    }))
+    .await?;
+    for (vpc, (support, hostnames)) in vpcs.iter().filter(|v| owned(v.vpc_id(), v.tags()).is_some()).zip(attributes) {
+        let Some((id, address)) = owned(vpc.vpc_id(), vpc.tags()) else { continue };
+        observed.record(
+            id,
+            Resource::new(address)
+                .attr("cidr_block", vpc.cidr_block().unwrap_or_default())
+                .attr("enable_dns_support", support)
+                .attr("enable_dns_hostnames", hostnames)
+                .attr("tags", managed_tags(vpc.tags())),
+        );
+    }
+    for subnet in &subnets {
+        let Some((id, address)) = owned(subnet.subnet_id(), subnet.tags()) else { continue };
+        let resource = Resource::new(address)
+            .attr("cidr_block", subnet.cidr_block().unwrap_or_default())
+            .attr("availability_zone", subnet.availability_zone().unwrap_or_default())
+            .attr("map_public_ip_on_launch", subnet.map_public_ip_on_launch().unwrap_or(false))
+            .attr("tags", managed_tags(subnet.tags()));
+        observed.record(id, depend(resource, subnet.vpc_id()));
+    }
+    for gateway in &gateways {
+        let Some((id, address)) = owned(gateway.internet_gateway_id(), gateway.tags()) else { continue };
+        let vpc = gateway.attachments().iter().find_map(|a| a.vpc_id());
+        let resource = Resource::new(address).attr("vpc", refer(vpc)).attr("tags", managed_tags(gateway.tags()));
+        observed.record(id, depend(resource, vpc));
+    }
+    for eip in &addresses {
+        let Some((id, address)) = owned(eip.allocation_id(), eip.tags()) else { continue };
+        let domain = eip.domain().map_or("vpc", |d| d.as_str());
+        observed.record(id, Resource::new(address).attr("domain", domain).attr("tags", managed_tags(eip.tags())));
+    }
+    let igw_address = gateways.iter().find_map(|g| owned(g.internet_gateway_id(), g.tags())).map(|(_, a)| a);
+    for nat in &nats {
+        let live = nat.state().is_some_and(|s| matches!(s.as_str(), "pending" | "available"));
+        let Some((id, address)) = owned(nat.nat_gateway_id(), nat.tags()) else { continue };
+        if !live {
+            continue;
+        }
+        let allocation = nat.nat_gateway_addresses().iter().find_map(|a| a.allocation_id());
+        let mut resource = Resource::new(address)
+            .attr("subnet", refer(nat.subnet_id()))
+            .attr("allocation", refer(allocation))
+            .attr("connectivity_type", nat.connectivity_type().map_or("public", |c| c.as_str()))
+            .attr("tags", managed_tags(nat.tags()));
+        resource = depend(depend(resource, nat.subnet_id()), allocation);
+        if let Some(igw) = &igw_address {
+            resource = resource.after(igw);
+        }
+        observed.record(id, resource);
+    }
+    for table in &tables {
+        let Some((id, address)) = owned(table.route_table_id(), table.tags()) else { continue };
+        let table_name = address.name().to_owned();
+        for association in table.associations() {
+            let Some(subnet) = association.subnet_id().and_then(|s| by_id.get(s)) else { continue };
+            let association_address = sibling(&address, "route-table-association", subnet.name());
+            let resource = Resource::new(association_address)
+                .attr("route_table", address.to_string())
+                .after(subnet)
+                .after(&address);
+            match association.route_table_association_id() {
+                Some(association_id) => observed.record(association_id, resource),
+                None => observed.resources.push(resource),
+            }
+        }
+        for route in table.routes() {
+            if route.gateway_id() == Some("local") || route.destination_prefix_list_id().is_some() {
+                continue;
+            }
+            let Some(destination) = route.destination_cidr_block().or(route.destination_ipv6_cidr_block()) else {
+                continue;
+            };
+            let target = route
+                .gateway_id()
+                .or(route.nat_gateway_id())
+                .or(route.transit_gateway_id())
+                .or(route.vpc_peering_connection_id())
+                .or(route.network_interface_id())
+                .or(route.instance_id());
+            let resource = Resource::new(sibling(&address, "route", &route_name(&table_name, destination)))
+                .attr("route_table", address.to_string())
+                .attr("destination", destination)
+                .attr("target", refer(target))
+                .after(&address);
+            observed.resources.push(depend(resource, target));
+        }
+        let resource =
+            Resource::new(address).attr("vpc", refer(table.vpc_id())).attr("tags", managed_tags(table.tags()));
+        observed.record(id, depend(resource, table.vpc_id()));
+    }
+    for group in &groups {
+        let Some((id, address)) = owned(group.group_id(), group.tags()) else { continue };
+        let mut resource = Resource::new(address.clone())
+            .attr("ingress", rules(group.ip_permissions()))
+            .attr("egress", rules(group.ip_permissions_egress()))
+            .attr("tags", managed_tags(group.tags()));
+        if address.kind() == "security-group" {
+            resource = resource.attr("description", group.description().unwrap_or_default());
+        }
+        observed.record(id, depend(resource, group.vpc_id()));
+    }
+    for endpoint in &endpoints {
+        let live =
+            endpoint.state().is_none_or(|s| !matches!(s.as_str(), "deleted" | "deleting" | "Deleted" | "Deleting"));
+        let Some((id, address)) = owned(endpoint.vpc_endpoint_id(), endpoint.tags()) else { continue };
+        if !live {
+            continue;
+        }
+        let kind = endpoint.vpc_endpoint_type().map_or("Interface", |t| t.as_str());
+        let mut resource = Resource::new(address)
+            .attr("service_name", endpoint.service_name().unwrap_or_default())
+            .attr("policy", endpoint.policy_document().map_or(Value::Null, policy_document))
+            .attr("type", kind)
+            .attr("tags", managed_tags(endpoint.tags()));
+        resource = depend(resource, endpoint.vpc_id());
+        if kind == "Gateway" {
+            resource = resource.attr("route_tables", refer_all(endpoint.route_table_ids()));
+            for table in endpoint.route_table_ids() {
+                resource = depend(resource, Some(table));
+            }
+        } else {
+            let group_ids: Vec<String> =
+                endpoint.groups().iter().filter_map(|g| g.group_id()).map(str::to_owned).collect();
+            resource = resource
+                .attr("subnets", refer_all(endpoint.subnet_ids()))
+                .attr("security_groups", refer_all(&group_ids))
+                .attr("private_dns_enabled", endpoint.private_dns_enabled().unwrap_or(false));
+            for id in endpoint.subnet_ids().iter().chain(&group_ids) {
+                resource = depend(resource, Some(id));
+            }
+        }
+        observed.record(id, resource);
+    }
+    let group_address = log_group.as_ref().map(|(resource, _)| resource.address.clone());
+    let role_address = role.as_ref().map(|(resource, _)| resource.address.clone());
+    let role_arn = role.as_ref().map(|(_, arn)| arn.clone());
+    for flow_log in &flow_logs {
+        let Some((id, address)) = owned(flow_log.flow_log_id(), flow_log.tags()) else { continue };
+        let group_name = flow_log.log_group_name();
+        let log_group = match (&group_address, &log_group) {
+            (Some(address), Some((_, name))) if group_name == Some(name.as_str()) => json!(address.to_string()),
+            _ => json!(group_name),
+        };
+        let arn = flow_log.deliver_logs_permission_arn();
+        let role = match &role_address {
+            Some(address) if arn.is_some() && arn == role_arn.as_deref() => json!(address.to_string()),
+            _ => json!(arn),
+        };
+        let mut resource = Resource::new(address)
+            .attr("destination_type", flow_log.log_destination_type().map_or("cloud-watch-logs", |t| t.as_str()))
+            .attr("traffic_type", flow_log.traffic_type().map_or("ALL", |t| t.as_str()))
+            .attr("log_group", log_group)
+            .attr("role", role)
+            .attr("tags", managed_tags(flow_log.tags()));
+        resource = depend(resource, flow_log.resource_id());
+        for address in group_address.iter().chain(&role_address) {
+            resource = resource.after(address);
+        }
+        observed.record(id, resource);
+    }
+    if let Some((resource, name)) = log_group {
+        observed.record(&name, resource);
+    }
+    if let Some((mut resource, arn)) = role {
+        if let Some(group) = &group_address {
+            resource = resource.after(group);
+        }
+        observed.record(&arn, resource);
+    }
+    Ok(observed)
+}
+
+fn sibling(address: &Address, kind: &str, name: &str) -> Address {
+    Address::new(address.account(), COMPONENT, kind, name).unwrap_or_else(|_| address.clone())
+}
+
+fn account_address(account: &str, kind: &str, name: &str) -> Option<Address> {
+    Address::new(account, COMPONENT, kind, name).ok()
+}
+
+/// The flow-log group, found by its name; returns the resource and the name (its id).
+async fn observe_log_group(
+    clients: &Clients,
+    stack: &str,
+    account: &str,
+) -> Result<Option<(Resource, String)>, CallError> {
+    let name = crate::model::flow_log_group_name(stack, account);
+    let groups = clients
+        .logs
+        .describe_log_groups()
+        .log_group_name_prefix(&name)
+        .send()
+        .await
+        .map_err(call_error("logs:DescribeLogGroups"))?;
+    let Some(group) = groups.log_groups().iter().find(|g| g.log_group_name() == Some(name.as_str())) else {
+        return Ok(None);
+    };
+    let Some(address) = account_address(account, "log-group", "flow-logs") else { return Ok(None) };
+    let resource = Resource::new(address)
+        .attr("name", name.clone())
+        .attr("retention_days", group.retention_in_days().map_or(Value::Null, |days| json!(days)));
+    Ok(Some((resource, name)))
+}
+
+/// The flow-log delivery role, found by its name and owned only when it carries our stack tag;
+/// returns the resource and its ARN (its id).
+async fn observe_role(clients: &Clients, stack: &str, account: &str) -> Result<Option<(Resource, String)>, CallError> {
+    let name = flow_log_role_name(stack);
+    let role = match clients.iam.get_role().role_name(&name).send().await.map_err(call_error("iam:GetRole")) {
+        Ok(out) => out.role,
+        Err(error) if error.is_not_found() => return Ok(None),
+        Err(error) => return Err(error),
+    };
+    let Some(role) = role else { return Ok(None) };
+    let ours = role.tags().iter().any(|t| t.key() == STACK_TAG && t.value() == stack);
+    let Some(address) = account_address(account, "iam-role", "flow-logs") else { return Ok(None) };
+    if !ours {
+        return Ok(None);
+    }
+    let policy = match clients
+        .iam
+        .get_role_policy()
+        .role_name(&name)
+        .policy_name("flow-logs")
+        .send()
+        .await
+        .map_err(call_error("iam:GetRolePolicy"))
+    {
+        Ok(out) => policy_document(out.policy_document()),
+        Err(error) if error.is_not_found() => Value::Null,
+        Err(error) => return Err(error),
+    };
+    let resource = Resource::new(address)
+        .attr("name", name)
+        .attr("trust_policy", role.assume_role_policy_document().map_or(Value::Null, policy_document))
+        .attr("policy", policy);
+    Ok(Some((resource, role.arn().to_owned())))
+}
+
 impl Observed {
     fn record(&mut self, id: &str, resource: Resource) {
         self.ids.insert(resource.address.clone(), id.to_owned());
         self.resources.push(resource);
     }
-}
 
-fn stack_filter(stack: &str) -> Filter {
-    Filter::builder().name(format!("tag:{STACK_TAG}")).values(stack).build()
-}
-
-/// Observes the stack's VPCs and subnets in the account `ec2` is configured for.
-pub async fn observe(ec2: &aws_sdk_ec2::Client, stack: &str) -> Result<Observed, ObserveError> {
-    let mut observed = Observed::default();
-    let vpcs: Vec<_> = ec2
-        .describe_vpcs()
-        .filters(stack_filter(stack))
-        .into_paginator()
-        .items()
-        .send()
-        .collect::<Result<_, _>>()
-        .await
-        .map_err(call_error("ec2:DescribeVpcs"))?;
-    for vpc in &vpcs {
-        let Some((id, address)) = owned(vpc.vpc_id(), vpc.tags()) else { continue };
-        let attribute =
-            |name: aws_sdk_ec2::types::VpcAttributeName| ec2.describe_vpc_attribute().vpc_id(id).attribute(name).send();
-        let support = attribute(aws_sdk_ec2::types::VpcAttributeName::EnableDnsSupport)
-            .await
-            .map_err(call_error("ec2:DescribeVpcAttribute"))?;
-        let hostnames = attribute(aws_sdk_ec2::types::VpcAttributeName::EnableDnsHostnames)
-            .await
-            .map_err(call_error("ec2:DescribeVpcAttribute"))?;
-        observed.record(
-            id,
-            Resource::new(address)
-                .attr("cidr_block", vpc.cidr_block().unwrap_or_default())
-                .attr("enable_dns_support", support.enable_dns_support().and_then(|v| v.value()).unwrap_or(false))
-                .attr(
-                    "enable_dns_hostnames",
-                    hostnames.enable_dns_hostnames().and_then(|v| v.value()).unwrap_or(false),
-                ),
-        );
+    /// Addresses observed, for tests and reports.
+    pub fn addresses(&self) -> BTreeSet<Address> {
+        self.resources.iter().map(|r| r.address.clone()).collect()
     }
-    let subnets: Vec<_> = ec2
-        .describe_subnets()
-        .filters(stack_filter(stack))
-        .into_paginator()
-        .items()
-        .send()
-        .collect::<Result<_, _>>()
-        .await
-        .map_err(call_error("ec2:DescribeSubnets"))?;
-    for subnet in &subnets {
-        let Some((id, address)) = owned(subnet.subnet_id(), subnet.tags()) else { continue };
-        observed.record(
-            id,
-            Resource::new(address)
-                .attr("cidr_block", subnet.cidr_block().unwrap_or_default())
-                .attr("availability_zone", subnet.availability_zone().unwrap_or_default())
-                .attr("map_public_ip_on_launch", subnet.map_public_ip_on_launch().unwrap_or(false))
-                .attr("tier", tag(subnet.tags(), TIER_TAG).unwrap_or_default()),
-        );
-    }
-    Ok(observed)
 }

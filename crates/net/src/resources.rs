@@ -7,6 +7,13 @@ use serde_json::json;
 
 use crate::model::{AccountNetwork, EndpointKind, NetworkModel, Target};
 
+/// Tag naming the stack a resource belongs to.
+pub const STACK_TAG: &str = "enclave:stack";
+/// Tag holding a resource's logical address.
+pub const ADDRESS_TAG: &str = "enclave:address";
+/// Tag holding a subnet's tier.
+pub const TIER_TAG: &str = "enclave:tier";
+
 /// The component segment of every address this crate owns.
 pub const COMPONENT: &str = "net";
 
@@ -17,15 +24,51 @@ fn address(account: &str, kind: &str, name: &str) -> Address {
 
 /// Every resource of every account, each after the ones it needs.
 pub fn desired(model: &NetworkModel) -> Vec<Resource> {
-    model.accounts.iter().flat_map(account_resources).collect()
+    model.accounts.iter().flat_map(|network| account_resources(&model.stack, &model.region, network)).collect()
 }
 
-fn account_resources(network: &AccountNetwork) -> Vec<Resource> {
+fn sorted(items: impl Iterator<Item = String>) -> Vec<String> {
+    let mut items: Vec<String> = items.collect();
+    items.sort();
+    items
+}
+
+/// The tags enclave manages on a resource besides the ownership tags: `Name`, and the tier of a
+/// subnet. Removing or changing one is drift.
+pub fn tags(account: &str, kind: &str, name: &str, extra: &[(&str, &str)]) -> serde_json::Value {
+    let mut tags = serde_json::Map::new();
+    tags.insert("Name".into(), json!(format!("{account}-{kind}-{name}")));
+    for (key, value) in extra {
+        tags.insert((*key).to_owned(), json!(value));
+    }
+    serde_json::Value::Object(tags)
+}
+
+/// The name of the route to `destination` in `table`: `<table>-default` for `0.0.0.0/0`,
+/// `<table>-10-9-0-0-16` otherwise.
+pub fn route_name(table: &str, destination: &str) -> String {
+    if destination == "0.0.0.0/0" {
+        format!("{table}-default")
+    } else {
+        format!("{table}-{}", destination.replace(['.', '/', ':'], "-"))
+    }
+}
+
+/// The name of the role VPC flow logs deliver to CloudWatch Logs with (one per account).
+pub fn flow_log_role_name(stack: &str) -> String {
+    format!("{stack}-vpc-flow-logs")
+}
+
+/// The path of every IAM role enclave creates.
+pub const ROLE_PATH: &str = "/enclave/";
+
+fn account_resources(stack: &str, region: &str, network: &AccountNetwork) -> Vec<Resource> {
     let account = network.account.as_str();
     let at = |kind: &str, name: &str| address(account, kind, name);
+    let tagged = |kind: &str, name: &str| Resource::new(at(kind, name)).attr("tags", tags(account, kind, name, &[]));
     let vpc = at("vpc", "main");
     let mut out = vec![
-        Resource::new(vpc.clone())
+        tagged("vpc", "main")
             .immutable("cidr_block", network.vpc.cidr.to_string())
             .attr("enable_dns_support", network.vpc.enable_dns_support)
             .attr("enable_dns_hostnames", network.vpc.enable_dns_hostnames),
@@ -36,23 +79,24 @@ fn account_resources(network: &AccountNetwork) -> Vec<Resource> {
                 .immutable("cidr_block", subnet.cidr.to_string())
                 .immutable("availability_zone", subnet.zone.clone())
                 .attr("map_public_ip_on_launch", subnet.map_public_ip_on_launch)
-                .attr("tier", subnet.tier.clone())
+                .attr("tags", tags(account, "subnet", &subnet.name, &[(TIER_TAG, &subnet.tier)]))
                 .after(&vpc),
         );
     }
     let igw = at("internet-gateway", "main");
     if network.internet_gateway {
-        out.push(Resource::new(igw.clone()).attr("vpc", vpc.to_string()).after(&vpc));
+        out.push(tagged("internet-gateway", "main").attr("vpc", vpc.to_string()).after(&vpc));
     }
     for gateway in &network.nat_gateways {
-        let eip = at("eip", &format!("nat-{}", gateway.name));
+        let eip_name = format!("nat-{}", gateway.name);
+        let eip = at("eip", &eip_name);
         let subnet = at("subnet", &gateway.subnet);
-        out.push(Resource::new(eip.clone()).attr("domain", "vpc").after(&vpc));
+        out.push(tagged("eip", &eip_name).attr("domain", "vpc").after(&vpc));
         out.push(
-            Resource::new(at("nat-gateway", &gateway.name))
+            tagged("nat-gateway", &gateway.name)
                 .immutable("subnet", subnet.to_string())
                 .immutable("allocation", eip.to_string())
-                .attr("connectivity_type", "public")
+                .immutable("connectivity_type", "public")
                 .after(&subnet)
                 .after(&eip)
                 .after(&igw),
@@ -60,7 +104,7 @@ fn account_resources(network: &AccountNetwork) -> Vec<Resource> {
     }
     for table in &network.route_tables {
         let table_address = at("route-table", &table.name);
-        out.push(Resource::new(table_address.clone()).attr("vpc", vpc.to_string()).after(&vpc));
+        out.push(tagged("route-table", &table.name).immutable("vpc", vpc.to_string()).after(&vpc));
         for subnet in &table.subnets {
             let subnet_address = at("subnet", subnet);
             out.push(
@@ -75,13 +119,8 @@ fn account_resources(network: &AccountNetwork) -> Vec<Resource> {
                 Target::InternetGateway => igw.clone(),
                 Target::NatGateway(name) => at("nat-gateway", name),
             };
-            let name = if route.destination.prefix_len() == 0 {
-                "default".to_owned()
-            } else {
-                route.destination.to_string().replace(['.', '/'], "-")
-            };
             out.push(
-                Resource::new(at("route", &format!("{}-{name}", table.name)))
+                Resource::new(at("route", &route_name(&table.name, &route.destination.to_string())))
                     .attr("route_table", table_address.to_string())
                     .immutable("destination", route.destination.to_string())
                     .attr("target", target.to_string())
@@ -93,7 +132,7 @@ fn account_resources(network: &AccountNetwork) -> Vec<Resource> {
     for group in &network.security_groups {
         let kind = if group.name == "default" { "default-security-group" } else { "security-group" };
         let name = if group.name == "default" { "main" } else { group.name.as_str() };
-        let mut resource = Resource::new(at(kind, name))
+        let mut resource = tagged(kind, name)
             .attr("ingress", group.ingress.iter().map(ToString::to_string).collect::<Vec<_>>())
             .attr("egress", group.egress.iter().map(ToString::to_string).collect::<Vec<_>>())
             .after(&vpc);
@@ -103,7 +142,7 @@ fn account_resources(network: &AccountNetwork) -> Vec<Resource> {
         out.push(resource);
     }
     for endpoint in &network.endpoints {
-        let mut resource = Resource::new(at("vpc-endpoint", &endpoint.service))
+        let mut resource = tagged("vpc-endpoint", &endpoint.service)
             .immutable("service_name", endpoint.service_name.clone())
             .attr("policy", endpoint.policy.clone())
             .after(&vpc);
@@ -112,7 +151,7 @@ fn account_resources(network: &AccountNetwork) -> Vec<Resource> {
                 let group = at("security-group", security_group);
                 resource = resource
                     .immutable("type", "Interface")
-                    .attr("subnets", subnets.iter().map(|s| at("subnet", s).to_string()).collect::<Vec<_>>())
+                    .attr("subnets", sorted(subnets.iter().map(|s| at("subnet", s).to_string())))
                     .attr("security_groups", vec![group.to_string()])
                     .attr("private_dns_enabled", *private_dns)
                     .after(&group);
@@ -121,10 +160,9 @@ fn account_resources(network: &AccountNetwork) -> Vec<Resource> {
                 }
             }
             EndpointKind::Gateway { route_tables } => {
-                resource = resource.immutable("type", "Gateway").attr(
-                    "route_tables",
-                    route_tables.iter().map(|t| at("route-table", t).to_string()).collect::<Vec<_>>(),
-                );
+                resource = resource
+                    .immutable("type", "Gateway")
+                    .attr("route_tables", sorted(route_tables.iter().map(|t| at("route-table", t).to_string())));
                 for table in route_tables {
                     resource = resource.after(&at("route-table", table));
                 }
@@ -137,13 +175,58 @@ fn account_resources(network: &AccountNetwork) -> Vec<Resource> {
             FlowLogDestination::CloudWatchLogs => "cloud-watch-logs",
             FlowLogDestination::S3 => "s3",
         };
+        let partition = enclave_core::region::partition(region);
+        let id = &network.account_id;
+        let group = at("log-group", "flow-logs");
+        let role = at("iam-role", "flow-logs");
+        let group_arn = format!("arn:{partition}:logs:{region}:{id}:log-group:{}", flow_log.log_group);
         out.push(
-            Resource::new(at("flow-log", "main"))
+            Resource::new(group.clone())
+                .immutable("name", flow_log.log_group.clone())
+                .attr("retention_days", json!(flow_log.retention_days)),
+        );
+        // Trusted by the flow-logs service for this account's flow logs only; allowed to write
+        // to this one log group only.
+        out.push(
+            Resource::new(role.clone())
+                .immutable("name", flow_log_role_name(stack))
+                .attr(
+                    "trust_policy",
+                    json!({
+                        "Version": "2012-10-17",
+                        "Statement": [{
+                            "Effect": "Allow",
+                            "Principal": { "Service": "vpc-flow-logs.amazonaws.com" },
+                            "Action": "sts:AssumeRole",
+                            "Condition": {
+                                "StringEquals": { "aws:SourceAccount": id },
+                                "ArnLike": { "aws:SourceArn": format!("arn:{partition}:ec2:{region}:{id}:vpc-flow-log/*") },
+                            },
+                        }],
+                    }),
+                )
+                .attr(
+                    "policy",
+                    json!({
+                        "Version": "2012-10-17",
+                        "Statement": [{
+                            "Effect": "Allow",
+                            "Action": ["logs:CreateLogStream", "logs:DescribeLogStreams", "logs:PutLogEvents"],
+                            "Resource": [group_arn.clone(), format!("{group_arn}:*")],
+                        }],
+                    }),
+                )
+                .after(&group),
+        );
+        out.push(
+            tagged("flow-log", "main")
                 .immutable("destination_type", destination)
                 .immutable("traffic_type", flow_log.traffic.to_string())
-                .attr("log_group", flow_log.log_group.clone())
-                .attr("retention_days", json!(flow_log.retention_days))
-                .after(&vpc),
+                .immutable("log_group", group.to_string())
+                .immutable("role", role.to_string())
+                .after(&vpc)
+                .after(&group)
+                .after(&role),
         );
     }
     out

@@ -12,7 +12,8 @@ fn tags(kind: ResourceType, stack: &str, address: &str, tier: Option<&str>) -> T
     let mut builder = TagSpecification::builder()
         .resource_type(kind)
         .tags(Tag::builder().key(STACK_TAG).value(stack).build())
-        .tags(Tag::builder().key(ADDRESS_TAG).value(address).build());
+        .tags(Tag::builder().key(ADDRESS_TAG).value(address).build())
+        .tags(Tag::builder().key("Name").value(address.replace("/net/", "-").replace('/', "-")).build());
     if let Some(tier) = tier {
         builder = builder.tags(Tag::builder().key(TIER_TAG).value(tier).build());
     }
@@ -28,8 +29,8 @@ async fn observation_sees_only_the_stack_in_batched_calls_and_plans_the_differen
         AwsOptions::new("eu-west-1", "OrganizationAccountAccessRole").endpoint(moto.endpoint()),
     );
     let config = aws.account("111111111111").await.expect("assume into dev");
-    let ec2 =
-        aws_sdk_ec2::Client::from_conf(aws_sdk_ec2::config::Builder::from(&config).interceptor(aws.counter()).build());
+    let clients = enclave_net::clients::Clients::new(&config, &aws.counter());
+    let ec2 = clients.ec2.clone();
 
     // What an earlier apply left: the VPC, app-a at the right CIDR, app-b at a wrong one; plus
     // a decoy VPC and subnet without our tags, which must stay invisible.
@@ -77,7 +78,7 @@ async fn observation_sees_only_the_stack_in_batched_calls_and_plans_the_differen
     }
 
     let before = aws.calls();
-    let observed = observe(&ec2, "acme-platform").await.expect("observe");
+    let observed = observe(&clients, "acme-platform", "dev").await.expect("observe");
     let after = aws.calls();
     let delta = |key: &str| after.get(key).copied().unwrap_or(0) - before.get(key).copied().unwrap_or(0);
     println!(

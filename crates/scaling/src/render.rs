@@ -424,16 +424,7 @@ pub fn autoscaler_role_name(cluster: &ClusterSpec) -> String {
     format!("{}-cluster-autoscaler", cluster.name)
 }
 
-/// The AWS partition of a region.
-pub fn partition(region: &str) -> &'static str {
-    if region.starts_with("us-gov-") {
-        "aws-us-gov"
-    } else if region.starts_with("cn-") {
-        "aws-cn"
-    } else {
-        "aws"
-    }
-}
+pub use enclave_core::region::partition;
 
 /// The Cluster Autoscaler's command-line flags.
 pub fn autoscaler_args(cluster: &ClusterSpec) -> Vec<String> {

@@ -1,0 +1,293 @@
+//! `plan`, `apply`, `drift` and `destroy` against AWS: load, connect, observe, print the plan,
+//! then (for apply and destroy) carry it out with progress.
+
+use std::collections::BTreeMap;
+use std::io::{IsTerminal, Write};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use enclave::cloud::{Cloud, CloudOptions};
+use enclave_core::Address;
+use enclave_core::plan::{self, Plan, TextOptions};
+use enclave_core::reconcile::{Operation, Progress, Report};
+use enclave_net::apply::Waits;
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+use crate::{CloudArgs, Failure, Output, SpecArgs, load, print_json, usage_error};
+
+/// What the command does with the plan.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Mode {
+    /// Print it.
+    Plan,
+    /// Carry it out.
+    Apply { yes: bool, parallelism: usize },
+    /// Print it and exit 3 when it is not empty.
+    Drift,
+    /// Plan the deletion of everything owned, and carry it out.
+    Destroy { yes: bool, parallelism: usize },
+}
+
+impl Mode {
+    fn verb(self) -> &'static str {
+        match self {
+            Mode::Plan => "plan",
+            Mode::Apply { .. } => "apply",
+            Mode::Drift => "drift",
+            Mode::Destroy { .. } => "destroy",
+        }
+    }
+}
+
+pub(crate) fn run(spec: &SpecArgs, args: &CloudArgs, mode: Mode, compact: bool) -> Result<(), Failure> {
+    let (loaded, mut model) = load(spec, args.output)?;
+    if let Some(name) = &args.account {
+        if loaded.spec.account(name).is_none() {
+            let names: Vec<&str> = loaded.spec.accounts.iter().map(|a| a.name.as_str()).collect();
+            return Err(usage_error(
+                format!("--account {name}: no such account (accounts: {})", names.join(", ")),
+                args.output,
+            ));
+        }
+        model.accounts.retain(|network| &network.account == name);
+    }
+    let options = CloudOptions {
+        endpoint_url: args.endpoint_url.clone(),
+        waits: Waits { timeout: Duration::from_secs(args.wait_timeout), ..Waits::default() },
+    };
+    let role = loaded.spec.organization.assume_role.to_string();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| Failure::Runtime(e.into()))?;
+    runtime.block_on(async {
+        let cloud = Cloud::connect(model, &role, &options).await.map_err(|e| Failure::Runtime(e.into()))?;
+        let (plan, observed) = match mode {
+            Mode::Destroy { .. } => cloud.destroy_plan().await,
+            _ => cloud.plan().await,
+        }
+        .map_err(|e| Failure::Runtime(e.into()))?;
+        let observe_calls = cloud.calls();
+        let accounts: Vec<(String, String)> = cloud
+            .model()
+            .accounts
+            .iter()
+            .map(|network| (network.account.clone(), format!("{}, {}", network.account_id, network.vpc.cidr)))
+            .collect();
+        let text = args.output == Output::Text;
+        if text {
+            let mut out = anstream::stdout();
+            let _ = writeln!(
+                out,
+                "{} for stack {} in {}: {} resources observed in {} account{}.\n",
+                match mode {
+                    Mode::Drift => "Drift check",
+                    Mode::Destroy { .. } => "Destroy plan",
+                    _ => "Plan",
+                },
+                cloud.model().stack,
+                cloud.model().region,
+                observed.resources.len(),
+                accounts.len(),
+                if accounts.len() == 1 { "" } else { "s" }
+            );
+            if plan.is_empty() {
+                let _ = writeln!(
+                    out,
+                    "{}",
+                    match mode {
+                        Mode::Drift => "No drift: every account matches the spec.",
+                        Mode::Destroy { .. } => "Nothing to destroy: no resource carries this stack's tags.",
+                        _ => "No changes: every account matches the spec.",
+                    }
+                );
+            } else {
+                let rendered = plan::render_text(
+                    &plan,
+                    &TextOptions { color: true, accounts: accounts.clone(), attributes: !compact },
+                );
+                let _ = out.write_all(rendered.as_bytes());
+            }
+        }
+        let report = match mode {
+            Mode::Apply { yes, parallelism } | Mode::Destroy { yes, parallelism } if !plan.is_empty() => {
+                confirm(mode, yes, &plan, args.output)?;
+                let progress = Bars::new(args.output);
+                let report = cloud.apply(&plan, &observed, parallelism, &progress).await;
+                progress.finish();
+                Some(report)
+            }
+            _ => None,
+        };
+        let calls = cloud.calls();
+        if text {
+            if let Some(report) = &report {
+                print_report(mode, report);
+            }
+            if args.stats {
+                print_calls(&observe_calls, &calls);
+            }
+        } else {
+            print_json(&serde_json::json!({
+                "format_version": 1,
+                "command": mode.verb(),
+                "stack": cloud.model().stack,
+                "region": cloud.model().region,
+                "accounts": accounts.iter().map(|(name, _)| name).collect::<Vec<_>>(),
+                "observed": observed.resources.len(),
+                "changes": plan.changes,
+                "summary": plan.summary(),
+                "drift": matches!(mode, Mode::Drift) && !plan.is_empty(),
+                "report": report,
+                "calls": calls,
+            }));
+        }
+        if let Some(report) = report
+            && !report.is_success()
+        {
+            return Err(Failure::Runtime(anyhow::anyhow!(
+                "{} step{} failed and {} were skipped; run `enclave {}` again after fixing the cause: it resumes \
+                 from what exists",
+                report.failed.len(),
+                if report.failed.len() == 1 { "" } else { "s" },
+                report.skipped.len(),
+                mode.verb()
+            )));
+        }
+        if matches!(mode, Mode::Drift) && !plan.is_empty() {
+            return Err(Failure::Findings);
+        }
+        Ok(())
+    })
+}
+
+fn confirm(mode: Mode, yes: bool, plan: &Plan, output: Output) -> Result<(), Failure> {
+    if yes {
+        return Ok(());
+    }
+    if !std::io::stdin().is_terminal() {
+        return Err(usage_error(
+            format!("refusing to {} without --yes: stdin is not a terminal to ask on", mode.verb()),
+            output,
+        ));
+    }
+    let mut stderr = std::io::stderr();
+    let _ = write!(stderr, "\n{}. {} these changes? Only `yes` is accepted: ", plan.summary(), mode.verb());
+    let _ = stderr.flush();
+    let mut answer = String::new();
+    let _ = std::io::stdin().read_line(&mut answer);
+    if answer.trim() == "yes" {
+        Ok(())
+    } else {
+        Err(Failure::Runtime(anyhow::anyhow!("{} cancelled; nothing was changed", mode.verb())))
+    }
+}
+
+fn print_report(mode: Mode, report: &Report) {
+    let mut out = anstream::stdout();
+    let _ = writeln!(
+        out,
+        "\n{}: {} done, {} failed, {} skipped.",
+        mode.verb(),
+        report.done.len(),
+        report.failed.len(),
+        report.skipped.len()
+    );
+    for failed in &report.failed {
+        let _ = writeln!(
+            out,
+            "  failed: {} {}: {}",
+            failed.operation,
+            failed.address,
+            failed.error.as_deref().unwrap_or_default()
+        );
+    }
+}
+
+fn print_calls(observe: &BTreeMap<String, u64>, all: &BTreeMap<String, u64>) {
+    let mut err = anstream::stderr();
+    let reads: u64 = observe.values().sum();
+    let total: u64 = all.values().sum();
+    let _ = writeln!(err, "\nAWS calls: {total} in all, {reads} to observe and plan");
+    for (operation, count) in all {
+        let _ = writeln!(err, "  {operation:<40} {count:>5}");
+    }
+}
+
+/// Progress bars per account on a terminal, plain lines otherwise.
+struct Bars {
+    multi: Option<MultiProgress>,
+    bars: Mutex<BTreeMap<String, ProgressBar>>,
+}
+
+impl Bars {
+    fn new(output: Output) -> Bars {
+        let terminal = std::io::stderr().is_terminal() && output == Output::Text;
+        Bars {
+            multi: terminal.then(|| MultiProgress::with_draw_target(ProgressDrawTarget::stderr())),
+            bars: Mutex::new(BTreeMap::new()),
+        }
+    }
+
+    fn bar(&self, address: &Address) -> Option<ProgressBar> {
+        self.bars.lock().ok()?.get(address.account()).cloned()
+    }
+
+    fn finish(&self) {
+        if let Ok(bars) = self.bars.lock() {
+            for bar in bars.values() {
+                bar.finish_with_message("done");
+            }
+        }
+    }
+}
+
+impl Progress for Bars {
+    fn planned(&self, per_account: &BTreeMap<String, usize>) {
+        let Some(multi) = &self.multi else { return };
+        let style =
+            ProgressStyle::with_template("{prefix:>10} [{bar:32.cyan/blue}] {pos:>3}/{len:3} {elapsed:>4} {wide_msg}")
+                .unwrap_or_else(|_| ProgressStyle::default_bar())
+                .progress_chars("=> ");
+        if let Ok(mut bars) = self.bars.lock() {
+            for (account, steps) in per_account {
+                let bar = multi.add(ProgressBar::new(*steps as u64));
+                bar.set_style(style.clone());
+                bar.set_prefix(account.clone());
+                bars.insert(account.clone(), bar);
+            }
+        }
+    }
+
+    fn started(&self, address: &Address, operation: Operation) {
+        if let Some(bar) = self.bar(address) {
+            bar.set_message(format!("{operation} {}/{}", address.kind(), address.name()));
+        }
+    }
+
+    fn finished(&self, address: &Address, operation: Operation, elapsed: Duration, error: Option<&str>) {
+        match (&self.multi, self.bar(address)) {
+            (Some(multi), Some(bar)) => {
+                bar.inc(1);
+                if let Some(error) = error {
+                    let _ = multi.println(format!("failed: {operation} {address}: {error}"));
+                }
+            }
+            _ => {
+                let status = match error {
+                    None => "ok".to_owned(),
+                    Some(error) => format!("FAILED: {error}"),
+                };
+                eprintln!("{operation:>6} {address} {status} ({:.1}s)", elapsed.as_secs_f64());
+            }
+        }
+    }
+
+    fn skipped(&self, address: &Address, operation: Operation) {
+        match self.bar(address) {
+            Some(bar) => bar.inc(1),
+            None => eprintln!("{operation:>6} {address} skipped (a dependency failed)"),
+        }
+    }
+}
