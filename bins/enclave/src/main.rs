@@ -90,6 +90,9 @@ enum Command {
         /// Steps in flight at once, across accounts.
         #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u16).range(1..=100))]
         parallelism: u16,
+        /// Text output: one line per resource, without attributes.
+        #[arg(long)]
+        compact: bool,
     },
     /// Draw the organization's network: accounts, VPCs, AZs, tiers, NAT and endpoints.
     Diagram {
@@ -302,8 +305,8 @@ fn run(command: Command) -> Result<(), Failure> {
             commands::run(&spec, &args, commands::Mode::Apply { yes, parallelism: parallelism.into() }, compact)
         }
         Command::Drift { spec, cloud: args, compact } => commands::run(&spec, &args, commands::Mode::Drift, compact),
-        Command::Destroy { spec, cloud: args, yes, parallelism } => {
-            commands::run(&spec, &args, commands::Mode::Destroy { yes, parallelism: parallelism.into() }, false)
+        Command::Destroy { spec, cloud: args, yes, parallelism, compact } => {
+            commands::run(&spec, &args, commands::Mode::Destroy { yes, parallelism: parallelism.into() }, compact)
         }
         Command::Diagram { spec, format, out } => diagram(&spec, format, out.as_deref()),
         Command::Schema => {
