@@ -9,6 +9,8 @@
 //!   with a generous attempt budget, so throttling does not fail work that would succeed later.
 //! - A [`CallCounter`] interceptor that counts operations per `service:Operation`; attach it to
 //!   each service client ([`Aws::counter`]).
+//! - For tests: `moto::MotoServer` (feature `moto`) and `proxy::FaultProxy` (feature
+//!   `fault-proxy`), a loopback proxy that throttles, fails, drops and delays calls.
 //!
 //! ```no_run
 //! # async fn run() -> Result<(), enclave_aws::Error> {

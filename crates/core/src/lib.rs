@@ -3,9 +3,11 @@
 //! It owns the platform [`Spec`] and how it is loaded from layered YAML ([`config`], with the
 //! merge rules in [`merge`]), validation whose every error names file, line, column and field
 //! ([`Diagnostic`]), logical resource [`Address`]es, the [`plan`] model (desired vs observed,
-//! ordered changes with reasons) and the [`guardrail`] framework.
+//! ordered changes with reasons), the [`reconcile`] engine that carries a plan out through a
+//! domain's provider, and the [`guardrail`] framework.
 //!
-//! It is not an AWS or Kubernetes client: no async, no network, no SDK. Domain crates
+//! It is not an AWS or Kubernetes client: no async runtime, no network, no SDK (the engine only
+//! drives the provider's futures). Domain crates
 //! (`enclave-net`, ...) turn a spec into desired resources and findings; the `enclave` binary
 //! wires them together.
 //!

@@ -7,8 +7,9 @@
 //! resources ([`resources`]) and the network guardrails ([`guardrails`]).
 //!
 //! With the default `aws` feature, [`observe`] rebuilds what exists from tag-filtered, batched
-//! EC2 Describe calls (VPCs and subnets so far); applying, drift and destroy come with the
-//! reconciler.
+//! Describe calls, and [`apply::Network`] is the [`enclave_core::reconcile::Provider`] that
+//! creates, updates and deletes every network kind; drift is a non-empty plan, destroy the plan
+//! against an empty spec.
 //!
 //! ```
 //! use enclave_core::{config, plan};
