@@ -316,3 +316,23 @@ fn render_removes_what_it_no_longer_renders_and_nothing_else() {
     assert!(out.join("platform-prod/orders/horizontalpodautoscaler-orders.yaml").is_file());
     fs::remove_dir_all(&root).expect("cleanup");
 }
+
+#[test]
+fn diagram_draws_every_account_zone_subnet_nat_and_endpoint() {
+    let mermaid = reference(&["diagram"]);
+    assert_eq!(mermaid.status.code(), Some(0), "{}", stderr(&mermaid));
+    let text = String::from_utf8_lossy(&mermaid.stdout);
+    assert!(text.starts_with("flowchart TB\n"));
+    for account in ["dev · 111111111111 · VPC 10.1.0.0/16", "test · 222222222222", "prod · 333333333333"] {
+        assert!(text.contains(account), "{account}");
+    }
+    assert!(text.contains("dev_app_a[\"app-a 10.1.0.0/20\"]"));
+    assert!(text.contains("prod_nat_c{{\"NAT c\"}}") && !text.contains("dev_nat_c"), "dev has a single NAT");
+    assert!(text.contains("gateway: s3"));
+    assert!(text.contains("dev_app_b -.->|0.0.0.0/0| dev_nat_a"), "dev's private subnets all use its one NAT");
+
+    let dot = reference(&["diagram", "--format", "dot"]);
+    let text = String::from_utf8_lossy(&dot.stdout);
+    assert!(text.starts_with("digraph enclave {") && text.trim_end().ends_with('}'));
+    assert_eq!(text.matches("subgraph cluster_").count(), 3 + 9, "3 accounts with 3 zones each");
+}

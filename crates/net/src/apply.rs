@@ -169,6 +169,13 @@ impl Context<'_> {
         self.step.address
     }
 
+    /// Whether tags carry this stack and this step's address. Lookups check it themselves
+    /// instead of trusting the server's tag filter (moto ignores it for some types).
+    fn is_ours(&self, tags: &[Tag]) -> bool {
+        let has = |key: &str, value: &str| tags.iter().any(|t| t.key() == Some(key) && t.value() == Some(value));
+        has(STACK_TAG, &self.network.stack) && has(ADDRESS_TAG, &self.address().to_string())
+    }
+
     fn tag_specification(&self, resource_type: ResourceType) -> TagSpecification {
         let mut builder = TagSpecification::builder()
             .resource_type(resource_type)
@@ -369,7 +376,12 @@ impl Context<'_> {
                                     .send()
                                     .await
                                     .map_err(call_error("ec2:DescribeVpcs"))?;
-                                Ok(out.vpcs().iter().find_map(|v| v.vpc_id()).map(str::to_owned))
+                                Ok(out
+                                    .vpcs()
+                                    .iter()
+                                    .filter(|v| self.is_ours(v.tags()))
+                                    .find_map(|v| v.vpc_id())
+                                    .map(str::to_owned))
                             })
                         },
                         || async {
@@ -402,7 +414,12 @@ impl Context<'_> {
                                     .send()
                                     .await
                                     .map_err(call_error("ec2:DescribeSubnets"))?;
-                                Ok(out.subnets().iter().find_map(|s| s.subnet_id()).map(str::to_owned))
+                                Ok(out
+                                    .subnets()
+                                    .iter()
+                                    .filter(|s| self.is_ours(s.tags()))
+                                    .find_map(|s| s.subnet_id())
+                                    .map(str::to_owned))
                             })
                         },
                         || async {
@@ -442,6 +459,7 @@ impl Context<'_> {
                                 Ok(out
                                     .internet_gateways()
                                     .iter()
+                                    .filter(|g| self.is_ours(g.tags()))
                                     .find_map(|g| g.internet_gateway_id())
                                     .map(str::to_owned))
                             })
@@ -477,7 +495,12 @@ impl Context<'_> {
                                 .send()
                                 .await
                                 .map_err(call_error("ec2:DescribeAddresses"))?;
-                            Ok(out.addresses().iter().find_map(|a| a.allocation_id()).map(str::to_owned))
+                            Ok(out
+                                .addresses()
+                                .iter()
+                                .filter(|a| self.is_ours(a.tags()))
+                                .find_map(|a| a.allocation_id())
+                                .map(str::to_owned))
                         })
                     },
                     || async {
@@ -551,7 +574,12 @@ impl Context<'_> {
                                 .send()
                                 .await
                                 .map_err(call_error("ec2:DescribeRouteTables"))?;
-                            Ok(out.route_tables().iter().find_map(|t| t.route_table_id()).map(str::to_owned))
+                            Ok(out
+                                .route_tables()
+                                .iter()
+                                .filter(|t| self.is_ours(t.tags()))
+                                .find_map(|t| t.route_table_id())
+                                .map(str::to_owned))
                         })
                     },
                     || async {
@@ -670,7 +698,12 @@ impl Context<'_> {
                                     .send()
                                     .await
                                     .map_err(call_error("ec2:DescribeSecurityGroups"))?;
-                                Ok(out.security_groups().iter().find_map(|g| g.group_id()).map(str::to_owned))
+                                Ok(out
+                                    .security_groups()
+                                    .iter()
+                                    .filter(|g| self.is_ours(g.tags()))
+                                    .find_map(|g| g.group_id())
+                                    .map(str::to_owned))
                             })
                         },
                         || async {
@@ -705,6 +738,7 @@ impl Context<'_> {
                 let id = out
                     .security_groups()
                     .iter()
+                    .filter(|g| g.vpc_id() == Some(vpc.as_str()) && g.group_name() == Some("default"))
                     .find_map(|g| g.group_id())
                     .ok_or_else(|| CallError::new("ec2:DescribeSecurityGroups", format!("{vpc} has no default group")))?
                     .to_owned();
@@ -742,6 +776,7 @@ impl Context<'_> {
                                     .vpc_endpoints()
                                     .iter()
                                     .filter(|e| e.state().is_none_or(|s| !s.as_str().eq_ignore_ascii_case("deleted")))
+                                    .filter(|e| self.is_ours(e.tags()))
                                     .find_map(|e| e.vpc_endpoint_id())
                                     .map(str::to_owned))
                             })
@@ -799,7 +834,12 @@ impl Context<'_> {
                                 .send()
                                 .await
                                 .map_err(call_error("ec2:DescribeFlowLogs"))?;
-                            Ok(out.flow_logs().iter().find_map(|f| f.flow_log_id()).map(str::to_owned))
+                            Ok(out
+                                .flow_logs()
+                                .iter()
+                                .filter(|f| self.is_ours(f.tags()))
+                                .find_map(|f| f.flow_log_id())
+                                .map(str::to_owned))
                         })
                     },
                     || async {
@@ -1494,7 +1534,7 @@ impl Context<'_> {
             groups
                 .security_groups()
                 .iter()
-                .filter(|g| g.group_name() != Some("default") && !ours(g.tags()))
+                .filter(|g| g.vpc_id() == Some(vpc) && g.group_name() != Some("default") && !ours(g.tags()))
                 .map(|g| format!("security group {}", g.group_id().unwrap_or_default())),
         );
         let interfaces = ec2
@@ -1507,6 +1547,7 @@ impl Context<'_> {
             interfaces
                 .network_interfaces()
                 .iter()
+                .filter(|i| i.vpc_id() == Some(vpc))
                 .map(|i| format!("network interface {}", i.network_interface_id().unwrap_or_default())),
         );
         Ok(out)

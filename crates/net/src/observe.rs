@@ -42,8 +42,13 @@ fn tag<'a>(tags: &'a [Tag], key: &str) -> Option<&'a str> {
     tags.iter().find(|t| t.key() == Some(key)).and_then(Tag::value)
 }
 
-/// The AWS id and logical address of a resource carrying our address tag.
-fn owned<'a>(id: Option<&'a str>, tags: &[Tag]) -> Option<(&'a str, Address)> {
+/// The AWS id and logical address of a resource carrying this stack's tag and our address tag.
+/// Checked here, not only by the server's filter: moto ignores tag filters on some types, and a
+/// resource of another stack must never be taken for ours.
+fn owned<'a>(id: Option<&'a str>, tags: &[Tag], stack: &str) -> Option<(&'a str, Address)> {
+    if tag(tags, STACK_TAG) != Some(stack) {
+        return None;
+    }
     Some((id?, tag(tags, ADDRESS_TAG)?.parse().ok()?))
 }
 
@@ -144,7 +149,7 @@ pub async fn observe(clients: &Clients, stack: &str, account: &str) -> Result<Ob
     // Ids first, so that references between resources can be written as addresses.
     let mut by_id: BTreeMap<String, Address> = BTreeMap::new();
     let mut remember = |id: Option<&str>, tags: &[Tag]| {
-        if let Some((id, address)) = owned(id, tags) {
+        if let Some((id, address)) = owned(id, tags, stack) {
             by_id.insert(id.to_owned(), address);
         }
     };
@@ -174,7 +179,7 @@ pub async fn observe(clients: &Clients, stack: &str, account: &str) -> Result<Ob
     };
 
     let attributes = futures_util::future::try_join_all(vpcs.iter().filter_map(|vpc| {
-        let (id, _) = owned(vpc.vpc_id(), vpc.tags())?;
+        let (id, _) = owned(vpc.vpc_id(), vpc.tags(), stack)?;
         Some(async move {
             let attribute = |name| ec2.describe_vpc_attribute().vpc_id(id).attribute(name).send();
             let (support, hostnames) = tokio::try_join!(
@@ -189,8 +194,10 @@ pub async fn observe(clients: &Clients, stack: &str, account: &str) -> Result<Ob
         })
     }))
     .await?;
-    for (vpc, (support, hostnames)) in vpcs.iter().filter(|v| owned(v.vpc_id(), v.tags()).is_some()).zip(attributes) {
-        let Some((id, address)) = owned(vpc.vpc_id(), vpc.tags()) else { continue };
+    for (vpc, (support, hostnames)) in
+        vpcs.iter().filter(|v| owned(v.vpc_id(), v.tags(), stack).is_some()).zip(attributes)
+    {
+        let Some((id, address)) = owned(vpc.vpc_id(), vpc.tags(), stack) else { continue };
         observed.record(
             id,
             Resource::new(address)
@@ -201,7 +208,7 @@ pub async fn observe(clients: &Clients, stack: &str, account: &str) -> Result<Ob
         );
     }
     for subnet in &subnets {
-        let Some((id, address)) = owned(subnet.subnet_id(), subnet.tags()) else { continue };
+        let Some((id, address)) = owned(subnet.subnet_id(), subnet.tags(), stack) else { continue };
         let resource = Resource::new(address)
             .attr("cidr_block", subnet.cidr_block().unwrap_or_default())
             .attr("availability_zone", subnet.availability_zone().unwrap_or_default())
@@ -210,20 +217,20 @@ pub async fn observe(clients: &Clients, stack: &str, account: &str) -> Result<Ob
         observed.record(id, depend(resource, subnet.vpc_id()));
     }
     for gateway in &gateways {
-        let Some((id, address)) = owned(gateway.internet_gateway_id(), gateway.tags()) else { continue };
+        let Some((id, address)) = owned(gateway.internet_gateway_id(), gateway.tags(), stack) else { continue };
         let vpc = gateway.attachments().iter().find_map(|a| a.vpc_id());
         let resource = Resource::new(address).attr("vpc", refer(vpc)).attr("tags", managed_tags(gateway.tags()));
         observed.record(id, depend(resource, vpc));
     }
     for eip in &addresses {
-        let Some((id, address)) = owned(eip.allocation_id(), eip.tags()) else { continue };
+        let Some((id, address)) = owned(eip.allocation_id(), eip.tags(), stack) else { continue };
         let domain = eip.domain().map_or("vpc", |d| d.as_str());
         observed.record(id, Resource::new(address).attr("domain", domain).attr("tags", managed_tags(eip.tags())));
     }
-    let igw_address = gateways.iter().find_map(|g| owned(g.internet_gateway_id(), g.tags())).map(|(_, a)| a);
+    let igw_address = gateways.iter().find_map(|g| owned(g.internet_gateway_id(), g.tags(), stack)).map(|(_, a)| a);
     for nat in &nats {
         let live = nat.state().is_some_and(|s| matches!(s.as_str(), "pending" | "available"));
-        let Some((id, address)) = owned(nat.nat_gateway_id(), nat.tags()) else { continue };
+        let Some((id, address)) = owned(nat.nat_gateway_id(), nat.tags(), stack) else { continue };
         if !live {
             continue;
         }
@@ -240,7 +247,7 @@ pub async fn observe(clients: &Clients, stack: &str, account: &str) -> Result<Ob
         observed.record(id, resource);
     }
     for table in &tables {
-        let Some((id, address)) = owned(table.route_table_id(), table.tags()) else { continue };
+        let Some((id, address)) = owned(table.route_table_id(), table.tags(), stack) else { continue };
         let table_name = address.name().to_owned();
         for association in table.associations() {
             let Some(subnet) = association.subnet_id().and_then(|s| by_id.get(s)) else { continue };
@@ -280,7 +287,7 @@ pub async fn observe(clients: &Clients, stack: &str, account: &str) -> Result<Ob
         observed.record(id, depend(resource, table.vpc_id()));
     }
     for group in &groups {
-        let Some((id, address)) = owned(group.group_id(), group.tags()) else { continue };
+        let Some((id, address)) = owned(group.group_id(), group.tags(), stack) else { continue };
         let mut resource = Resource::new(address.clone())
             .attr("ingress", rules(group.ip_permissions()))
             .attr("egress", rules(group.ip_permissions_egress()))
@@ -293,7 +300,7 @@ pub async fn observe(clients: &Clients, stack: &str, account: &str) -> Result<Ob
     for endpoint in &endpoints {
         let live =
             endpoint.state().is_none_or(|s| !matches!(s.as_str(), "deleted" | "deleting" | "Deleted" | "Deleting"));
-        let Some((id, address)) = owned(endpoint.vpc_endpoint_id(), endpoint.tags()) else { continue };
+        let Some((id, address)) = owned(endpoint.vpc_endpoint_id(), endpoint.tags(), stack) else { continue };
         if !live {
             continue;
         }
@@ -326,7 +333,7 @@ pub async fn observe(clients: &Clients, stack: &str, account: &str) -> Result<Ob
     let role_address = role.as_ref().map(|(resource, _)| resource.address.clone());
     let role_arn = role.as_ref().map(|(_, arn)| arn.clone());
     for flow_log in &flow_logs {
-        let Some((id, address)) = owned(flow_log.flow_log_id(), flow_log.tags()) else { continue };
+        let Some((id, address)) = owned(flow_log.flow_log_id(), flow_log.tags(), stack) else { continue };
         let group_name = flow_log.log_group_name();
         let log_group = match (&group_address, &log_group) {
             (Some(address), Some((_, name))) if group_name == Some(name.as_str()) => json!(address.to_string()),

@@ -127,10 +127,11 @@ async fn a_vpc_held_by_untagged_resources_is_reported_with_them_and_they_are_lef
         .then_error(|| DeleteVpcError::generic(service_error("DependencyViolation")));
     let subnets = mock!(aws_sdk_ec2::Client::describe_subnets).then_output(|| {
         aws_sdk_ec2::operation::describe_subnets::DescribeSubnetsOutput::builder()
-            .subnets(Subnet::builder().subnet_id("subnet-squatter").cidr_block("10.1.200.0/24").build())
+            .subnets(Subnet::builder().subnet_id("subnet-squatter").vpc_id("vpc-1").cidr_block("10.1.200.0/24").build())
             .subnets(
                 Subnet::builder()
                     .subnet_id("subnet-ours")
+                    .vpc_id("vpc-1")
                     .tags(Tag::builder().key("enclave:stack").value("acme").build())
                     .build(),
             )
@@ -138,8 +139,12 @@ async fn a_vpc_held_by_untagged_resources_is_reported_with_them_and_they_are_lef
     });
     let groups = mock!(aws_sdk_ec2::Client::describe_security_groups).then_output(|| {
         aws_sdk_ec2::operation::describe_security_groups::DescribeSecurityGroupsOutput::builder()
-            .security_groups(SecurityGroup::builder().group_id("sg-default").group_name("default").build())
-            .security_groups(SecurityGroup::builder().group_id("sg-squatter").group_name("theirs").build())
+            .security_groups(
+                SecurityGroup::builder().group_id("sg-default").vpc_id("vpc-1").group_name("default").build(),
+            )
+            .security_groups(
+                SecurityGroup::builder().group_id("sg-squatter").vpc_id("vpc-1").group_name("theirs").build(),
+            )
             .build()
     });
     let interfaces = mock!(aws_sdk_ec2::Client::describe_network_interfaces).then_output(|| {
@@ -166,7 +171,21 @@ async fn an_ambiguous_create_failure_adopts_what_the_lost_call_made_instead_of_d
         mock!(aws_sdk_ec2::Client::create_vpc).then_error(|| CreateVpcError::generic(service_error("InternalError")));
     let lookup = mock!(aws_sdk_ec2::Client::describe_vpcs).then_output(|| {
         aws_sdk_ec2::operation::describe_vpcs::DescribeVpcsOutput::builder()
-            .vpcs(Vpc::builder().vpc_id("vpc-made").build())
+            .vpcs(
+                Vpc::builder()
+                    .vpc_id("vpc-made")
+                    .tags(Tag::builder().key("enclave:stack").value("acme").build())
+                    .tags(Tag::builder().key("enclave:address").value("dev/net/vpc/main").build())
+                    .build(),
+            )
+            // Moto ignores some tag filters: a VPC of another stack in the answer is not adopted.
+            .vpcs(
+                Vpc::builder()
+                    .vpc_id("vpc-other-stack")
+                    .tags(Tag::builder().key("enclave:stack").value("someone-else").build())
+                    .tags(Tag::builder().key("enclave:address").value("dev/net/vpc/main").build())
+                    .build(),
+            )
             .build()
     });
     let modify = mock!(aws_sdk_ec2::Client::modify_vpc_attribute)
