@@ -540,19 +540,11 @@ fn bench_apply() -> Result<()> {
         if !output.status.success() {
             bail!("apply --parallelism {parallelism} failed:\n{}", String::from_utf8_lossy(&output.stderr));
         }
-        let text = String::from_utf8_lossy(&output.stdout).into_owned();
-        let calls = text
-            .find("\"calls\"")
-            .map(|start| text[start..].lines().take_while(|l| !l.trim_start().starts_with('}')).skip(1).count())
-            .unwrap_or(0);
-        let total: u64 = text
-            .split("\"calls\"")
-            .nth(1)
-            .unwrap_or_default()
-            .lines()
-            .take_while(|l| !l.trim_start().starts_with('}'))
-            .filter_map(|l| l.rsplit(':').next()?.trim().trim_end_matches(',').parse::<u64>().ok())
-            .sum();
+        let report: serde_json::Value =
+            serde_json::from_slice(&output.stdout).context("apply --output json printed no JSON")?;
+        let calls = report["calls"].as_object().context("no \"calls\" in the JSON output")?;
+        let total: u64 = calls.values().filter_map(serde_json::Value::as_u64).sum();
+        let calls = calls.len();
         eprintln!(
             "apply --parallelism {parallelism}: {:.1} s, {total} calls over {calls} operations",
             elapsed.as_secs_f64()

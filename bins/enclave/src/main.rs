@@ -58,15 +58,8 @@ enum Command {
         spec: SpecArgs,
         #[command(flatten)]
         cloud: CloudArgs,
-        /// Apply without asking (required when stdin is not a terminal).
-        #[arg(long)]
-        yes: bool,
-        /// Steps in flight at once, across accounts.
-        #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u16).range(1..=100))]
-        parallelism: u16,
-        /// Text output: one line per resource, without attributes.
-        #[arg(long)]
-        compact: bool,
+        #[command(flatten)]
+        change: ChangeArgs,
     },
     /// Compare every account with the spec; exit 3 with the differences when reality drifted.
     Drift {
@@ -84,15 +77,8 @@ enum Command {
         spec: SpecArgs,
         #[command(flatten)]
         cloud: CloudArgs,
-        /// Destroy without asking (required when stdin is not a terminal).
-        #[arg(long)]
-        yes: bool,
-        /// Steps in flight at once, across accounts.
-        #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u16).range(1..=100))]
-        parallelism: u16,
-        /// Text output: one line per resource, without attributes.
-        #[arg(long)]
-        compact: bool,
+        #[command(flatten)]
+        change: ChangeArgs,
     },
     /// Draw the organization's network: accounts, VPCs, AZs, tiers, NAT and endpoints.
     Diagram {
@@ -184,6 +170,20 @@ struct CloudArgs {
     /// Give up waiting for a NAT gateway, an endpoint or a blocked delete after this many seconds.
     #[arg(long, value_name = "SECONDS", default_value_t = 600)]
     wait_timeout: u64,
+}
+
+/// Flags of the commands that change things (`apply`, `destroy`).
+#[derive(Debug, clap::Args)]
+struct ChangeArgs {
+    /// Go ahead without asking (required when stdin is not a terminal).
+    #[arg(long)]
+    yes: bool,
+    /// Steps in flight at once, across accounts.
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u16).range(1..=100))]
+    parallelism: u16,
+    /// Text output: one line per resource, without attributes.
+    #[arg(long)]
+    compact: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -301,13 +301,19 @@ fn run(command: Command) -> Result<(), Failure> {
         Command::Plan { spec, offline: false, cloud: args, compact } => {
             commands::run(&spec, &args, commands::Mode::Plan, compact)
         }
-        Command::Apply { spec, cloud: args, yes, parallelism, compact } => {
-            commands::run(&spec, &args, commands::Mode::Apply { yes, parallelism: parallelism.into() }, compact)
-        }
+        Command::Apply { spec, cloud: args, change } => commands::run(
+            &spec,
+            &args,
+            commands::Mode::Apply { yes: change.yes, parallelism: change.parallelism.into() },
+            change.compact,
+        ),
         Command::Drift { spec, cloud: args, compact } => commands::run(&spec, &args, commands::Mode::Drift, compact),
-        Command::Destroy { spec, cloud: args, yes, parallelism, compact } => {
-            commands::run(&spec, &args, commands::Mode::Destroy { yes, parallelism: parallelism.into() }, compact)
-        }
+        Command::Destroy { spec, cloud: args, change } => commands::run(
+            &spec,
+            &args,
+            commands::Mode::Destroy { yes: change.yes, parallelism: change.parallelism.into() },
+            change.compact,
+        ),
         Command::Diagram { spec, format, out } => diagram(&spec, format, out.as_deref()),
         Command::Schema => {
             print_json(&schemars::schema_for!(enclave_core::Spec));

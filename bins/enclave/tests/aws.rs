@@ -3,7 +3,8 @@
 //! drift, destroy only what is ours, and survive faults and kills without duplicates.
 //!
 //! Every test starts its own moto (`MOTO_SERVER`, installed by `cargo xtask test`) on a free
-//! loopback port; they are `#[ignore]`d so that a plain `cargo test` needs nothing installed.
+//! loopback port; they are ignored (with a reason) so that a plain `cargo test` needs nothing
+//! installed.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -20,7 +21,6 @@ use enclave_core::reconcile::Quiet;
 use enclave_net::NetworkModel;
 
 const ROLE: &str = "OrganizationAccountAccessRole";
-const IGNORE: &str = "needs moto_server; cargo xtask test installs it and runs this with --ignored";
 
 fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
@@ -148,7 +148,6 @@ async fn assert_no_duplicates(moto: &MotoServer, model: &NetworkModel) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs moto_server; cargo xtask test installs it and runs this with --ignored"]
 async fn reference_platform_applies_to_three_accounts_and_converges() {
-    let _ = IGNORE;
     let moto = MotoServer::start().expect("moto");
     let model = reference();
     let cloud = cloud(&moto, moto.endpoint(), model.clone()).await;
@@ -275,6 +274,14 @@ fn reference_dir() -> String {
 async fn drift_is_detected_for_each_kind_of_hand_change_and_apply_repairs_it() {
     let moto = MotoServer::start().expect("moto");
     let dir = reference_dir();
+    // Without --yes and without a terminal to ask on, apply refuses (exit 2) and changes nothing.
+    let unconfirmed = enclave(&["apply", "-c", &dir, "--account", "dev"], moto.endpoint());
+    assert_eq!(unconfirmed.status.code(), Some(2), "{}", String::from_utf8_lossy(&unconfirmed.stderr));
+    assert!(String::from_utf8_lossy(&unconfirmed.stderr).contains("refusing to apply without --yes"));
+    let untouched = ec2(&moto, "111111111111").await;
+    let vpcs =
+        untouched.describe_vpcs().filters(filter("tag:enclave:stack", "acme-platform")).send().await.expect("vpcs");
+    assert!(vpcs.vpcs().is_empty(), "nothing was applied");
     let applied = enclave(&["apply", "-c", &dir, "--account", "dev", "--yes"], moto.endpoint());
     assert!(applied.status.success(), "{}", String::from_utf8_lossy(&applied.stderr));
     let clean = enclave(&["drift", "-c", &dir, "--account", "dev"], moto.endpoint());

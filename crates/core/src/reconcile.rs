@@ -89,11 +89,6 @@ impl Ids {
         self.get(&address.parse().ok()?)
     }
 
-    /// The address holding `id`, if any.
-    pub fn address_of(&self, id: &str) -> Option<Address> {
-        self.ids.lock().ok()?.iter().find(|(_, known)| known.as_str() == id).map(|(address, _)| address.clone())
-    }
-
     fn set(&self, address: &Address, id: Option<String>) {
         if let Ok(mut ids) = self.ids.lock() {
             match id {
@@ -101,11 +96,6 @@ impl Ids {
                 None => ids.remove(address),
             };
         }
-    }
-
-    /// Every known id.
-    pub fn snapshot(&self) -> BTreeMap<Address, String> {
-        self.ids.lock().map(|ids| ids.clone()).unwrap_or_default()
     }
 }
 

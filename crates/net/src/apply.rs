@@ -31,7 +31,7 @@ use enclave_core::reconcile::{Ids, Operation, Provider, Step};
 use serde_json::Value;
 
 use crate::clients::{CallError, Clients, call_error};
-use crate::observe::{MANAGED_TAGS, address_filter, rule_strings, stack_filter};
+use crate::observe::{MANAGED_TAGS, Tagged, address_filter, owned, rule_strings, stack_filter};
 use crate::resources::{ADDRESS_TAG, ROLE_PATH, STACK_TAG};
 
 /// Bounds on waiting: for NAT gateways and endpoints to become available or go away, and for
@@ -169,11 +169,15 @@ impl Context<'_> {
         self.step.address
     }
 
-    /// Whether tags carry this stack and this step's address. Lookups check it themselves
-    /// instead of trusting the server's tag filter (moto ignores it for some types).
-    fn is_ours(&self, tags: &[Tag]) -> bool {
-        let has = |key: &str, value: &str| tags.iter().any(|t| t.key() == Some(key) && t.value() == Some(value));
-        has(STACK_TAG, &self.network.stack) && has(ADDRESS_TAG, &self.address().to_string())
+    /// The id of the first item owned by this stack at this step's address. Lookups check the
+    /// tags themselves instead of trusting the server's tag filter (moto ignores it for some
+    /// types, NAT gateways among them).
+    fn first_ours<'i, T: Tagged + 'i>(&self, items: impl IntoIterator<Item = &'i T>) -> Option<String> {
+        items.into_iter().find_map(|item| {
+            owned(item, &self.network.stack)
+                .filter(|(_, address)| address == self.address())
+                .map(|(id, _)| id.to_owned())
+        })
     }
 
     fn tag_specification(&self, resource_type: ResourceType) -> TagSpecification {
@@ -376,12 +380,7 @@ impl Context<'_> {
                                     .send()
                                     .await
                                     .map_err(call_error("ec2:DescribeVpcs"))?;
-                                Ok(out
-                                    .vpcs()
-                                    .iter()
-                                    .filter(|v| self.is_ours(v.tags()))
-                                    .find_map(|v| v.vpc_id())
-                                    .map(str::to_owned))
+                                Ok(self.first_ours(out.vpcs()))
                             })
                         },
                         || async {
@@ -414,12 +413,7 @@ impl Context<'_> {
                                     .send()
                                     .await
                                     .map_err(call_error("ec2:DescribeSubnets"))?;
-                                Ok(out
-                                    .subnets()
-                                    .iter()
-                                    .filter(|s| self.is_ours(s.tags()))
-                                    .find_map(|s| s.subnet_id())
-                                    .map(str::to_owned))
+                                Ok(self.first_ours(out.subnets()))
                             })
                         },
                         || async {
@@ -456,12 +450,7 @@ impl Context<'_> {
                                     .send()
                                     .await
                                     .map_err(call_error("ec2:DescribeInternetGateways"))?;
-                                Ok(out
-                                    .internet_gateways()
-                                    .iter()
-                                    .filter(|g| self.is_ours(g.tags()))
-                                    .find_map(|g| g.internet_gateway_id())
-                                    .map(str::to_owned))
+                                Ok(self.first_ours(out.internet_gateways()))
                             })
                         },
                         || async {
@@ -495,12 +484,7 @@ impl Context<'_> {
                                 .send()
                                 .await
                                 .map_err(call_error("ec2:DescribeAddresses"))?;
-                            Ok(out
-                                .addresses()
-                                .iter()
-                                .filter(|a| self.is_ours(a.tags()))
-                                .find_map(|a| a.allocation_id())
-                                .map(str::to_owned))
+                            Ok(self.first_ours(out.addresses()))
                         })
                     },
                     || async {
@@ -532,14 +516,9 @@ impl Context<'_> {
                                     .send()
                                     .await
                                     .map_err(call_error("ec2:DescribeNatGateways"))?;
-                                Ok(out
-                                    .nat_gateways()
-                                    .iter()
-                                    .filter(|n| {
-                                        n.state().is_some_and(|s| matches!(s.as_str(), "pending" | "available"))
-                                    })
-                                    .find_map(|n| n.nat_gateway_id())
-                                    .map(str::to_owned))
+                                Ok(self.first_ours(out.nat_gateways().iter().filter(|n| {
+                                    n.state().is_some_and(|s| matches!(s.as_str(), "pending" | "available"))
+                                })))
                             })
                         },
                         || async {
@@ -574,12 +553,7 @@ impl Context<'_> {
                                 .send()
                                 .await
                                 .map_err(call_error("ec2:DescribeRouteTables"))?;
-                            Ok(out
-                                .route_tables()
-                                .iter()
-                                .filter(|t| self.is_ours(t.tags()))
-                                .find_map(|t| t.route_table_id())
-                                .map(str::to_owned))
+                            Ok(self.first_ours(out.route_tables()))
                         })
                     },
                     || async {
@@ -698,12 +672,7 @@ impl Context<'_> {
                                     .send()
                                     .await
                                     .map_err(call_error("ec2:DescribeSecurityGroups"))?;
-                                Ok(out
-                                    .security_groups()
-                                    .iter()
-                                    .filter(|g| self.is_ours(g.tags()))
-                                    .find_map(|g| g.group_id())
-                                    .map(str::to_owned))
+                                Ok(self.first_ours(out.security_groups()))
                             })
                         },
                         || async {
@@ -772,13 +741,11 @@ impl Context<'_> {
                                     .send()
                                     .await
                                     .map_err(call_error("ec2:DescribeVpcEndpoints"))?;
-                                Ok(out
-                                    .vpc_endpoints()
-                                    .iter()
-                                    .filter(|e| e.state().is_none_or(|s| !s.as_str().eq_ignore_ascii_case("deleted")))
-                                    .filter(|e| self.is_ours(e.tags()))
-                                    .find_map(|e| e.vpc_endpoint_id())
-                                    .map(str::to_owned))
+                                Ok(self.first_ours(
+                                    out.vpc_endpoints().iter().filter(|e| {
+                                        e.state().is_none_or(|s| !s.as_str().eq_ignore_ascii_case("deleted"))
+                                    }),
+                                ))
                             })
                         },
                         || async {
@@ -834,12 +801,7 @@ impl Context<'_> {
                                 .send()
                                 .await
                                 .map_err(call_error("ec2:DescribeFlowLogs"))?;
-                            Ok(out
-                                .flow_logs()
-                                .iter()
-                                .filter(|f| self.is_ours(f.tags()))
-                                .find_map(|f| f.flow_log_id())
-                                .map(str::to_owned))
+                            Ok(self.first_ours(out.flow_logs()))
                         })
                     },
                     || async {

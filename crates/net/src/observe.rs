@@ -11,7 +11,7 @@
 //! The calls of one account run concurrently; their number does not depend on how many subnets,
 //! routes or endpoints exist.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 use aws_sdk_ec2::types::{Filter, IpPermission, Tag};
 use enclave_core::Address;
@@ -42,14 +42,48 @@ fn tag<'a>(tags: &'a [Tag], key: &str) -> Option<&'a str> {
     tags.iter().find(|t| t.key() == Some(key)).and_then(Tag::value)
 }
 
+/// An EC2 resource with an id and tags.
+pub trait Tagged {
+    /// Its AWS id.
+    fn id(&self) -> Option<&str>;
+    /// Its tags.
+    fn tag_list(&self) -> &[Tag];
+}
+
+macro_rules! tagged {
+    ($($type:ty => $id:ident),* $(,)?) => {
+        $(impl Tagged for $type {
+            fn id(&self) -> Option<&str> {
+                self.$id()
+            }
+            fn tag_list(&self) -> &[Tag] {
+                self.tags()
+            }
+        })*
+    };
+}
+
+tagged!(
+    aws_sdk_ec2::types::Vpc => vpc_id,
+    aws_sdk_ec2::types::Subnet => subnet_id,
+    aws_sdk_ec2::types::RouteTable => route_table_id,
+    aws_sdk_ec2::types::InternetGateway => internet_gateway_id,
+    aws_sdk_ec2::types::Address => allocation_id,
+    aws_sdk_ec2::types::NatGateway => nat_gateway_id,
+    aws_sdk_ec2::types::SecurityGroup => group_id,
+    aws_sdk_ec2::types::VpcEndpoint => vpc_endpoint_id,
+    aws_sdk_ec2::types::FlowLog => flow_log_id,
+);
+
 /// The AWS id and logical address of a resource carrying this stack's tag and our address tag.
 /// Checked here, not only by the server's filter: moto ignores tag filters on some types, and a
 /// resource of another stack must never be taken for ours.
-fn owned<'a>(id: Option<&'a str>, tags: &[Tag], stack: &str) -> Option<(&'a str, Address)> {
+pub fn owned<'a, T: Tagged>(item: &'a T, stack: &str) -> Option<(&'a str, Address)> {
+    let tags = item.tag_list();
     if tag(tags, STACK_TAG) != Some(stack) {
         return None;
     }
-    Some((id?, tag(tags, ADDRESS_TAG)?.parse().ok()?))
+    Some((item.id()?, tag(tags, ADDRESS_TAG)?.parse().ok()?))
 }
 
 /// The managed tags of an EC2 resource, as the `tags` attribute.
@@ -147,20 +181,16 @@ pub async fn observe(clients: &Clients, stack: &str, account: &str) -> Result<Ob
 
     let mut observed = Observed::default();
     // Ids first, so that references between resources can be written as addresses.
-    let mut by_id: BTreeMap<String, Address> = BTreeMap::new();
-    let mut remember = |id: Option<&str>, tags: &[Tag]| {
-        if let Some((id, address)) = owned(id, tags, stack) {
-            by_id.insert(id.to_owned(), address);
-        }
-    };
-    vpcs.iter().for_each(|v| remember(v.vpc_id(), v.tags()));
-    subnets.iter().for_each(|s| remember(s.subnet_id(), s.tags()));
-    tables.iter().for_each(|t| remember(t.route_table_id(), t.tags()));
-    gateways.iter().for_each(|g| remember(g.internet_gateway_id(), g.tags()));
-    addresses.iter().for_each(|a| remember(a.allocation_id(), a.tags()));
-    nats.iter().for_each(|n| remember(n.nat_gateway_id(), n.tags()));
-    groups.iter().for_each(|g| remember(g.group_id(), g.tags()));
-    endpoints.iter().for_each(|e| remember(e.vpc_endpoint_id(), e.tags()));
+    let by_id: BTreeMap<String, Address> = (vpcs.iter().filter_map(|v| owned(v, stack)))
+        .chain(subnets.iter().filter_map(|s| owned(s, stack)))
+        .chain(tables.iter().filter_map(|t| owned(t, stack)))
+        .chain(gateways.iter().filter_map(|g| owned(g, stack)))
+        .chain(addresses.iter().filter_map(|a| owned(a, stack)))
+        .chain(nats.iter().filter_map(|n| owned(n, stack)))
+        .chain(groups.iter().filter_map(|g| owned(g, stack)))
+        .chain(endpoints.iter().filter_map(|e| owned(e, stack)))
+        .map(|(id, address)| (id.to_owned(), address))
+        .collect();
     let refer = |id: Option<&str>| -> Value {
         match id {
             Some(id) => by_id.get(id).map_or_else(|| json!(id), |address| json!(address.to_string())),
@@ -178,26 +208,22 @@ pub async fn observe(clients: &Clients, stack: &str, account: &str) -> Result<Ob
         None => resource,
     };
 
-    let attributes = futures_util::future::try_join_all(vpcs.iter().filter_map(|vpc| {
-        let (id, _) = owned(vpc.vpc_id(), vpc.tags(), stack)?;
-        Some(async move {
-            let attribute = |name| ec2.describe_vpc_attribute().vpc_id(id).attribute(name).send();
-            let (support, hostnames) = tokio::try_join!(
-                attribute(aws_sdk_ec2::types::VpcAttributeName::EnableDnsSupport),
-                attribute(aws_sdk_ec2::types::VpcAttributeName::EnableDnsHostnames),
-            )
-            .map_err(call_error("ec2:DescribeVpcAttribute"))?;
-            Ok::<_, CallError>((
-                support.enable_dns_support().and_then(|v| v.value()).unwrap_or(false),
-                hostnames.enable_dns_hostnames().and_then(|v| v.value()).unwrap_or(false),
-            ))
-        })
+    let owned_vpcs: Vec<(&str, Address, &aws_sdk_ec2::types::Vpc)> =
+        vpcs.iter().filter_map(|vpc| owned(vpc, stack).map(|(id, address)| (id, address, vpc))).collect();
+    let attributes = futures_util::future::try_join_all(owned_vpcs.iter().map(|(id, _, _)| async move {
+        let attribute = |name| ec2.describe_vpc_attribute().vpc_id(*id).attribute(name).send();
+        let (support, hostnames) = tokio::try_join!(
+            attribute(aws_sdk_ec2::types::VpcAttributeName::EnableDnsSupport),
+            attribute(aws_sdk_ec2::types::VpcAttributeName::EnableDnsHostnames),
+        )
+        .map_err(call_error("ec2:DescribeVpcAttribute"))?;
+        Ok::<_, CallError>((
+            support.enable_dns_support().and_then(|v| v.value()).unwrap_or(false),
+            hostnames.enable_dns_hostnames().and_then(|v| v.value()).unwrap_or(false),
+        ))
     }))
     .await?;
-    for (vpc, (support, hostnames)) in
-        vpcs.iter().filter(|v| owned(v.vpc_id(), v.tags(), stack).is_some()).zip(attributes)
-    {
-        let Some((id, address)) = owned(vpc.vpc_id(), vpc.tags(), stack) else { continue };
+    for ((id, address, vpc), (support, hostnames)) in owned_vpcs.into_iter().zip(attributes) {
         observed.record(
             id,
             Resource::new(address)
@@ -208,7 +234,7 @@ pub async fn observe(clients: &Clients, stack: &str, account: &str) -> Result<Ob
         );
     }
     for subnet in &subnets {
-        let Some((id, address)) = owned(subnet.subnet_id(), subnet.tags(), stack) else { continue };
+        let Some((id, address)) = owned(subnet, stack) else { continue };
         let resource = Resource::new(address)
             .attr("cidr_block", subnet.cidr_block().unwrap_or_default())
             .attr("availability_zone", subnet.availability_zone().unwrap_or_default())
@@ -217,20 +243,20 @@ pub async fn observe(clients: &Clients, stack: &str, account: &str) -> Result<Ob
         observed.record(id, depend(resource, subnet.vpc_id()));
     }
     for gateway in &gateways {
-        let Some((id, address)) = owned(gateway.internet_gateway_id(), gateway.tags(), stack) else { continue };
+        let Some((id, address)) = owned(gateway, stack) else { continue };
         let vpc = gateway.attachments().iter().find_map(|a| a.vpc_id());
         let resource = Resource::new(address).attr("vpc", refer(vpc)).attr("tags", managed_tags(gateway.tags()));
         observed.record(id, depend(resource, vpc));
     }
     for eip in &addresses {
-        let Some((id, address)) = owned(eip.allocation_id(), eip.tags(), stack) else { continue };
+        let Some((id, address)) = owned(eip, stack) else { continue };
         let domain = eip.domain().map_or("vpc", |d| d.as_str());
         observed.record(id, Resource::new(address).attr("domain", domain).attr("tags", managed_tags(eip.tags())));
     }
-    let igw_address = gateways.iter().find_map(|g| owned(g.internet_gateway_id(), g.tags(), stack)).map(|(_, a)| a);
+    let igw_address = gateways.iter().find_map(|g| owned(g, stack)).map(|(_, a)| a);
     for nat in &nats {
         let live = nat.state().is_some_and(|s| matches!(s.as_str(), "pending" | "available"));
-        let Some((id, address)) = owned(nat.nat_gateway_id(), nat.tags(), stack) else { continue };
+        let Some((id, address)) = owned(nat, stack) else { continue };
         if !live {
             continue;
         }
@@ -247,7 +273,7 @@ pub async fn observe(clients: &Clients, stack: &str, account: &str) -> Result<Ob
         observed.record(id, resource);
     }
     for table in &tables {
-        let Some((id, address)) = owned(table.route_table_id(), table.tags(), stack) else { continue };
+        let Some((id, address)) = owned(table, stack) else { continue };
         let table_name = address.name().to_owned();
         for association in table.associations() {
             let Some(subnet) = association.subnet_id().and_then(|s| by_id.get(s)) else { continue };
@@ -287,7 +313,7 @@ pub async fn observe(clients: &Clients, stack: &str, account: &str) -> Result<Ob
         observed.record(id, depend(resource, table.vpc_id()));
     }
     for group in &groups {
-        let Some((id, address)) = owned(group.group_id(), group.tags(), stack) else { continue };
+        let Some((id, address)) = owned(group, stack) else { continue };
         let mut resource = Resource::new(address.clone())
             .attr("ingress", rules(group.ip_permissions()))
             .attr("egress", rules(group.ip_permissions_egress()))
@@ -300,7 +326,7 @@ pub async fn observe(clients: &Clients, stack: &str, account: &str) -> Result<Ob
     for endpoint in &endpoints {
         let live =
             endpoint.state().is_none_or(|s| !matches!(s.as_str(), "deleted" | "deleting" | "Deleted" | "Deleting"));
-        let Some((id, address)) = owned(endpoint.vpc_endpoint_id(), endpoint.tags(), stack) else { continue };
+        let Some((id, address)) = owned(endpoint, stack) else { continue };
         if !live {
             continue;
         }
@@ -333,7 +359,7 @@ pub async fn observe(clients: &Clients, stack: &str, account: &str) -> Result<Ob
     let role_address = role.as_ref().map(|(resource, _)| resource.address.clone());
     let role_arn = role.as_ref().map(|(_, arn)| arn.clone());
     for flow_log in &flow_logs {
-        let Some((id, address)) = owned(flow_log.flow_log_id(), flow_log.tags(), stack) else { continue };
+        let Some((id, address)) = owned(flow_log, stack) else { continue };
         let group_name = flow_log.log_group_name();
         let log_group = match (&group_address, &log_group) {
             (Some(address), Some((_, name))) if group_name == Some(name.as_str()) => json!(address.to_string()),
@@ -439,10 +465,5 @@ impl Observed {
     fn record(&mut self, id: &str, resource: Resource) {
         self.ids.insert(resource.address.clone(), id.to_owned());
         self.resources.push(resource);
-    }
-
-    /// Addresses observed, for tests and reports.
-    pub fn addresses(&self) -> BTreeSet<Address> {
-        self.resources.iter().map(|r| r.address.clone()).collect()
     }
 }
