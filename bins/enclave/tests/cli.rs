@@ -135,6 +135,14 @@ fn every_bad_fixture_exits_2_naming_file_line_and_field() {
         );
         assert!(output.stdout.is_empty(), "{name}: nothing on stdout for an invalid spec");
 
+        // The same spec never reaches AWS: apply stops at loading (exit 2, same error) before
+        // connecting to anything; the endpoint here has nothing listening.
+        let mut apply = vec!["apply", "--yes", "-c", ".", "--endpoint-url", "http://127.0.0.1:9"];
+        apply.extend(extra.split_whitespace());
+        let applied = enclave(&case, &apply);
+        assert_eq!(applied.status.code(), Some(2), "{name}: {}", stderr(&applied));
+        assert!(stderr(&applied).starts_with(&format!("error: {}", expected.trim_end())), "{name}");
+
         args.extend(["--output", "json"]);
         let json = enclave(&case, &args);
         assert_eq!(json.status.code(), Some(2));
