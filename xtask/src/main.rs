@@ -11,6 +11,8 @@ use std::process::Command;
 
 use anyhow::{Context, Result, bail};
 
+mod check;
+
 /// cargo-deny release the project pins.
 const CARGO_DENY_VERSION: &str = "0.20.2";
 /// Python tools the judges need, pinned, installed into `<target>/tools/venv`.
@@ -23,17 +25,19 @@ fn main() {
     let outcome = match args.first().map(String::as_str) {
         Some("test") => test(),
         Some("demo") => demo(),
+        Some("schemas") => check::write_schema_bundle(),
         Some("bench") => match args.get(1).map(String::as_str) {
             Some("health") => bench_health(),
             Some("apply") => bench_apply(),
+            Some("check") => check::bench_check(),
             _ => {
-                eprintln!("usage: cargo xtask bench health|apply");
+                eprintln!("usage: cargo xtask bench health|apply|check");
                 std::process::exit(2);
             }
         },
         _ => {
             eprintln!(
-                "usage: cargo xtask <command>\n\ncommands:\n  test   fmt, clippy, docs, every test, snapshot hygiene, cargo-deny\n  demo   validate, plan, apply, drift, diagram and destroy the reference platform on a local moto\n  bench  health | apply"
+                "usage: cargo xtask <command>\n\ncommands:\n  test   fmt, clippy, docs, every test, snapshot hygiene, cargo-deny\n  demo   validate, plan, apply, drift, diagram and destroy the reference platform on a local moto\n  bench  health | apply | check\n  schemas  regenerate the Kubernetes schema bundled in enclave-check"
             );
             std::process::exit(2);
         }
@@ -89,15 +93,20 @@ fn test() -> Result<()> {
     )?;
     check_snapshots(&references)?;
     check_pure_crates()?;
+    check::check_schema_bundle()?;
     judge_rendered_objects()?;
+    check::judge_sarif(&target_dir().join("debug").join("enclave"))?;
+    let verdicts = check::judge_corpus()?;
     let prometheus = ensure_prometheus()?;
     let venv = ensure_venv()?;
     run(
-        "end-to-end tests with real processes: Prometheus, moto (cargo test -- --ignored)",
+        "end-to-end tests with real processes and judges' verdicts: Prometheus, moto, Checkov, kubernetes-validate (cargo test -- --ignored)",
         cargo()
             .args(["test", "--workspace", "--locked", "--", "--ignored"])
             .env("ENCLAVE_PROMETHEUS", prometheus.join("prometheus"))
-            .env("MOTO_SERVER", venv.join("bin").join("moto_server")),
+            .env("MOTO_SERVER", venv.join("bin").join("moto_server"))
+            .env("CHECKOV_CORPUS_JSON", &verdicts.checkov)
+            .env("KUBERNETES_VALIDATE_CORPUS_JSON", &verdicts.kubernetes_validate),
     )?;
     let deny = ensure_cargo_deny()?;
     // The advisories check needs the RustSec database from GitHub, which this machine's network
@@ -162,7 +171,7 @@ fn visit(dir: &Path, found: &mut impl FnMut(&Path)) -> Result<()> {
 }
 
 /// Crates that must build without any AWS SDK (design.md, section 2).
-const PURE_CRATES: &[&str] = &["enclave-core", "enclave-scaling", "enclave-monitor"];
+const PURE_CRATES: &[&str] = &["enclave-check", "enclave-core", "enclave-scaling", "enclave-monitor"];
 
 /// Fails when a crate that must stay SDK-free has an `aws-sdk-*` crate in its tree.
 fn check_pure_crates() -> Result<()> {

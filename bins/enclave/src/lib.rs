@@ -12,10 +12,12 @@
 //! ```
 #![deny(missing_docs)]
 
+#[cfg(feature = "cloud")]
 pub mod cloud;
 pub mod diagram;
 
 use enclave_core::bundle::{Artifact, Bundle, BundleError};
+use enclave_core::guardrail::Severity;
 use enclave_core::{Error, LoadOptions, Loaded, Spec};
 use enclave_net::NetworkModel;
 
@@ -55,4 +57,61 @@ pub fn render(spec: &Spec) -> Result<Vec<RenderedCluster>, BundleError> {
         rendered.push(RenderedCluster { cluster: cluster.name.to_string(), bundle, artifacts });
     }
     Ok(rendered)
+}
+
+/// The network guardrails as `enclave check` rules, so their findings share its reports,
+/// suppressions by baseline, SARIF output and exit codes.
+pub fn network_rule_infos() -> Vec<enclave_check::RuleInfo> {
+    enclave_net::guardrails::rules()
+        .rules()
+        .map(|rule| enclave_check::RuleInfo {
+            id: rule.id(),
+            name: "",
+            checkov_id: None,
+            severity: rule.severity(),
+            summary: rule.summary(),
+            remediation: rule.remediation(),
+        })
+        .collect()
+}
+
+/// Runs the network guardrails over the spec's model and places every finding at the account
+/// it is about in the spec's files (`kind` is the resource type, `namespace` the account).
+pub fn network_findings(loaded: &Loaded, model: &NetworkModel) -> Vec<enclave_check::Finding> {
+    let rules = enclave_net::guardrails::rules();
+    let remediation = |id: &str| rules.rules().find(|rule| rule.id() == id).map(|rule| rule.remediation().to_owned());
+    rules
+        .run(model)
+        .findings
+        .into_iter()
+        .map(|finding| {
+            let mut parts = finding.address.splitn(4, '/');
+            let account = parts.next().map(str::to_owned);
+            let (_, kind, name) = (parts.next(), parts.next().map(str::to_owned), parts.next().map(str::to_owned));
+            let index = loaded.spec.accounts.iter().position(|a| Some(a.name.as_str()) == account.as_deref());
+            let span = match index {
+                Some(index) => loaded.document.locate(&enclave_core::path!("accounts", index)),
+                None => loaded.document.span.clone(),
+            };
+            enclave_check::Finding {
+                remediation: remediation(&finding.rule).unwrap_or_default(),
+                rule_name: String::new(),
+                rule: finding.rule,
+                checkov_id: None,
+                severity: finding.severity,
+                file: span.file.to_string(),
+                line: span.line,
+                kind,
+                namespace: account,
+                name,
+                container: None,
+                message: format!("{}: {}", finding.address, finding.message),
+            }
+        })
+        .collect()
+}
+
+/// The severity names `--fail-on` takes.
+pub fn parse_severity(value: &str) -> Result<Severity, String> {
+    value.parse()
 }

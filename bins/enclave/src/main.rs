@@ -16,6 +16,7 @@ use enclave_core::{Diagnostic, Error, LoadOptions, Loaded};
 use enclave_net::NetworkModel;
 use serde::Serialize;
 
+#[cfg(feature = "cloud")]
 mod commands;
 
 /// Declare a private-subnet, multi-account AWS platform and plan it.
@@ -109,6 +110,51 @@ enum Command {
     },
     /// Print the JSON Schema of the spec, for editor completion and validation.
     Schema,
+    /// Check Kubernetes manifests and the spec's network against the guardrails, with strict
+    /// schema validation; exit 3 when a finding reaches --fail-on.
+    Check(CheckArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct CheckArgs {
+    /// Manifests: YAML files, folders (read recursively) or `-` for stdin (kustomize or Helm
+    /// output piped in).
+    #[arg(value_name = "PATH")]
+    paths: Vec<PathBuf>,
+    /// Also check this spec's network (config folder with base/ and overlays/).
+    #[arg(long = "config", short = 'c', value_name = "DIR")]
+    config: Option<PathBuf>,
+    /// Overlay of --config; repeat to stack them.
+    #[arg(long = "overlay", value_name = "NAME", requires = "config")]
+    overlays: Vec<String>,
+    /// Output format.
+    #[arg(long, short = 'f', default_value = "text", value_parser = parse_format)]
+    format: enclave_check::Format,
+    /// Exit 3 when an active finding at or above this severity exists.
+    #[arg(long, default_value = "info", value_parser = parse_severity)]
+    fail_on: Severity,
+    /// Accept the findings recorded in this baseline file.
+    #[arg(long, value_name = "FILE")]
+    baseline: Option<PathBuf>,
+    /// Record every active finding in this baseline file, then exit 0.
+    #[arg(long, value_name = "FILE", conflicts_with = "baseline")]
+    write_baseline: Option<PathBuf>,
+    /// Skip schema validation.
+    #[arg(long, conflicts_with = "schema_only")]
+    no_schema: bool,
+    /// Only validate against the schema.
+    #[arg(long)]
+    schema_only: bool,
+    /// Write the report to this file instead of stdout.
+    #[arg(long, value_name = "FILE")]
+    out: Option<PathBuf>,
+    /// List the rules (id, Checkov id, severity, summary) and exit.
+    #[arg(long)]
+    list_rules: bool,
+}
+
+fn parse_format(value: &str) -> Result<enclave_check::Format, String> {
+    value.parse()
 }
 
 #[derive(Debug, Subcommand)]
@@ -199,9 +245,7 @@ enum Output {
     Json,
 }
 
-fn parse_severity(value: &str) -> Result<Severity, String> {
-    value.parse()
-}
+use enclave::parse_severity;
 
 /// How a command ended, beyond success.
 enum Failure {
@@ -209,6 +253,8 @@ enum Failure {
     Invalid { diagnostics: Vec<Diagnostic>, output: Output },
     /// Findings or drift: exit 3 (already printed).
     Findings,
+    /// Bad usage that is not a spec error (a path that cannot be read): exit 2.
+    Usage(anyhow::Error),
     /// Anything else: exit 1.
     Runtime(anyhow::Error),
 }
@@ -228,6 +274,11 @@ fn main() -> ExitCode {
             ExitCode::from(2)
         }
         Err(Failure::Findings) => ExitCode::from(3),
+        Err(Failure::Usage(error)) => {
+            let mut stderr = anstream::stderr();
+            let _ = writeln!(stderr, "{}error:{} {error:#}", red().render(), red().render_reset());
+            ExitCode::from(2)
+        }
         Err(Failure::Runtime(error)) => {
             let mut stderr = anstream::stderr();
             let _ = writeln!(stderr, "{}error:{} {error:#}", red().render(), red().render_reset());
@@ -298,21 +349,29 @@ fn run(command: Command) -> Result<(), Failure> {
         Command::Plan { spec, offline: true, cloud, compact } => {
             plan_offline(&spec, cloud.account.as_deref(), cloud.output, compact)
         }
+        #[cfg(feature = "cloud")]
         Command::Plan { spec, offline: false, cloud: args, compact } => {
             commands::run(&spec, &args, commands::Mode::Plan, compact)
         }
+        #[cfg(feature = "cloud")]
         Command::Apply { spec, cloud: args, change } => commands::run(
             &spec,
             &args,
             commands::Mode::Apply { yes: change.yes, parallelism: change.parallelism.into() },
             change.compact,
         ),
+        #[cfg(feature = "cloud")]
         Command::Drift { spec, cloud: args, compact } => commands::run(&spec, &args, commands::Mode::Drift, compact),
+        #[cfg(feature = "cloud")]
         Command::Destroy { spec, cloud: args, change } => commands::run(
             &spec,
             &args,
             commands::Mode::Destroy { yes: change.yes, parallelism: change.parallelism.into() },
             change.compact,
+        ),
+        #[cfg(not(feature = "cloud"))]
+        Command::Plan { .. } | Command::Apply { .. } | Command::Drift { .. } | Command::Destroy { .. } => Err(
+            Failure::Usage(anyhow::anyhow!("this enclave was built without the `cloud` feature; use `plan --offline`")),
         ),
         Command::Diagram { spec, format, out } => diagram(&spec, format, out.as_deref()),
         Command::Schema => {
@@ -320,11 +379,65 @@ fn run(command: Command) -> Result<(), Failure> {
             Ok(())
         }
         Command::Render { spec, out, output } => render(&spec, &out, output),
+        Command::Check(args) => check(&args),
         Command::Scaling {
             command:
                 ScalingCommand::Simulate { hpa, trace, out, request, initial_replicas, readiness_delay, metric, output },
         } => simulate(&hpa, &trace, &out, request, initial_replicas, readiness_delay, metric, output),
     }
+}
+
+fn check(args: &CheckArgs) -> Result<(), Failure> {
+    let mut rules = enclave_check::catalogue();
+    rules.extend(enclave::network_rule_infos());
+    if args.list_rules {
+        for rule in &rules {
+            println!(
+                "{:<10} {:<11} {:<8} {}",
+                rule.id,
+                rule.checkov_id.unwrap_or("-"),
+                rule.severity.to_string(),
+                rule.summary
+            );
+        }
+        return Ok(());
+    }
+    if args.paths.is_empty() && args.config.is_none() {
+        return Err(Failure::Usage(anyhow::anyhow!(
+            "nothing to check: give manifest paths (or `-` for stdin) and/or --config DIR"
+        )));
+    }
+    let sources = enclave_check::read_sources(&args.paths).map_err(|e| Failure::Usage(e.into()))?;
+    let options = enclave_check::Options { rules: !args.schema_only, schema: !args.no_schema };
+    let mut report = enclave_check::check(&sources, &options);
+    if let Some(dir) = &args.config {
+        let spec = SpecArgs { dir: dir.clone(), overlays: args.overlays.clone() };
+        let (loaded, model) = load(&spec, Output::Text)?;
+        if !args.schema_only {
+            report.extend(enclave::network_findings(&loaded, &model));
+        }
+    }
+    if let Some(path) = &args.write_baseline {
+        let baseline = enclave_check::Baseline::of(&report.findings);
+        std::fs::write(path, baseline.to_json())
+            .map_err(|e| Failure::Usage(anyhow::anyhow!("cannot write {}: {e}", path.display())))?;
+        eprintln!("wrote {} accepted findings to {}", baseline.findings.len(), path.display());
+        return Ok(());
+    }
+    if let Some(path) = &args.baseline {
+        let baseline = enclave_check::Baseline::load(path).map_err(|e| Failure::Usage(e.into()))?;
+        report.apply_baseline(&baseline);
+    }
+    let text = enclave_check::report::render(&report, args.format, &rules);
+    match &args.out {
+        Some(path) => std::fs::write(path, text)
+            .map_err(|e| Failure::Runtime(anyhow::anyhow!("cannot write {}: {e}", path.display())))?,
+        None => {
+            let mut stdout = std::io::stdout().lock();
+            let _ = stdout.write_all(text.as_bytes());
+        }
+    }
+    if report.fails(args.fail_on) { Err(Failure::Findings) } else { Ok(()) }
 }
 
 fn diagram(args: &SpecArgs, format: DiagramFormat, out: Option<&std::path::Path>) -> Result<(), Failure> {

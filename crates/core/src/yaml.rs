@@ -155,12 +155,26 @@ impl Node {
 
 /// Parses every document of `text`; `file` is the name errors and spans carry.
 pub fn parse_documents(file: &Arc<str>, text: &str) -> Result<Vec<Node>, SyntaxError> {
+    parse(file, text, None)
+}
+
+/// Parses every document of `text` as most YAML libraries do with duplicate keys: the last one
+/// wins (in the first one's place). Each duplicate comes back as a warning with its position,
+/// for tools that read files others wrote and must judge them as their consumers would.
+pub fn parse_documents_lenient(file: &Arc<str>, text: &str) -> Result<(Vec<Node>, Vec<SyntaxError>), SyntaxError> {
+    let mut duplicates = Vec::new();
+    let documents = parse(file, text, Some(&mut duplicates))?;
+    Ok((documents, duplicates))
+}
+
+fn parse(file: &Arc<str>, text: &str, duplicates: Option<&mut Vec<SyntaxError>>) -> Result<Vec<Node>, SyntaxError> {
     let mut builder = Builder {
         alias_nodes: 0,
         file: file.clone(),
         stack: Vec::new(),
         anchors: HashMap::new(),
         documents: Vec::new(),
+        duplicates,
     };
     let mut parser = Parser::new_from_str(text);
     while let Some(next) = parser.next_event() {
@@ -190,7 +204,9 @@ fn node_count(node: &Node) -> usize {
     }
 }
 
-struct Builder {
+struct Builder<'w> {
+    /// Where duplicate keys go when they are tolerated; `None` makes them errors.
+    duplicates: Option<&'w mut Vec<SyntaxError>>,
     alias_nodes: usize,
     file: Arc<str>,
     stack: Vec<Frame>,
@@ -198,7 +214,7 @@ struct Builder {
     documents: Vec<Node>,
 }
 
-impl Builder {
+impl Builder<'_> {
     fn span_at(&self, line: usize, column_from_zero: usize) -> Span {
         Span::new(
             self.file.clone(),
@@ -308,17 +324,24 @@ impl Builder {
                         }
                     };
                     if let Some(first) = entries.iter().find(|entry| entry.key == key) {
-                        return Err(SyntaxError {
-                            span: node.span,
+                        let error = SyntaxError {
+                            span: node.span.clone(),
                             path: path.key(key.clone()),
                             message: format!("duplicate key `{key}` (first written at line {})", first.key_span.line),
-                        });
+                        };
+                        match self.duplicates.as_deref_mut() {
+                            Some(duplicates) => duplicates.push(error),
+                            None => return Err(error),
+                        }
                     }
                     *pending_key = Some((key, node.span));
                     Ok(())
                 }
                 Some((key, key_span)) => {
-                    entries.push(Entry { key, key_span, value: node });
+                    match entries.iter_mut().find(|entry| entry.key == key) {
+                        Some(entry) => entry.value = node,
+                        None => entries.push(Entry { key, key_span, value: node }),
+                    }
                     Ok(())
                 }
             },
@@ -418,6 +441,15 @@ mod tests {
         let error = parse_documents(&file, "a: 1\nb: 2\na: 3\n").unwrap_err();
         assert_eq!(error.span.line, 3);
         assert!(error.message.contains("first written at line 1"), "{}", error.message);
+    }
+
+    #[test]
+    fn lenient_parsing_keeps_the_last_duplicate_and_reports_it() {
+        let file: Arc<str> = Arc::from("dup.yaml");
+        let (documents, duplicates) = parse_documents_lenient(&file, "a: 1\nb: 2\na: 3\n").expect("parses");
+        assert_eq!(documents[0].get("a").map(|n| &n.value), Some(&Value::Int(3)));
+        assert_eq!(documents[0].as_map().map(<[Entry]>::len), Some(2));
+        assert_eq!((duplicates.len(), duplicates[0].span.line), (1, 3));
     }
 
     #[test]

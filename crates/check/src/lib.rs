@@ -1,0 +1,377 @@
+//! `enclave-check`: guardrails over Kubernetes manifests anyone wrote, and over enclave's own
+//! plans, through one engine.
+//!
+//! It reads every YAML document of files, folders or stdin ([`manifest`]), expands `List`s,
+//! finds the pod template in every workload kind, and runs:
+//! - the manifest [`rules`]: each with a stable id, a severity, the Checkov check it corresponds
+//!   to (`CKV_K8S_8` to `CKV_K8S_43` where they apply, and `CKV_K8S_49`) and a one-line
+//!   remediation, with Checkov's verdicts on every overlapping check;
+//! - strict [`schema`] validation against the Kubernetes OpenAPI definitions of a pinned version,
+//!   bundled so it works offline.
+//!
+//! Findings can be accepted by annotation, for the object or for one container, or by a
+//! [`Baseline`] file ([`suppress`]), and are rendered as text, JSON or SARIF 2.1.0 ([`report`]).
+//! Findings of other guardrails (the network rules of `enclave-net` over a plan) enter the same
+//! [`Report`] as [`Finding`]s, so they share suppression, baselines, output and exit codes.
+//!
+//! It is not a cluster client and does not evaluate admission policies: it reads files.
+//!
+//! ```
+//! use enclave_check::{Options, Source, check};
+//! use enclave_core::guardrail::Severity;
+//!
+//! let pod = "apiVersion: v1\nkind: Pod\nmetadata:\n  name: web\n  namespace: shop\nspec:\n  containers:\n  - name: app\n    image: nginx:1.27\n    securityContext: {privileged: true}\n";
+//! let report = check(&[Source::new("pod.yaml", pod)], &Options::default());
+//! let privileged = report.findings.iter().find(|f| f.rule == "K8S016").expect("a finding");
+//! assert_eq!((privileged.line, privileged.container.as_deref()), (10, Some("app")));
+//! assert_eq!(privileged.checkov_id.as_deref(), Some("CKV_K8S_16"));
+//! assert!(report.fails(Severity::High));
+//! ```
+#![deny(missing_docs)]
+
+use std::path::PathBuf;
+
+use enclave_core::guardrail::Severity;
+use serde::{Deserialize, Serialize};
+
+pub mod manifest;
+pub mod report;
+pub mod rules;
+pub mod schema;
+pub mod suppress;
+
+pub use manifest::{Object, Source, read_sources};
+pub use report::Format;
+pub use suppress::{Baseline, Suppressions};
+
+/// What can go wrong reading inputs.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A file or folder could not be read.
+    #[error("cannot read {}", path.display())]
+    Read {
+        /// The path.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// A baseline file is not a baseline.
+    #[error("{} is not a baseline file", path.display())]
+    Baseline {
+        /// The path.
+        path: PathBuf,
+        /// Why.
+        source: serde_json::Error,
+    },
+}
+
+/// `Result` with this crate's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Id of the finding for a file that is not valid YAML.
+pub const YAML_RULE: &str = "YAML001";
+/// Id of the finding for a duplicate key (the last one is what consumers see).
+pub const DUPLICATE_KEY_RULE: &str = "YAML002";
+/// Id of schema violations.
+pub const SCHEMA_RULE: &str = "SCHEMA001";
+
+/// A rule's description, for reports and SARIF: manifest rules, the YAML and schema checks, and
+/// any other guardrail whose findings join a report.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct RuleInfo {
+    /// Stable id.
+    pub id: &'static str,
+    /// Short name (empty when the rule has none).
+    pub name: &'static str,
+    /// Corresponding Checkov check.
+    pub checkov_id: Option<&'static str>,
+    /// Severity of its findings.
+    pub severity: Severity,
+    /// What it requires.
+    pub summary: &'static str,
+    /// How to fix a finding.
+    pub remediation: &'static str,
+}
+
+/// Every rule this crate reports under: the manifest rules, then YAML and schema.
+pub fn catalogue() -> Vec<RuleInfo> {
+    let mut rules: Vec<RuleInfo> = rules::all()
+        .iter()
+        .map(|rule| RuleInfo {
+            id: rule.id,
+            name: rule.name,
+            checkov_id: rule.checkov_id,
+            severity: rule.severity,
+            summary: rule.summary,
+            remediation: rule.remediation,
+        })
+        .collect();
+    rules.push(RuleInfo {
+        id: YAML_RULE,
+        name: "yaml-syntax",
+        checkov_id: None,
+        severity: Severity::High,
+        summary: "Files are valid YAML",
+        remediation: "fix the syntax at the reported line; nothing else in the file was checked",
+    });
+    rules.push(RuleInfo {
+        id: DUPLICATE_KEY_RULE,
+        name: "yaml-duplicate-key",
+        checkov_id: None,
+        severity: Severity::Medium,
+        summary: "Mappings have no duplicate keys",
+        remediation: "remove one of the two keys: YAML forbids duplicates and tools disagree on which one wins",
+    });
+    rules.push(RuleInfo {
+        id: SCHEMA_RULE,
+        name: "kubernetes-schema",
+        checkov_id: None,
+        severity: Severity::High,
+        summary: "Objects match the Kubernetes OpenAPI schema strictly (no unknown fields)",
+        remediation: "fix the field named in the message; the API server would reject or silently drop it",
+    });
+    rules
+}
+
+/// One problem, located.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Finding {
+    /// Rule id (`K8S016`, `SCHEMA001`, `NET003`).
+    pub rule: String,
+    /// Rule name (`privileged`; empty when the rule has none).
+    pub rule_name: String,
+    /// The Checkov check it corresponds to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checkov_id: Option<String>,
+    /// Severity.
+    pub severity: Severity,
+    /// File, as given.
+    pub file: String,
+    /// 1-based line.
+    pub line: u32,
+    /// Object kind.
+    pub kind: Option<String>,
+    /// Object namespace, as written (`None` when it is not set).
+    pub namespace: Option<String>,
+    /// Object name.
+    pub name: Option<String>,
+    /// Container, when the finding is about one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub container: Option<String>,
+    /// What is wrong.
+    pub message: String,
+    /// How to fix it.
+    pub remediation: String,
+}
+
+impl Finding {
+    /// A finding of `rule` about `object`.
+    fn about(rule: &RuleInfo, object: Option<&Object>, file: &str, line: u32, message: String) -> Self {
+        Finding {
+            rule: rule.id.to_owned(),
+            rule_name: rule.name.to_owned(),
+            checkov_id: rule.checkov_id.map(str::to_owned),
+            severity: rule.severity,
+            file: file.to_owned(),
+            line,
+            kind: object.and_then(|o| o.kind.clone()),
+            namespace: object.and_then(|o| o.namespace.clone()),
+            name: object.and_then(|o| o.name.clone()),
+            container: None,
+            message,
+            remediation: rule.remediation.to_owned(),
+        }
+    }
+}
+
+/// A finding accepted by an annotation, with the reason given.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Suppressed {
+    /// The finding.
+    #[serde(flatten)]
+    pub finding: Finding,
+    /// The reason written in the annotation.
+    pub reason: String,
+}
+
+/// Counts of what was read and validated.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Summary {
+    /// Files read.
+    pub files: usize,
+    /// Non-empty YAML documents.
+    pub documents: usize,
+    /// Kubernetes objects (`List` items counted one by one).
+    pub objects: usize,
+    /// Objects valid against their schema.
+    pub schema_valid: usize,
+    /// Objects that break their schema.
+    pub schema_invalid: usize,
+    /// Objects whose kind has no bundled schema (custom resources), not validated.
+    pub schema_unknown: usize,
+}
+
+/// What to run.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Options {
+    /// Run the manifest rules.
+    pub rules: bool,
+    /// Validate against the bundled schema.
+    pub schema: bool,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options { rules: true, schema: true }
+    }
+}
+
+/// The outcome of a check.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Report {
+    /// Active findings, by file, line and rule.
+    pub findings: Vec<Finding>,
+    /// Findings accepted by annotation.
+    pub suppressed: Vec<Suppressed>,
+    /// Findings accepted by the baseline.
+    pub baselined: Vec<Finding>,
+    /// What was read.
+    pub summary: Summary,
+}
+
+impl Report {
+    /// Whether an active finding reaches `threshold`.
+    pub fn fails(&self, threshold: Severity) -> bool {
+        self.findings.iter().any(|finding| finding.severity >= threshold)
+    }
+
+    /// Moves the findings `baseline` accepts from `findings` to `baselined`.
+    pub fn apply_baseline(&mut self, baseline: &Baseline) {
+        let (accepted, active) = std::mem::take(&mut self.findings).into_iter().partition(|f| baseline.contains(f));
+        self.findings = active;
+        self.baselined = accepted;
+    }
+
+    /// Adds findings from another guardrail (they keep their own rules and places).
+    pub fn extend(&mut self, findings: impl IntoIterator<Item = Finding>) {
+        self.findings.extend(findings);
+        sort(&mut self.findings);
+    }
+
+    fn merge(&mut self, other: Report) {
+        self.findings.extend(other.findings);
+        self.suppressed.extend(other.suppressed);
+        let (mine, theirs) = (&mut self.summary, other.summary);
+        mine.files += theirs.files;
+        mine.documents += theirs.documents;
+        mine.objects += theirs.objects;
+        mine.schema_valid += theirs.schema_valid;
+        mine.schema_invalid += theirs.schema_invalid;
+        mine.schema_unknown += theirs.schema_unknown;
+    }
+}
+
+fn sort(findings: &mut [Finding]) {
+    findings.sort_by(|a, b| (&a.file, a.line, &a.rule, &a.container).cmp(&(&b.file, b.line, &b.rule, &b.container)));
+}
+
+/// Checks every source: rules and schema per `options`. Sources are spread over the machine's
+/// cores; the report is the same whatever their number.
+pub fn check(sources: &[Source], options: &Options) -> Report {
+    let catalogue = catalogue();
+    let workers = std::thread::available_parallelism().map_or(1, |n| n.get()).min(sources.len().max(1));
+    let chunk = sources.len().div_ceil(workers).max(1);
+    let mut report = Report::default();
+    let parts: Vec<Report> = std::thread::scope(|scope| {
+        let handles: Vec<_> = sources
+            .chunks(chunk)
+            .map(|part| {
+                scope.spawn(|| {
+                    part.iter().fold(Report::default(), |mut acc, s| {
+                        acc.merge(check_source(s, options, &catalogue));
+                        acc
+                    })
+                })
+            })
+            .collect();
+        handles.into_iter().map(|handle| handle.join().unwrap_or_default()).collect()
+    });
+    for part in parts {
+        report.merge(part);
+    }
+    sort(&mut report.findings);
+    report.suppressed.sort_by(|a, b| (&a.finding.file, a.finding.line).cmp(&(&b.finding.file, b.finding.line)));
+    report
+}
+
+fn info<'a>(catalogue: &'a [RuleInfo], id: &str) -> &'a RuleInfo {
+    catalogue.iter().find(|rule| rule.id == id).unwrap_or(&catalogue[0])
+}
+
+fn check_source(source: &Source, options: &Options, catalogue: &[RuleInfo]) -> Report {
+    let mut report = Report { summary: Summary { files: 1, ..Summary::default() }, ..Report::default() };
+    let parsed = manifest::parse(source);
+    report.summary.documents = parsed.documents;
+    report.summary.objects = parsed.objects.len();
+    if let Some(error) = &parsed.error {
+        let message = format!("not valid YAML at column {}: {}", error.column, error.message);
+        report.findings.push(Finding::about(info(catalogue, YAML_RULE), None, &source.name, error.line, message));
+        return report;
+    }
+    for duplicate in &parsed.duplicates {
+        let message = format!("{} (the last one is used)", duplicate.message);
+        report.findings.push(Finding::about(
+            info(catalogue, DUPLICATE_KEY_RULE),
+            None,
+            &source.name,
+            duplicate.line,
+            message,
+        ));
+    }
+    if options.schema {
+        for (line, type_name) in &parsed.not_objects {
+            let message = format!("the document is {type_name}, not a Kubernetes object");
+            report.findings.push(Finding::about(info(catalogue, SCHEMA_RULE), None, &source.name, *line, message));
+        }
+    }
+    for object in &parsed.objects {
+        let mut findings = Vec::new();
+        if options.rules {
+            for (rule, meta) in rules::all().iter().zip(catalogue) {
+                if let rules::Verdict::Fail(hits) = rule.evaluate(object) {
+                    for hit in hits {
+                        let mut finding = Finding::about(meta, Some(object), &source.name, hit.line, hit.message);
+                        finding.container = hit.container;
+                        findings.push(finding);
+                    }
+                }
+            }
+        }
+        if options.schema {
+            match schema::bundled().validate(object) {
+                schema::Validation::Valid => report.summary.schema_valid += 1,
+                schema::Validation::NoSchema => report.summary.schema_unknown += 1,
+                schema::Validation::Invalid(violations) => {
+                    report.summary.schema_invalid += 1;
+                    for violation in violations {
+                        let message = format!("{}: {}", violation.path, violation.message);
+                        let meta = info(catalogue, SCHEMA_RULE);
+                        findings.push(Finding::about(meta, Some(object), &source.name, violation.line, message));
+                    }
+                }
+            }
+        }
+        if findings.is_empty() {
+            continue;
+        }
+        let suppressions = Suppressions::of(object);
+        for finding in findings {
+            match suppressions.reason(&finding) {
+                Some(reason) => report.suppressed.push(Suppressed { reason: reason.to_owned(), finding }),
+                None => report.findings.push(finding),
+            }
+        }
+    }
+    report
+}
