@@ -34,3 +34,21 @@ fn every_fixture_app_gets_a_budget_and_its_autoscalers() {
         assert_eq!(has("VerticalPodAutoscaler"), app.vpa.is_some(), "{}: VPA", app.name);
     }
 }
+
+#[test]
+fn rendered_objects_pass_enclave_check_rules_and_strict_schema() {
+    for overlays in [&[][..], &["client-a"], &["client-b"], &["staging"]] {
+        let (loaded, _) = load(&workspace().join("fixtures/reference"), overlays).expect("valid reference spec");
+        for cluster in enclave::render(&loaded.spec).expect("renders") {
+            let source =
+                enclave_check::Source::new(format!("{overlays:?}/{}", cluster.cluster), cluster.bundle.to_yaml());
+            let report = enclave_check::check(&[source], &enclave_check::Options::default());
+            assert_eq!(report.findings, [], "{overlays:?} {}", cluster.cluster);
+            assert_eq!(report.summary.schema_invalid, 0);
+            assert!(report.summary.schema_valid > 5, "the schema judged the bundle");
+            for accepted in &report.suppressed {
+                assert!(accepted.reason.len() > 20, "every accepted finding says why: {accepted:?}");
+            }
+        }
+    }
+}

@@ -344,3 +344,158 @@ fn diagram_draws_every_account_zone_subnet_nat_and_endpoint() {
     assert!(text.starts_with("digraph enclave {") && text.trim_end().ends_with('}'));
     assert_eq!(text.matches("subgraph cluster_").count(), 3 + 9, "3 accounts with 3 zones each");
 }
+
+fn check_json(args: &[&str], stdin: Option<&str>) -> (Option<i32>, serde_json::Value) {
+    use std::io::Write as _;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_enclave"))
+        .current_dir(workspace())
+        .arg("check")
+        .args(args)
+        .args(["--format", "json"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("enclave runs");
+    let mut input = child.stdin.take().expect("stdin");
+    input.write_all(stdin.unwrap_or_default().as_bytes()).expect("stdin written");
+    drop(input);
+    let output = child.wait_with_output().expect("enclave ends");
+    let body = serde_json::from_slice(&output.stdout)
+        .unwrap_or_else(|_| panic!("json: {}{}", stdout(&output), stderr(&output)));
+    (output.status.code(), body)
+}
+
+fn rules_of(body: &serde_json::Value, list: &str) -> Vec<String> {
+    body[list].as_array().expect("a list").iter().map(|f| f["rule"].as_str().unwrap_or_default().to_owned()).collect()
+}
+
+#[test]
+fn check_passes_a_secure_workload_and_fails_on_findings_at_the_threshold() {
+    let (code, body) = check_json(&["fixtures/check/secure.yaml"], None);
+    assert_eq!(code, Some(0), "{body:#}");
+    assert_eq!(body["findings"], serde_json::json!([]));
+    assert_eq!(body["summary"]["schema_valid"], 2);
+
+    let (code, body) = check_json(&["fixtures/check"], None);
+    assert_eq!(code, Some(3));
+    assert_eq!(rules_of(&body, "findings"), ["K8S022"]);
+    let finding = &body["findings"][0];
+    for (field, value) in [
+        ("checkov_id", "CKV_K8S_22"),
+        ("severity", "medium"),
+        ("file", "fixtures/check/suppressed.yaml"),
+        ("kind", "Deployment"),
+        ("namespace", "shop"),
+        ("name", "cache"),
+        ("container", "cache"),
+    ] {
+        assert_eq!(finding[field], value, "{field}");
+    }
+    assert_eq!(finding["line"], 33);
+    let (code, _) = check_json(&["fixtures/check", "--fail-on", "high"], None);
+    assert_eq!(code, Some(0), "a medium finding is below --fail-on high");
+}
+
+#[test]
+fn annotations_suppress_for_the_object_or_for_one_container_only() {
+    let (_, body) = check_json(&["fixtures/check/suppressed.yaml"], None);
+    let suppressed: Vec<(String, String, String)> = body["suppressed"]
+        .as_array()
+        .expect("suppressed")
+        .iter()
+        .map(|s| {
+            (
+                s["rule"].as_str().unwrap_or_default().into(),
+                s["container"].as_str().unwrap_or_default().into(),
+                s["reason"].as_str().unwrap_or_default().into(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        suppressed,
+        [
+            ("K8S043".into(), "cache".into(), "the registry's admission policy pins digests".into()),
+            ("K8S043".into(), "warmer".into(), "the registry's admission policy pins digests".into()),
+            ("K8S022".into(), "warmer".into(), "the warmer writes its index to the root filesystem".into()),
+        ]
+    );
+    // The same rule on the other container is still reported.
+    assert_eq!(body["findings"][0]["container"], "cache");
+}
+
+#[test]
+fn stdin_takes_multi_document_helm_output_with_lists_and_bad_yaml_is_a_finding() {
+    let piped = "---\n# Source: chart/templates/a.yaml\napiVersion: v1\nkind: List\nitems:\n- apiVersion: v1\n  kind: Pod\n  metadata: {name: a, namespace: x}\n  spec:\n    containers:\n    - {name: c, image: nginx, securityContext: {privileged: true}}\n---\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: b, namespace: x}\ndata: {k: v}\n";
+    let (code, body) = check_json(&["-"], Some(piped));
+    assert_eq!(code, Some(3));
+    let privileged =
+        body["findings"].as_array().expect("findings").iter().find(|f| f["rule"] == "K8S016").expect("K8S016");
+    assert_eq!(
+        (privileged["file"].as_str(), privileged["line"].as_u64(), privileged["name"].as_str()),
+        (Some("-"), Some(11), Some("a"))
+    );
+    assert_eq!(body["summary"]["objects"], 2);
+
+    let (code, body) = check_json(&["-"], Some("apiVersion: v1\nkind: Pod\nmetadata:\n  name: [a\n"));
+    assert_eq!(code, Some(3));
+    assert_eq!(rules_of(&body, "findings"), ["YAML001"]);
+    assert_eq!(body["findings"][0]["line"], 5);
+}
+
+#[test]
+fn a_baseline_accepts_existing_findings_and_only_new_ones_fail() {
+    let dir = std::env::temp_dir().join(format!("enclave-baseline-{}", std::process::id()));
+    fs::create_dir_all(&dir).expect("temp dir");
+    let manifest = dir.join("app.yaml");
+    let pod = "apiVersion: v1\nkind: Pod\nmetadata: {name: a, namespace: x}\nspec:\n  containers:\n  - {name: c, image: nginx:1.27}\n";
+    fs::write(&manifest, pod).expect("manifest");
+    let baseline = dir.join("baseline.json");
+    let path = manifest.to_str().expect("utf-8");
+    let written = enclave(&workspace(), &["check", path, "--write-baseline", baseline.to_str().expect("utf-8")]);
+    assert_eq!(written.status.code(), Some(0), "{}", stderr(&written));
+    let (code, body) = check_json(&[path, "--baseline", baseline.to_str().expect("utf-8")], None);
+    assert_eq!(code, Some(0), "{body:#}");
+    assert!(body["baselined"].as_array().is_some_and(|b| b.len() > 10));
+
+    // Moving the container down a line keeps it accepted; a new problem fails.
+    fs::write(
+        &manifest,
+        format!("# moved\n{pod}")
+            .replace("image: nginx:1.27}", "image: nginx:1.27, securityContext: {privileged: true}}"),
+    )
+    .expect("edit");
+    let (code, body) = check_json(&[path, "--baseline", baseline.to_str().expect("utf-8")], None);
+    assert_eq!(code, Some(3));
+    assert_eq!(rules_of(&body, "findings"), ["K8S016"]);
+    let _ = fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn check_runs_the_network_guardrails_of_a_spec_through_the_same_engine() {
+    let (code, body) = check_json(&["-c", "fixtures/reference"], None);
+    assert_eq!(code, Some(3), "NET008 is info and --fail-on defaults to info");
+    let finding = &body["findings"][0];
+    assert_eq!(
+        (finding["rule"].as_str(), finding["severity"].as_str(), finding["namespace"].as_str()),
+        (Some("NET008"), Some("info"), Some("dev"))
+    );
+    assert!(finding["file"].as_str().is_some_and(|f| f.starts_with("fixtures/reference/")), "{finding:#}");
+    assert!(finding["line"].as_u64().is_some_and(|l| l > 1));
+    let sarif = enclave(&workspace(), &["check", "-c", "fixtures/reference", "--format", "sarif", "--fail-on", "high"]);
+    assert_eq!(sarif.status.code(), Some(0));
+    let log: serde_json::Value = serde_json::from_slice(&sarif.stdout).expect("sarif json");
+    assert_eq!(log["version"], "2.1.0");
+    assert_eq!(log["runs"][0]["results"][0]["ruleId"], "NET008");
+    assert_eq!(log["runs"][0]["results"][0]["level"], "note");
+}
+
+#[test]
+fn check_without_inputs_or_with_a_missing_path_exits_2() {
+    let nothing = enclave(&workspace(), &["check"]);
+    assert_eq!(nothing.status.code(), Some(2));
+    assert!(stderr(&nothing).contains("nothing to check"), "{}", stderr(&nothing));
+    let missing = enclave(&workspace(), &["check", "no/such/file.yaml"]);
+    assert_eq!(missing.status.code(), Some(2));
+    assert!(stderr(&missing).contains("no/such/file.yaml"), "{}", stderr(&missing));
+}

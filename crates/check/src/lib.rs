@@ -210,6 +210,8 @@ pub struct Summary {
     pub schema_invalid: usize,
     /// Objects whose kind has no bundled schema (custom resources), not validated.
     pub schema_unknown: usize,
+    /// Documents skipped because they are not Kubernetes objects (no `apiVersion`, no `kind`).
+    pub not_kubernetes: usize,
 }
 
 /// What to run.
@@ -269,11 +271,16 @@ impl Report {
         mine.schema_valid += theirs.schema_valid;
         mine.schema_invalid += theirs.schema_invalid;
         mine.schema_unknown += theirs.schema_unknown;
+        mine.not_kubernetes += theirs.not_kubernetes;
     }
 }
 
+fn order(a: &Finding, b: &Finding) -> std::cmp::Ordering {
+    (&a.file, a.line, &a.rule, &a.container).cmp(&(&b.file, b.line, &b.rule, &b.container))
+}
+
 fn sort(findings: &mut [Finding]) {
-    findings.sort_by(|a, b| (&a.file, a.line, &a.rule, &a.container).cmp(&(&b.file, b.line, &b.rule, &b.container)));
+    findings.sort_by(order);
 }
 
 /// Checks every source: rules and schema per `options`. Sources are spread over the machine's
@@ -301,7 +308,7 @@ pub fn check(sources: &[Source], options: &Options) -> Report {
         report.merge(part);
     }
     sort(&mut report.findings);
-    report.suppressed.sort_by(|a, b| (&a.finding.file, a.finding.line).cmp(&(&b.finding.file, b.finding.line)));
+    report.suppressed.sort_by(|a, b| order(&a.finding, &b.finding));
     report
 }
 
@@ -329,12 +336,7 @@ fn check_source(source: &Source, options: &Options, catalogue: &[RuleInfo]) -> R
             message,
         ));
     }
-    if options.schema {
-        for (line, type_name) in &parsed.not_objects {
-            let message = format!("the document is {type_name}, not a Kubernetes object");
-            report.findings.push(Finding::about(info(catalogue, SCHEMA_RULE), None, &source.name, *line, message));
-        }
-    }
+    report.summary.not_kubernetes = parsed.not_objects.len();
     for object in &parsed.objects {
         let mut findings = Vec::new();
         if options.rules {

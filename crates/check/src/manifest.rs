@@ -111,7 +111,8 @@ pub struct Object {
 pub struct Parsed {
     /// Every object, `List` items in place of their list.
     pub objects: Vec<Object>,
-    /// Documents that are not mappings (a stray scalar, a list at top level), by line.
+    /// Documents that are not Kubernetes objects (no `apiVersion` and no `kind`: a rule file,
+    /// a dashboard, a list at top level), skipped, by line.
     pub not_objects: Vec<(u32, &'static str)>,
     /// The syntax error, if the file is not YAML.
     pub error: Option<ParseError>,
@@ -152,7 +153,7 @@ pub fn parse(source: &Source) -> Parsed {
     for document in documents {
         match &document.value {
             Value::Null => continue,
-            Value::Map(_) => {}
+            Value::Map(_) if document.get("apiVersion").is_some() || document.get("kind").is_some() => {}
             _ => {
                 parsed.documents += 1;
                 parsed.not_objects.push((document.span.line, document.type_name()));
@@ -262,6 +263,8 @@ mod tests {
         assert_eq!(kinds, [("ConfigMap", Some("a"), 6), ("Secret", Some("b"), 7)]);
         assert_eq!(parsed.not_objects, [(9, "a string")]);
         assert_eq!(parsed.documents, 2);
+        let rules = parse(&Source::new("rules.yml", "groups:\n- name: a\n"));
+        assert_eq!((rules.objects.len(), rules.not_objects.as_slice()), (0, &[(1, "a mapping")][..]));
     }
 
     #[test]

@@ -127,6 +127,14 @@ fn text(report: &Report) -> String {
             summary.schema_unknown
         );
     }
+    if summary.not_kubernetes > 0 {
+        let _ = writeln!(
+            out,
+            "skipped {} document{} that are not Kubernetes objects (no apiVersion and no kind)",
+            summary.not_kubernetes,
+            if summary.not_kubernetes == 1 { "" } else { "s" }
+        );
+    }
     out
 }
 

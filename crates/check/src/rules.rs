@@ -1088,3 +1088,177 @@ fn service_exposure(object: &Object) -> Outcome {
         _ => Outcome::Pass,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::manifest::{Source, parse};
+
+    /// The verdict of `rule` on the first object of `yaml`: pass, fail, unknown or n/a.
+    fn verdict(rule: &str, yaml: &str) -> &'static str {
+        let parsed = parse(&Source::new("t.yaml", yaml));
+        match find(rule).expect("a rule").evaluate(&parsed.objects[0]) {
+            Verdict::Pass => "pass",
+            Verdict::Fail(_) => "fail",
+            Verdict::Unknown => "unknown",
+            Verdict::NotApplicable => "n/a",
+        }
+    }
+
+    fn pod(container: &str) -> String {
+        format!(
+            "apiVersion: v1\nkind: Pod\nmetadata: {{name: p, namespace: x}}\nspec:\n  containers:\n  - {container}\n"
+        )
+    }
+
+    #[test]
+    fn container_rules_follow_checkovs_verdicts() {
+        let cases = [
+            ("K8S016", "{name: c, securityContext: {privileged: true}}", "fail"),
+            ("K8S016", "{name: c, securityContext: {privileged: false}}", "pass"),
+            ("K8S014", "{name: c, image: nginx}", "fail"),
+            ("K8S014", "{name: c, image: 'nginx:latest'}", "fail"),
+            ("K8S014", "{name: c, image: 'nginx:1.27'}", "pass"),
+            ("K8S014", "{name: c, image: 'localhost:5000/nginx'}", "fail"),
+            ("K8S014", "{name: c, image: 'localhost:5000/nginx:1.27'}", "pass"),
+            ("K8S014", "{name: c, image: 'nginx@sha256:abc'}", "pass"),
+            ("K8S014", "{name: c, image: 42}", "unknown"),
+            ("K8S015", "{name: c, image: 'nginx:1.27'}", "fail"),
+            ("K8S015", "{name: c, image: nginx}", "pass"),
+            ("K8S015", "{name: c, image: 'nginx:1.27', imagePullPolicy: IfNotPresent}", "fail"),
+            ("K8S015", "{name: c, image: 'nginx:1.27', imagePullPolicy: Always}", "pass"),
+            ("K8S015", "{name: c, image: 'nginx@sha256:abc', imagePullPolicy: IfNotPresent}", "pass"),
+            ("K8S010", "{name: c, resources: {}}", "fail"),
+            ("K8S010", "{name: c, resources: {limits: {cpu: 1}}}", "unknown"),
+            ("K8S010", "{name: c, resources: {requests: {cpu: 100m}}}", "pass"),
+            ("K8S011", "{name: c, resources: {requests: {cpu: 1}}}", "fail"),
+            ("K8S020", "{name: c}", "fail"),
+            ("K8S020", "{name: c, securityContext: {allowPrivilegeEscalation: false}}", "pass"),
+            ("K8S028", "{name: c, securityContext: {capabilities: {drop: [NET_RAW]}}}", "pass"),
+            ("K8S028", "{name: c, securityContext: {capabilities: {drop: [ALL]}}}", "pass"),
+            ("K8S028", "{name: c, securityContext: {capabilities: {drop: [CHOWN]}}}", "fail"),
+            ("K8S037", "{name: c, securityContext: {capabilities: {drop: [NET_RAW]}}}", "fail"),
+            ("K8S039", "{name: c, securityContext: {capabilities: {add: [SYS_ADMIN]}}}", "fail"),
+            ("K8S025", "{name: c, securityContext: {capabilities: {add: [NET_BIND_SERVICE]}}}", "fail"),
+            ("K8S026", "{name: c, ports: [{containerPort: 80, hostPort: 80}]}", "fail"),
+            ("K8S035", "{name: c, env: [{name: P, valueFrom: {secretKeyRef: {name: s, key: p}}}]}", "fail"),
+            ("K8S035", "{name: c, envFrom: [{secretRef: {name: s}}]}", "fail"),
+            ("K8S035", "{name: c, env: [{name: P, valueFrom: {configMapKeyRef: {name: s, key: p}}}]}", "pass"),
+            ("K8S033", "{name: c, image: 'kubernetesui/dashboard:v2'}", "fail"),
+            ("K8S034", "{name: c, image: 'gcr.io/kubernetes-helm/tiller:v2.16'}", "fail"),
+            ("K8S043", "{name: c, image: 'nginx:1.27'}", "fail"),
+        ];
+        for (rule, container, expected) in cases {
+            assert_eq!(verdict(rule, &pod(container)), expected, "{rule} on {container}");
+        }
+    }
+
+    #[test]
+    fn init_containers_count_except_for_probes_and_job_pods_need_no_probes() {
+        let init = "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n  initContainers:\n  - {name: i, securityContext: {privileged: true}}\n  containers:\n  - {name: c, livenessProbe: {exec: {command: [x]}}}\n";
+        assert_eq!(verdict("K8S016", init), "fail");
+        assert_eq!(verdict("K8S008", init), "pass");
+        let job = "apiVersion: batch/v1\nkind: Job\nmetadata: {name: j}\nspec:\n  template:\n    spec:\n      containers:\n      - {name: c}\n";
+        assert_eq!(verdict("K8S008", job), "n/a");
+        assert_eq!(verdict("K8S016", "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec: {}\n"), "unknown");
+    }
+
+    #[test]
+    fn pod_rules_read_the_template_of_every_workload_kind() {
+        let cron = "apiVersion: batch/v1\nkind: CronJob\nmetadata: {name: c}\nspec:\n  jobTemplate:\n    spec:\n      template:\n        spec:\n          hostNetwork: true\n          containers: [{name: c}]\n";
+        assert_eq!(verdict("K8S019", cron), "fail");
+        let deployment = |spec: &str| {
+            format!(
+                "apiVersion: apps/v1\nkind: Deployment\nmetadata: {{name: d}}\nspec:\n  template:\n    spec: {spec}\n"
+            )
+        };
+        assert_eq!(
+            verdict("K8S023", &deployment("{securityContext: {runAsNonRoot: true}, containers: [{name: c}]}")),
+            "pass"
+        );
+        assert_eq!(verdict("K8S023", &deployment("{containers: [{name: c}]}")), "fail");
+        assert_eq!(
+            verdict(
+                "K8S023",
+                &deployment(
+                    "{securityContext: {runAsNonRoot: true}, containers: [{name: c, securityContext: {runAsNonRoot: false}}]}"
+                )
+            ),
+            "fail"
+        );
+        assert_eq!(
+            verdict("K8S040", &deployment("{securityContext: {runAsUser: 10001}, containers: [{name: c}]}")),
+            "pass"
+        );
+        assert_eq!(
+            verdict("K8S040", &deployment("{securityContext: {runAsUser: 1000}, containers: [{name: c}]}")),
+            "fail"
+        );
+        assert_eq!(verdict("K8S040", &deployment("{hostUsers: false, containers: [{name: c}]}")), "pass");
+        assert_eq!(
+            verdict(
+                "K8S031",
+                &deployment("{securityContext: {seccompProfile: {type: RuntimeDefault}}, containers: [{name: c}]}")
+            ),
+            "pass"
+        );
+        assert_eq!(
+            verdict(
+                "K8S031",
+                &deployment("{securityContext: {seccompProfile: {type: Unconfined}}, containers: [{name: c}]}")
+            ),
+            "fail"
+        );
+        assert_eq!(
+            verdict("K8S038", &deployment("{automountServiceAccountToken: false, containers: [{name: c}]}")),
+            "pass"
+        );
+        assert_eq!(
+            verdict(
+                "K8S027",
+                &deployment("{volumes: [{name: d, hostPath: {path: /var/run/docker.sock}}], containers: [{name: c}]}")
+            ),
+            "fail"
+        );
+        let rc = "apiVersion: v1\nkind: ReplicationController\nmetadata: {name: r}\nspec:\n  template:\n    metadata:\n      annotations: {seccomp.security.alpha.kubernetes.io/pod: runtime/default}\n    spec: {containers: [{name: c}]}\n";
+        assert_eq!(verdict("K8S031", rc), "pass");
+    }
+
+    #[test]
+    fn object_rules_cover_namespaces_service_accounts_rbac_and_exposure() {
+        assert_eq!(verdict("K8S021", "apiVersion: v1\nkind: Service\nmetadata: {name: s}\n"), "fail");
+        assert_eq!(verdict("K8S021", "apiVersion: v1\nkind: Service\nmetadata: {name: s, namespace: shop}\n"), "pass");
+        assert_eq!(verdict("K8S021", "apiVersion: v1\nkind: ServiceAccount\nmetadata: {name: default}\n"), "pass");
+        assert_eq!(verdict("K8S041", "apiVersion: v1\nkind: ServiceAccount\nmetadata: {name: default}\n"), "fail");
+        assert_eq!(
+            verdict(
+                "K8S041",
+                "apiVersion: v1\nkind: ServiceAccount\nmetadata: {name: default}\nautomountServiceAccountToken: false\n"
+            ),
+            "pass"
+        );
+        let binding = "apiVersion: rbac.authorization.k8s.io/v1\nkind: RoleBinding\nmetadata: {name: b}\nsubjects: [{kind: ServiceAccount, name: default}]\n";
+        assert_eq!(verdict("K8S042", binding), "fail");
+        let role = "apiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRole\nmetadata: {name: r}\nrules:\n- {apiGroups: [''], resources: [pods], verbs: [get]}\n- {apiGroups: [apps], resources: ['*'], verbs: [get]}\n";
+        assert_eq!(verdict("K8S049", role), "fail", "a wildcard in any rule, not only the first");
+        let service = |extra: &str| {
+            format!("apiVersion: v1\nkind: Service\nmetadata:\n  name: s\n{extra}spec: {{type: LoadBalancer}}\n")
+        };
+        assert_eq!(verdict("K8S100", &service("")), "fail");
+        assert_eq!(
+            verdict(
+                "K8S100",
+                &service("  annotations: {service.beta.kubernetes.io/aws-load-balancer-scheme: internal}\n")
+            ),
+            "pass"
+        );
+    }
+
+    #[test]
+    fn every_rule_has_a_unique_id_and_a_remediation() {
+        let mut ids: Vec<&str> = all().iter().map(|rule| rule.id).collect();
+        ids.dedup();
+        assert_eq!(ids.len(), all().len());
+        assert!(all().iter().all(|rule| !rule.remediation.is_empty() && !rule.summary.is_empty()));
+    }
+}

@@ -298,54 +298,47 @@ impl Builder<'_> {
         if anchor != 0 {
             self.anchors.insert(anchor, node.clone());
         }
-        let path = self.path();
-        match self.stack.last_mut() {
-            None => {
-                self.documents.push(node);
-                Ok(())
-            }
-            Some(Frame::Seq { items, .. }) => {
-                items.push(node);
-                Ok(())
-            }
-            Some(Frame::Map { entries, pending_key, .. }) => match pending_key.take() {
-                None => {
-                    let type_name = node.type_name();
-                    let key = match node.value {
-                        Value::String(key) => key,
-                        Value::Int(key) => key.to_string(),
-                        Value::Bool(key) => key.to_string(),
-                        _ => {
-                            return Err(SyntaxError {
-                                span: node.span,
-                                path,
-                                message: format!("mapping keys must be strings, found {type_name}"),
-                            });
-                        }
-                    };
-                    if let Some(first) = entries.iter().find(|entry| entry.key == key) {
-                        let error = SyntaxError {
-                            span: node.span.clone(),
-                            path: path.key(key.clone()),
-                            message: format!("duplicate key `{key}` (first written at line {})", first.key_span.line),
-                        };
-                        match self.duplicates.as_deref_mut() {
-                            Some(duplicates) => duplicates.push(error),
-                            None => return Err(error),
-                        }
-                    }
-                    *pending_key = Some((key, node.span));
-                    Ok(())
+        // A key is checked while the frame is only read, so the field path (which allocates)
+        // is built for errors alone.
+        if let Some(Frame::Map { entries, pending_key: None, .. }) = self.stack.last() {
+            let key = match &node.value {
+                Value::String(key) => key.clone(),
+                Value::Int(key) => key.to_string(),
+                Value::Bool(key) => key.to_string(),
+                _ => {
+                    let message = format!("mapping keys must be strings, found {}", node.type_name());
+                    return Err(SyntaxError { span: node.span, path: self.path(), message });
                 }
-                Some((key, key_span)) => {
+            };
+            let duplicate = entries.iter().find(|entry| entry.key == key).map(|first| SyntaxError {
+                span: node.span.clone(),
+                path: self.path().key(key.clone()),
+                message: format!("duplicate key `{key}` (first written at line {})", first.key_span.line),
+            });
+            if let Some(error) = duplicate {
+                match self.duplicates.as_deref_mut() {
+                    Some(duplicates) => duplicates.push(error),
+                    None => return Err(error),
+                }
+            }
+            if let Some(Frame::Map { pending_key, .. }) = self.stack.last_mut() {
+                *pending_key = Some((key, node.span));
+            }
+            return Ok(());
+        }
+        match self.stack.last_mut() {
+            None => self.documents.push(node),
+            Some(Frame::Seq { items, .. }) => items.push(node),
+            Some(Frame::Map { entries, pending_key, .. }) => {
+                if let Some((key, key_span)) = pending_key.take() {
                     match entries.iter_mut().find(|entry| entry.key == key) {
                         Some(entry) => entry.value = node,
                         None => entries.push(Entry { key, key_span, value: node }),
                     }
-                    Ok(())
                 }
-            },
+            }
         }
+        Ok(())
     }
 }
 
