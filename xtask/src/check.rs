@@ -195,9 +195,10 @@ pub(crate) fn judge_corpus() -> Result<Verdicts> {
     let checkov = ensure_checkov()?;
     let checkov_json = dir.join("checkov-corpus.json");
     eprintln!("\n==> checkov on {CORPUS} (verdicts for the agreement test)");
+    // Run from inside the corpus, so Checkov names files `/examples/...` as the test does.
     let output = Command::new(&checkov)
-        .current_dir(root())
-        .args(["-d", CORPUS, "--framework", "kubernetes", "--compact", "--skip-download", "-o", "json"])
+        .current_dir(root().join(CORPUS))
+        .args(["-d", ".", "--framework", "kubernetes", "--compact", "--skip-download", "-o", "json"])
         .env("HELM_NAMESPACE", "")
         .stderr(Stdio::inherit())
         .output()
@@ -333,9 +334,9 @@ pub(crate) fn bench_check() -> Result<()> {
     })?;
     let checkov_time = time(3, &mut || {
         let mut c = Command::new(&checkov);
-        c.current_dir(root()).args([
+        c.current_dir(root().join(CORPUS)).args([
             "-d",
-            CORPUS,
+            ".",
             "--framework",
             "kubernetes",
             "--quiet",

@@ -96,17 +96,7 @@ pub struct RuleInfo {
 
 /// Every rule this crate reports under: the manifest rules, then YAML and schema.
 pub fn catalogue() -> Vec<RuleInfo> {
-    let mut rules: Vec<RuleInfo> = rules::all()
-        .iter()
-        .map(|rule| RuleInfo {
-            id: rule.id,
-            name: rule.name,
-            checkov_id: rule.checkov_id,
-            severity: rule.severity,
-            summary: rule.summary,
-            remediation: rule.remediation,
-        })
-        .collect();
+    let mut rules: Vec<RuleInfo> = rules::all().iter().map(|rule| rule.info.clone()).collect();
     rules.push(RuleInfo {
         id: YAML_RULE,
         name: "yaml-syntax",
@@ -340,10 +330,10 @@ fn check_source(source: &Source, options: &Options, catalogue: &[RuleInfo]) -> R
     for object in &parsed.objects {
         let mut findings = Vec::new();
         if options.rules {
-            for (rule, meta) in rules::all().iter().zip(catalogue) {
+            for rule in rules::all() {
                 if let rules::Verdict::Fail(hits) = rule.evaluate(object) {
                     for hit in hits {
-                        let mut finding = Finding::about(meta, Some(object), &source.name, hit.line, hit.message);
+                        let mut finding = Finding::about(&rule.info, Some(object), &source.name, hit.line, hit.message);
                         finding.container = hit.container;
                         findings.push(finding);
                     }
