@@ -408,6 +408,9 @@ fn check(args: &CheckArgs) -> Result<(), Failure> {
         )));
     }
     let sources = enclave_check::read_sources(&args.paths).map_err(|e| Failure::Usage(e.into()))?;
+    if !args.paths.is_empty() && sources.is_empty() {
+        return Err(Failure::Usage(anyhow::anyhow!("no .yaml, .yml or .json file under the given paths")));
+    }
     let options = enclave_check::Options { rules: !args.schema_only, schema: !args.no_schema };
     let mut report = enclave_check::check(&sources, &options);
     if let Some(dir) = &args.config {
@@ -420,7 +423,7 @@ fn check(args: &CheckArgs) -> Result<(), Failure> {
     if let Some(path) = &args.write_baseline {
         let baseline = enclave_check::Baseline::of(&report.findings);
         std::fs::write(path, baseline.to_json())
-            .map_err(|e| Failure::Usage(anyhow::anyhow!("cannot write {}: {e}", path.display())))?;
+            .map_err(|e| Failure::Runtime(anyhow::anyhow!("cannot write {}: {e}", path.display())))?;
         eprintln!("wrote {} accepted findings to {}", baseline.findings.len(), path.display());
         return Ok(());
     }
@@ -434,7 +437,9 @@ fn check(args: &CheckArgs) -> Result<(), Failure> {
             .map_err(|e| Failure::Runtime(anyhow::anyhow!("cannot write {}: {e}", path.display())))?,
         None => {
             let mut stdout = std::io::stdout().lock();
-            let _ = stdout.write_all(text.as_bytes());
+            stdout
+                .write_all(text.as_bytes())
+                .map_err(|e| Failure::Runtime(anyhow::anyhow!("cannot write the report: {e}")))?;
         }
     }
     if report.fails(args.fail_on) { Err(Failure::Findings) } else { Ok(()) }

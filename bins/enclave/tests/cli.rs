@@ -495,6 +495,8 @@ fn check_without_inputs_or_with_a_missing_path_exits_2() {
     let nothing = enclave(&workspace(), &["check"]);
     assert_eq!(nothing.status.code(), Some(2));
     assert!(stderr(&nothing).contains("nothing to check"), "{}", stderr(&nothing));
+    let empty = enclave(&workspace(), &["check", "docs"]);
+    assert_eq!(empty.status.code(), Some(2), "a folder without manifests is a mistake: {}", stderr(&empty));
     let missing = enclave(&workspace(), &["check", "no/such/file.yaml"]);
     assert_eq!(missing.status.code(), Some(2));
     assert!(stderr(&missing).contains("no/such/file.yaml"), "{}", stderr(&missing));

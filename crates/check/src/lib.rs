@@ -101,7 +101,8 @@ pub fn catalogue() -> Vec<RuleInfo> {
         id: YAML_RULE,
         name: "yaml-syntax",
         checkov_id: None,
-        severity: Severity::High,
+        // Nothing else in the file was checked: no threshold may let that pass.
+        severity: Severity::Critical,
         summary: "Files are valid YAML",
         remediation: "fix the syntax at the reported line; nothing else in the file was checked",
     });
@@ -292,7 +293,11 @@ pub fn check(sources: &[Source], options: &Options) -> Report {
                 })
             })
             .collect();
-        handles.into_iter().map(|handle| handle.join().unwrap_or_default()).collect()
+        // A panic is a bug: it must end the run, not drop that worker's files from the report.
+        handles
+            .into_iter()
+            .map(|handle| handle.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)))
+            .collect()
     });
     for part in parts {
         report.merge(part);

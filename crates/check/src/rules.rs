@@ -178,6 +178,15 @@ fn line_of(node: Option<&Node>, fallback: u32) -> u32 {
     node.map_or(fallback, |n| n.span.line)
 }
 
+/// The line of `key` in `parent`: a block mapping or list value starts a line below its key,
+/// and the key is where a reader looks.
+fn key_line(parent: Option<&Node>, key: &str, fallback: u32) -> u32 {
+    parent
+        .and_then(Node::as_map)
+        .and_then(|entries| entries.iter().find(|entry| entry.key == key))
+        .map_or(fallback, |entry| entry.key_span.line)
+}
+
 fn strings(node: Option<&Node>) -> impl Iterator<Item = &str> {
     let items: &[Node] = match node.map(|n| &n.value) {
         Some(Value::Seq(items)) => items,
@@ -257,7 +266,10 @@ fn resource(container: &Container<'_>, section: &str, resource: &str, strict_sec
             return Outcome::Pass;
         }
     }
-    Outcome::FailAt(line_of(resources, container.node.span.line), format!("no resources.{section}.{resource}"))
+    Outcome::FailAt(
+        key_line(Some(container.node), "resources", container.node.span.line),
+        format!("no resources.{section}.{resource}"),
+    )
 }
 
 fn image_tag_fixed(container: &Container<'_>) -> Outcome {
@@ -329,7 +341,8 @@ fn read_only_root(container: &Container<'_>) -> Outcome {
 
 fn added_capabilities(container: &Container<'_>) -> Outcome {
     let add = container.capabilities("add");
-    if truthy(add) { Outcome::FailAt(line_of(add, 0), "adds capabilities".into()) } else { Outcome::Pass }
+    let line = key_line(at(container.get("securityContext"), &["capabilities"]), "add", 0);
+    if truthy(add) { Outcome::FailAt(line, "adds capabilities".into()) } else { Outcome::Pass }
 }
 
 fn drops(container: &Container<'_>, names: &[&str]) -> bool {
@@ -356,7 +369,8 @@ fn all_capabilities_dropped(container: &Container<'_>) -> Outcome {
 fn sys_admin(container: &Container<'_>) -> Outcome {
     let add = container.capabilities("add");
     if truthy(add) && strings(add).any(|cap| cap == "SYS_ADMIN") {
-        Outcome::FailAt(line_of(add, 0), "adds SYS_ADMIN".into())
+        let line = key_line(at(container.get("securityContext"), &["capabilities"]), "add", 0);
+        Outcome::FailAt(line, "adds SYS_ADMIN".into())
     } else {
         Outcome::Pass
     }
@@ -1212,6 +1226,26 @@ mod tests {
         for (rule, container, expected) in cases {
             assert_eq!(verdict(rule, &pod(container)), expected, "{rule} on {container}");
         }
+    }
+
+    #[test]
+    fn yaml_is_read_as_kubernetes_reads_it_booleans_and_merge_keys() {
+        assert_eq!(verdict("K8S022", &pod("{name: c, securityContext: {readOnlyRootFilesystem: no}}")), "fail");
+        assert_eq!(verdict("K8S020", &pod("{name: c, securityContext: {allowPrivilegeEscalation: off}}")), "pass");
+        let merged = "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nx-defaults: &hardened {allowPrivilegeEscalation: false, readOnlyRootFilesystem: true}\nspec:\n  containers:\n  - name: c\n    securityContext:\n      <<: *hardened\n      privileged: false\n";
+        assert_eq!(verdict("K8S020", merged), "pass");
+        assert_eq!(verdict("K8S022", merged), "pass");
+    }
+
+    #[test]
+    fn findings_point_at_the_key_of_a_block_value() {
+        let text = "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n  containers:\n  - name: c\n    resources:\n      limits:\n        cpu: 1\n    securityContext:\n      capabilities:\n        add:\n        - SYS_ADMIN\n";
+        let parsed = parse(&Source::new("t.yaml", text));
+        let line = |rule: &str| match find(rule).expect("rule").evaluate(&parsed.objects[0]) {
+            Verdict::Fail(hits) => hits[0].line,
+            other => panic!("{rule}: {other:?}"),
+        };
+        assert_eq!((line("K8S013"), line("K8S039"), line("K8S025")), (7, 12, 12));
     }
 
     #[test]

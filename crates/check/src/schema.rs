@@ -7,7 +7,6 @@
 //! is still exactly that. Descriptions are dropped to keep it small.
 
 use std::collections::HashMap;
-use std::fmt::Write as _;
 use std::sync::{Arc, LazyLock, Mutex};
 
 use enclave_core::source::FieldPath;
@@ -117,16 +116,15 @@ impl Schemas {
         let instance = node.to_json();
         let mut violations: Vec<Violation> = validator
             .iter_errors(&instance)
-            .map(|error| {
+            .flat_map(|error| {
                 let path: FieldPath =
                     error.instance_path().iter().fold(FieldPath::root(), |path, segment| match segment {
                         LocationSegment::Property(key) => path.key(key.as_ref()),
                         LocationSegment::Index(index) => path.index(index),
                     });
-                let (path, message) = describe(error.kind(), path);
-                let line = node.locate(&path).line;
-                Violation { path, line, message }
+                describe(error.kind(), path)
             })
+            .map(|(path, message)| Violation { line: node.locate(&path).line, path, message })
             .collect();
         violations.sort_by(|a, b| (a.line, &a.message).cmp(&(b.line, &b.message)));
         violations.dedup();
@@ -139,16 +137,15 @@ fn invalid(node: &Node, path: FieldPath, message: &str) -> Validation {
     Validation::Invalid(vec![Violation { path, line, message: message.to_owned() }])
 }
 
-/// A message for a schema error that names the rule broken but never the value.
-fn describe(kind: &ValidationErrorKind, path: FieldPath) -> (FieldPath, String) {
-    match kind {
+/// Messages for a schema error that name the rule broken but never the value; one per
+/// unknown field, each at its own place.
+fn describe(kind: &ValidationErrorKind, path: FieldPath) -> Vec<(FieldPath, String)> {
+    let single = match kind {
         ValidationErrorKind::AdditionalProperties { unexpected } => {
-            let first = unexpected.first().cloned().unwrap_or_default();
-            let mut message = format!("unknown field `{first}`");
-            if unexpected.len() > 1 {
-                let _ = write!(message, " (and {})", unexpected[1..].join(", "));
-            }
-            (path.key(first), message)
+            return unexpected
+                .iter()
+                .map(|field| (path.key(field.clone()), format!("unknown field `{field}`")))
+                .collect();
         }
         ValidationErrorKind::Required { property } => {
             let name = property.as_str().map_or_else(|| property.to_string(), str::to_owned);
@@ -176,7 +173,8 @@ fn describe(kind: &ValidationErrorKind, path: FieldPath) -> (FieldPath, String) 
             (path, "expected a string or a number".to_owned())
         }
         other => (path, format!("breaks the schema's `{}` rule", keyword(other))),
-    }
+    };
+    vec![single]
 }
 
 fn keyword(kind: &ValidationErrorKind) -> String {

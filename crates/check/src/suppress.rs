@@ -15,7 +15,7 @@ pub const SKIP_ANNOTATION: &str = "enclave.dev/skip";
 /// Prefix of the per-container annotation: `skip.enclave.dev/<container>: "K8S022=reason"`.
 pub const CONTAINER_SKIP_PREFIX: &str = "skip.enclave.dev/";
 /// Checkov's own skip annotations, honoured for the whole object (`checkov.io/skip1: CKV_K8S_20=reason`).
-const CHECKOV_SKIP_PREFIXES: &[&str] = &["checkov.io/skip", "bridgecrew.io/skip"];
+const CHECKOV_SKIP_PREFIXES: &[&str] = &["checkov.io/skip", "bridgecrew.io/skip", "cortex.io/skip"];
 
 /// One accepted rule: which rule, for which container (all when `None`), and why.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -82,8 +82,10 @@ impl Suppressions {
     }
 }
 
-/// What identifies a finding across edits: no line, no message, so moving code around does not
-/// resurrect accepted findings.
+/// What identifies a finding across edits: no line, so moving code around does not resurrect
+/// accepted findings. Manifest rules are told apart by object and container; findings of other
+/// rules (schema, duplicate keys, network) also by their message, which names the field or the
+/// resource, so accepting one does not accept the next one on the same object.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct Fingerprint {
     /// Rule id.
@@ -102,18 +104,24 @@ pub struct Fingerprint {
     /// Container.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub container: Option<String>,
+    /// What tells apart two findings of one rule on one object, when the object and container
+    /// do not (the message of schema, YAML and network findings).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
 }
 
 impl Fingerprint {
     /// The fingerprint of `finding`.
     pub fn of(finding: &Finding) -> Self {
+        let manifest_rule = crate::rules::find(&finding.rule).is_some_and(|rule| rule.info.id == finding.rule);
         Fingerprint {
             rule: finding.rule.clone(),
-            file: finding.file.clone(),
+            file: finding.file.trim_start_matches("./").to_owned(),
             kind: finding.kind.clone(),
             namespace: finding.namespace.clone(),
             name: finding.name.clone(),
             container: finding.container.clone(),
+            detail: (!manifest_rule).then(|| finding.message.clone()),
         }
     }
 }
@@ -128,9 +136,11 @@ pub struct Baseline {
 }
 
 impl Baseline {
-    /// A baseline accepting every one of `findings`.
+    /// A baseline accepting every one of `findings`, except files that are not YAML: nothing in
+    /// them was checked, so they can never be accepted.
     pub fn of<'a>(findings: impl IntoIterator<Item = &'a Finding>) -> Self {
-        Baseline { version: 1, findings: findings.into_iter().map(Fingerprint::of).collect() }
+        let findings = findings.into_iter().filter(|finding| finding.rule != crate::YAML_RULE);
+        Baseline { version: 1, findings: findings.map(Fingerprint::of).collect() }
     }
 
     /// Reads a baseline file.
@@ -149,5 +159,28 @@ impl Baseline {
     /// Whether `finding` was accepted.
     pub fn contains(&self, finding: &Finding) -> bool {
         self.findings.contains(&Fingerprint::of(finding))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Options, Source, check};
+
+    #[test]
+    fn baselines_tell_schema_findings_apart_and_never_accept_broken_yaml() {
+        let text = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a, namespace: x, colour: blue}\n";
+        let report = check(&[Source::new("./a.yaml", text)], &Options::default());
+        let baseline = Baseline::of(&report.findings);
+        let edited = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a, namespace: x, colour: blue, size: 3}\n";
+        let mut later = check(&[Source::new("a.yaml", edited)], &Options::default());
+        later.apply_baseline(&baseline);
+        let messages: Vec<&str> = later.findings.iter().map(|f| f.message.as_str()).collect();
+        assert_eq!(messages, ["metadata.size: unknown field `size`"]);
+        assert_eq!(later.baselined.len(), 1, "the known problem stays accepted, file named either way");
+
+        let broken = check(&[Source::new("b.yaml", "a: [\n")], &Options::default());
+        assert_eq!(broken.findings[0].rule, crate::YAML_RULE);
+        assert!(Baseline::of(&broken.findings).findings.is_empty());
     }
 }

@@ -158,14 +158,22 @@ pub fn parse_documents(file: &Arc<str>, text: &str) -> Result<Vec<Node>, SyntaxE
     parse(file, text, None)
 }
 
-/// Parses every document of `text` as most YAML libraries do with duplicate keys: the last one
-/// wins (in the first one's place). Each duplicate comes back as a warning with its position,
-/// for tools that read files others wrote and must judge them as their consumers would.
+/// Parses every document of `text` as Kubernetes' own YAML reader and PyYAML read it, for tools
+/// that judge files others wrote the way their consumers will:
+/// - a duplicate key is tolerated, the last one wins (in the first one's place), and each comes
+///   back as a warning with its position;
+/// - YAML 1.1 booleans: `yes`, `no`, `on` and `off` (in any of their three casings) are
+///   booleans;
+/// - merge keys: `<<: *anchor` (or a list of anchors) copies the keys the mapping lacks.
 pub fn parse_documents_lenient(file: &Arc<str>, text: &str) -> Result<(Vec<Node>, Vec<SyntaxError>), SyntaxError> {
     let mut duplicates = Vec::new();
     let documents = parse(file, text, Some(&mut duplicates))?;
     Ok((documents, duplicates))
 }
+
+/// Deepest nesting of sequences and mappings accepted: deeper trees would overflow the stack of
+/// the recursive code that walks them.
+const MAX_DEPTH: usize = 256;
 
 fn parse(file: &Arc<str>, text: &str, duplicates: Option<&mut Vec<SyntaxError>>) -> Result<Vec<Node>, SyntaxError> {
     let mut builder = Builder {
@@ -174,6 +182,7 @@ fn parse(file: &Arc<str>, text: &str, duplicates: Option<&mut Vec<SyntaxError>>)
         stack: Vec::new(),
         anchors: HashMap::new(),
         documents: Vec::new(),
+        yaml11: duplicates.is_some(),
         duplicates,
     };
     let mut parser = Parser::new_from_str(text);
@@ -207,6 +216,8 @@ fn node_count(node: &Node) -> usize {
 struct Builder<'w> {
     /// Where duplicate keys go when they are tolerated; `None` makes them errors.
     duplicates: Option<&'w mut Vec<SyntaxError>>,
+    /// YAML 1.1 booleans and merge keys, as Kubernetes tools read YAML.
+    yaml11: bool,
     alias_nodes: usize,
     file: Arc<str>,
     stack: Vec<Frame>,
@@ -246,11 +257,18 @@ impl Builder<'_> {
             Event::Scalar(text, style, anchor, tag) => {
                 let forced_string = tag.as_ref().is_some_and(|tag| tag.suffix == "str");
                 let value = if style == ScalarStyle::Plain && !forced_string {
-                    resolve_plain(&text)
+                    match (self.yaml11, text.as_ref()) {
+                        (true, "yes" | "Yes" | "YES" | "on" | "On" | "ON") => Value::Bool(true),
+                        (true, "no" | "No" | "NO" | "off" | "Off" | "OFF") => Value::Bool(false),
+                        _ => resolve_plain(&text),
+                    }
                 } else {
                     Value::String(text.into_owned())
                 };
                 self.complete(Node { value, span }, anchor)
+            }
+            Event::SequenceStart(..) | Event::MappingStart(..) if self.stack.len() >= MAX_DEPTH => {
+                Err(SyntaxError { span, path: self.path(), message: format!("nested deeper than {MAX_DEPTH} levels") })
             }
             Event::SequenceStart(anchor, _) => {
                 self.stack.push(Frame::Seq { anchor, items: Vec::new(), span });
@@ -268,6 +286,7 @@ impl Builder<'_> {
             },
             Event::MappingEnd => match self.stack.pop() {
                 Some(Frame::Map { anchor, entries, span, .. }) => {
+                    let entries = if self.yaml11 { merge_keys(entries) } else { entries };
                     self.complete(Node { value: Value::Map(entries), span }, anchor)
                 }
                 _ => Err(SyntaxError { span, path: self.path(), message: "unbalanced mapping end".into() }),
@@ -340,6 +359,32 @@ impl Builder<'_> {
         }
         Ok(())
     }
+}
+
+/// Applies YAML 1.1 merge keys: each `<<` entry (a mapping, or a list of them) is removed and
+/// the keys it holds that the mapping lacks are appended; earlier sources win over later ones.
+fn merge_keys(entries: Vec<Entry>) -> Vec<Entry> {
+    if !entries.iter().any(|entry| entry.key == "<<") {
+        return entries;
+    }
+    let (merges, mut own): (Vec<Entry>, Vec<Entry>) = entries.into_iter().partition(|entry| entry.key == "<<");
+    for merge in merges {
+        let sources: Vec<Node> = match merge.value.value {
+            Value::Map(_) => vec![merge.value],
+            Value::Seq(items) => items,
+            _ => continue,
+        };
+        for source in sources {
+            if let Value::Map(inherited) = source.value {
+                for entry in inherited {
+                    if !own.iter().any(|existing| existing.key == entry.key) {
+                        own.push(entry);
+                    }
+                }
+            }
+        }
+    }
+    own
 }
 
 /// YAML 1.2 core schema resolution of a plain scalar.
@@ -443,6 +488,27 @@ mod tests {
         assert_eq!(documents[0].get("a").map(|n| &n.value), Some(&Value::Int(3)));
         assert_eq!(documents[0].as_map().map(<[Entry]>::len), Some(2));
         assert_eq!((duplicates.len(), duplicates[0].span.line), (1, 3));
+    }
+
+    #[test]
+    fn lenient_parsing_reads_yaml_1_1_booleans_and_merge_keys_as_kubernetes_does() {
+        let file: Arc<str> = Arc::from("k.yaml");
+        let text = "base: &base {a: yes, b: 1}\nc:\n  <<: *base\n  b: 2\n  d: off\n";
+        let (documents, _) = parse_documents_lenient(&file, text).expect("parses");
+        let c = documents[0].get("c").expect("c");
+        let keys: Vec<(&str, &Value)> =
+            c.as_map().expect("map").iter().map(|e| (e.key.as_str(), &e.value.value)).collect();
+        assert_eq!(keys, [("b", &Value::Int(2)), ("d", &Value::Bool(false)), ("a", &Value::Bool(true))]);
+        // The spec's own loader stays YAML 1.2: `yes` is a string there.
+        let strict = parse_documents(&file, "a: yes\n").expect("parses");
+        assert_eq!(strict[0].get("a").map(|n| &n.value), Some(&Value::String("yes".into())));
+    }
+
+    #[test]
+    fn nesting_is_bounded() {
+        let file: Arc<str> = Arc::from("deep.yaml");
+        let error = parse_documents(&file, &"- ".repeat(10_000)).unwrap_err();
+        assert!(error.message.contains("nested deeper than"), "{}", error.message);
     }
 
     #[test]
