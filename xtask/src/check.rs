@@ -153,6 +153,7 @@ fn ensure_sarif_multitool() -> Result<PathBuf> {
     let binary = prefix.join("node_modules/@microsoft/sarif-multitool-linux/Sarif.Multitool");
     let marker = prefix.join("enclave-tools.txt");
     if !(binary.is_file() && fs::read_to_string(&marker).is_ok_and(|installed| installed == SARIF_MULTITOOL)) {
+        crate::ensure_debian_packages_if_missing("npm", &["nodejs", "npm"])?;
         fs::create_dir_all(&prefix)?;
         run(
             &format!("npm install {SARIF_MULTITOOL}"),
