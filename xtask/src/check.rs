@@ -318,21 +318,16 @@ pub(crate) fn bench_check() -> Result<()> {
     let venv = ensure_venv()?;
     let files = corpus_files()?;
     let runs = 5;
-    let enclave_all = time(runs, &mut || {
-        let mut c = Command::new(&enclave);
-        c.current_dir(root()).args(["check", CORPUS, "--format", "json"]);
-        c
-    })?;
-    let enclave_rules = time(runs, &mut || {
-        let mut c = Command::new(&enclave);
-        c.current_dir(root()).args(["check", CORPUS, "--no-schema", "--format", "json"]);
-        c
-    })?;
-    let enclave_schema = time(runs, &mut || {
-        let mut c = Command::new(&enclave);
-        c.current_dir(root()).args(["check", CORPUS, "--schema-only", "--format", "json"]);
-        c
-    })?;
+    let enclave_check = |flags: &[&str]| {
+        time(runs, &mut || {
+            let mut c = Command::new(&enclave);
+            c.current_dir(root()).args(["check", CORPUS, "--format", "json"]).args(flags);
+            c
+        })
+    };
+    let enclave_all = enclave_check(&[])?;
+    let enclave_rules = enclave_check(&["--no-schema"])?;
+    let enclave_schema = enclave_check(&["--schema-only"])?;
     let checkov_time = time(3, &mut || {
         let mut c = Command::new(&checkov);
         c.current_dir(root().join(CORPUS)).args([

@@ -17,7 +17,6 @@ pub mod cloud;
 pub mod diagram;
 
 use enclave_core::bundle::{Artifact, Bundle, BundleError};
-use enclave_core::guardrail::Severity;
 use enclave_core::{Error, LoadOptions, Loaded, Spec};
 use enclave_net::NetworkModel;
 
@@ -85,9 +84,14 @@ pub fn network_findings(loaded: &Loaded, model: &NetworkModel) -> Vec<enclave_ch
         .findings
         .into_iter()
         .map(|finding| {
-            let mut parts = finding.address.splitn(4, '/');
-            let account = parts.next().map(str::to_owned);
-            let (_, kind, name) = (parts.next(), parts.next().map(str::to_owned), parts.next().map(str::to_owned));
+            // Guardrail addresses are logical addresses (`prod/net/route-table/private-a`).
+            let address: Option<enclave_core::Address> = finding.address.parse().ok();
+            let part = |get: fn(&enclave_core::Address) -> &str| address.as_ref().map(|a| get(a).to_owned());
+            let (account, kind, name) = (
+                part(enclave_core::Address::account),
+                part(enclave_core::Address::kind),
+                part(enclave_core::Address::name),
+            );
             let index = loaded.spec.accounts.iter().position(|a| Some(a.name.as_str()) == account.as_deref());
             let span = match index {
                 Some(index) => loaded.document.locate(&enclave_core::path!("accounts", index)),
@@ -109,9 +113,4 @@ pub fn network_findings(loaded: &Loaded, model: &NetworkModel) -> Vec<enclave_ch
             }
         })
         .collect()
-}
-
-/// The severity names `--fail-on` takes.
-pub fn parse_severity(value: &str) -> Result<Severity, String> {
-    value.parse()
 }

@@ -245,7 +245,9 @@ enum Output {
     Json,
 }
 
-use enclave::parse_severity;
+fn parse_severity(value: &str) -> Result<Severity, String> {
+    value.parse()
+}
 
 /// How a command ended, beyond success.
 enum Failure {
@@ -274,17 +276,15 @@ fn main() -> ExitCode {
             ExitCode::from(2)
         }
         Err(Failure::Findings) => ExitCode::from(3),
-        Err(Failure::Usage(error)) => {
-            let mut stderr = anstream::stderr();
-            let _ = writeln!(stderr, "{}error:{} {error:#}", red().render(), red().render_reset());
-            ExitCode::from(2)
-        }
-        Err(Failure::Runtime(error)) => {
-            let mut stderr = anstream::stderr();
-            let _ = writeln!(stderr, "{}error:{} {error:#}", red().render(), red().render_reset());
-            ExitCode::from(1)
-        }
+        Err(Failure::Usage(error)) => report_error(&error, 2),
+        Err(Failure::Runtime(error)) => report_error(&error, 1),
     }
+}
+
+fn report_error(error: &anyhow::Error, code: u8) -> ExitCode {
+    let mut stderr = anstream::stderr();
+    let _ = writeln!(stderr, "{}error:{} {error:#}", red().render(), red().render_reset());
+    ExitCode::from(code)
 }
 
 fn red() -> Style {

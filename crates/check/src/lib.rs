@@ -94,34 +94,41 @@ pub struct RuleInfo {
     pub remediation: &'static str,
 }
 
+/// Files that are not YAML.
+const YAML_INFO: RuleInfo = RuleInfo {
+    id: YAML_RULE,
+    name: "yaml-syntax",
+    checkov_id: None,
+    // Nothing else in the file was checked: no threshold may let that pass.
+    severity: Severity::Critical,
+    summary: "Files are valid YAML",
+    remediation: "fix the syntax at the reported line; nothing else in the file was checked",
+};
+
+/// Duplicate keys.
+const DUPLICATE_KEY_INFO: RuleInfo = RuleInfo {
+    id: DUPLICATE_KEY_RULE,
+    name: "yaml-duplicate-key",
+    checkov_id: None,
+    severity: Severity::Medium,
+    summary: "Mappings have no duplicate keys",
+    remediation: "remove one of the two keys: YAML forbids duplicates and tools disagree on which one wins",
+};
+
+/// Schema violations.
+const SCHEMA_INFO: RuleInfo = RuleInfo {
+    id: SCHEMA_RULE,
+    name: "kubernetes-schema",
+    checkov_id: None,
+    severity: Severity::High,
+    summary: "Objects match the Kubernetes OpenAPI schema strictly (no unknown fields)",
+    remediation: "fix the field named in the message; the API server would reject or silently drop it",
+};
+
 /// Every rule this crate reports under: the manifest rules, then YAML and schema.
 pub fn catalogue() -> Vec<RuleInfo> {
     let mut rules: Vec<RuleInfo> = rules::all().iter().map(|rule| rule.info.clone()).collect();
-    rules.push(RuleInfo {
-        id: YAML_RULE,
-        name: "yaml-syntax",
-        checkov_id: None,
-        // Nothing else in the file was checked: no threshold may let that pass.
-        severity: Severity::Critical,
-        summary: "Files are valid YAML",
-        remediation: "fix the syntax at the reported line; nothing else in the file was checked",
-    });
-    rules.push(RuleInfo {
-        id: DUPLICATE_KEY_RULE,
-        name: "yaml-duplicate-key",
-        checkov_id: None,
-        severity: Severity::Medium,
-        summary: "Mappings have no duplicate keys",
-        remediation: "remove one of the two keys: YAML forbids duplicates and tools disagree on which one wins",
-    });
-    rules.push(RuleInfo {
-        id: SCHEMA_RULE,
-        name: "kubernetes-schema",
-        checkov_id: None,
-        severity: Severity::High,
-        summary: "Objects match the Kubernetes OpenAPI schema strictly (no unknown fields)",
-        remediation: "fix the field named in the message; the API server would reject or silently drop it",
-    });
+    rules.extend([YAML_INFO, DUPLICATE_KEY_INFO, SCHEMA_INFO]);
     rules
 }
 
@@ -205,6 +212,18 @@ pub struct Summary {
     pub not_kubernetes: usize,
 }
 
+impl std::ops::AddAssign for Summary {
+    fn add_assign(&mut self, other: Summary) {
+        self.files += other.files;
+        self.documents += other.documents;
+        self.objects += other.objects;
+        self.schema_valid += other.schema_valid;
+        self.schema_invalid += other.schema_invalid;
+        self.schema_unknown += other.schema_unknown;
+        self.not_kubernetes += other.not_kubernetes;
+    }
+}
+
 /// What to run.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Options {
@@ -255,14 +274,7 @@ impl Report {
     fn merge(&mut self, other: Report) {
         self.findings.extend(other.findings);
         self.suppressed.extend(other.suppressed);
-        let (mine, theirs) = (&mut self.summary, other.summary);
-        mine.files += theirs.files;
-        mine.documents += theirs.documents;
-        mine.objects += theirs.objects;
-        mine.schema_valid += theirs.schema_valid;
-        mine.schema_invalid += theirs.schema_invalid;
-        mine.schema_unknown += theirs.schema_unknown;
-        mine.not_kubernetes += theirs.not_kubernetes;
+        self.summary += other.summary;
     }
 }
 
@@ -277,7 +289,6 @@ fn sort(findings: &mut [Finding]) {
 /// Checks every source: rules and schema per `options`. Sources are spread over the machine's
 /// cores; the report is the same whatever their number.
 pub fn check(sources: &[Source], options: &Options) -> Report {
-    let catalogue = catalogue();
     let workers = std::thread::available_parallelism().map_or(1, |n| n.get()).min(sources.len().max(1));
     let chunk = sources.len().div_ceil(workers).max(1);
     let mut report = Report::default();
@@ -287,7 +298,7 @@ pub fn check(sources: &[Source], options: &Options) -> Report {
             .map(|part| {
                 scope.spawn(|| {
                     part.iter().fold(Report::default(), |mut acc, s| {
-                        acc.merge(check_source(s, options, &catalogue));
+                        acc.merge(check_source(s, options));
                         acc
                     })
                 })
@@ -307,29 +318,19 @@ pub fn check(sources: &[Source], options: &Options) -> Report {
     report
 }
 
-fn info<'a>(catalogue: &'a [RuleInfo], id: &str) -> &'a RuleInfo {
-    catalogue.iter().find(|rule| rule.id == id).unwrap_or(&catalogue[0])
-}
-
-fn check_source(source: &Source, options: &Options, catalogue: &[RuleInfo]) -> Report {
+fn check_source(source: &Source, options: &Options) -> Report {
     let mut report = Report { summary: Summary { files: 1, ..Summary::default() }, ..Report::default() };
     let parsed = manifest::parse(source);
     report.summary.documents = parsed.documents;
     report.summary.objects = parsed.objects.len();
     if let Some(error) = &parsed.error {
         let message = format!("not valid YAML at column {}: {}", error.column, error.message);
-        report.findings.push(Finding::about(info(catalogue, YAML_RULE), None, &source.name, error.line, message));
+        report.findings.push(Finding::about(&YAML_INFO, None, &source.name, error.line, message));
         return report;
     }
     for duplicate in &parsed.duplicates {
         let message = format!("{} (the last one is used)", duplicate.message);
-        report.findings.push(Finding::about(
-            info(catalogue, DUPLICATE_KEY_RULE),
-            None,
-            &source.name,
-            duplicate.line,
-            message,
-        ));
+        report.findings.push(Finding::about(&DUPLICATE_KEY_INFO, None, &source.name, duplicate.line, message));
     }
     report.summary.not_kubernetes = parsed.not_objects.len();
     for object in &parsed.objects {
@@ -353,7 +354,7 @@ fn check_source(source: &Source, options: &Options, catalogue: &[RuleInfo]) -> R
                     report.summary.schema_invalid += 1;
                     for violation in violations {
                         let message = format!("{}: {}", violation.path, violation.message);
-                        let meta = info(catalogue, SCHEMA_RULE);
+                        let meta = &SCHEMA_INFO;
                         findings.push(Finding::about(meta, Some(object), &source.name, violation.line, message));
                     }
                 }

@@ -138,14 +138,6 @@ fn text(report: &Report) -> String {
     out
 }
 
-fn level(severity: Severity) -> serde_json::Value {
-    serde_json::Value::from(match severity {
-        Severity::Critical | Severity::High => "error",
-        Severity::Medium => "warning",
-        Severity::Low | Severity::Info => "note",
-    })
-}
-
 fn result_level(severity: Severity) -> sarif::ResultLevel {
     match severity {
         Severity::Critical | Severity::High => sarif::ResultLevel::Error,
@@ -240,7 +232,11 @@ fn sarif(report: &Report, rules: &[RuleInfo]) -> sarif::Sarif {
                 .name(rule.name)
                 .short_description(sarif::MultiformatMessageString::builder().text(rule.summary).build())
                 .help(sarif::MultiformatMessageString::builder().text(rule.remediation).build())
-                .default_configuration(sarif::ReportingConfiguration::builder().level(level(rule.severity)).build())
+                .default_configuration(
+                    sarif::ReportingConfiguration::builder()
+                        .level(serde_json::to_value(result_level(rule.severity)).unwrap_or_default())
+                        .build(),
+                )
                 .properties(sarif::PropertyBag::builder().additional_properties(properties).build())
                 .build();
             // SARIF wants a name only when it differs from the id; guardrails without one omit it.

@@ -76,11 +76,6 @@ pub fn bundled() -> &'static Schemas {
 }
 
 impl Schemas {
-    /// Whether a schema exists for `apiVersion`/`kind`.
-    pub fn knows(&self, api_version: &str, kind: &str) -> bool {
-        self.kinds.contains_key(&format!("{api_version}/{kind}"))
-    }
-
     fn validator(&self, key: &str) -> Option<Arc<Validator>> {
         let mut compiled = self.compiled.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         if let Some(validator) = compiled.get(key) {
@@ -172,13 +167,9 @@ fn describe(kind: &ValidationErrorKind, path: FieldPath) -> Vec<(FieldPath, Stri
         ValidationErrorKind::OneOfNotValid { .. } | ValidationErrorKind::OneOfMultipleValid { .. } => {
             (path, "expected a string or a number".to_owned())
         }
-        other => (path, format!("breaks the schema's `{}` rule", keyword(other))),
+        other => (path, format!("breaks the schema's `{}` rule", other.keyword())),
     };
     vec![single]
-}
-
-fn keyword(kind: &ValidationErrorKind) -> String {
-    format!("{kind:?}").split([' ', '{', '(']).next().unwrap_or_default().to_owned()
 }
 
 #[cfg(test)]

@@ -182,7 +182,6 @@ fn parse(file: &Arc<str>, text: &str, duplicates: Option<&mut Vec<SyntaxError>>)
         stack: Vec::new(),
         anchors: HashMap::new(),
         documents: Vec::new(),
-        yaml11: duplicates.is_some(),
         duplicates,
     };
     let mut parser = Parser::new_from_str(text);
@@ -214,10 +213,9 @@ fn node_count(node: &Node) -> usize {
 }
 
 struct Builder<'w> {
-    /// Where duplicate keys go when they are tolerated; `None` makes them errors.
+    /// Where duplicate keys go when they are tolerated; `None` makes them errors. Tolerating
+    /// them is the Kubernetes dialect, which also has YAML 1.1 booleans and merge keys.
     duplicates: Option<&'w mut Vec<SyntaxError>>,
-    /// YAML 1.1 booleans and merge keys, as Kubernetes tools read YAML.
-    yaml11: bool,
     alias_nodes: usize,
     file: Arc<str>,
     stack: Vec<Frame>,
@@ -257,7 +255,7 @@ impl Builder<'_> {
             Event::Scalar(text, style, anchor, tag) => {
                 let forced_string = tag.as_ref().is_some_and(|tag| tag.suffix == "str");
                 let value = if style == ScalarStyle::Plain && !forced_string {
-                    match (self.yaml11, text.as_ref()) {
+                    match (self.duplicates.is_some(), text.as_ref()) {
                         (true, "yes" | "Yes" | "YES" | "on" | "On" | "ON") => Value::Bool(true),
                         (true, "no" | "No" | "NO" | "off" | "Off" | "OFF") => Value::Bool(false),
                         _ => resolve_plain(&text),
@@ -286,7 +284,7 @@ impl Builder<'_> {
             },
             Event::MappingEnd => match self.stack.pop() {
                 Some(Frame::Map { anchor, entries, span, .. }) => {
-                    let entries = if self.yaml11 { merge_keys(entries) } else { entries };
+                    let entries = if self.duplicates.is_some() { merge_keys(entries) } else { entries };
                     self.complete(Node { value: Value::Map(entries), span }, anchor)
                 }
                 _ => Err(SyntaxError { span, path: self.path(), message: "unbalanced mapping end".into() }),
@@ -345,12 +343,14 @@ impl Builder<'_> {
             }
             return Ok(());
         }
+        // Only the lenient dialect can have let a duplicate key through.
+        let lenient = self.duplicates.is_some();
         match self.stack.last_mut() {
             None => self.documents.push(node),
             Some(Frame::Seq { items, .. }) => items.push(node),
             Some(Frame::Map { entries, pending_key, .. }) => {
                 if let Some((key, key_span)) = pending_key.take() {
-                    match entries.iter_mut().find(|entry| entry.key == key) {
+                    match entries.iter_mut().find(|entry| lenient && entry.key == key) {
                         Some(entry) => entry.value = node,
                         None => entries.push(Entry { key, key_span, value: node }),
                     }
