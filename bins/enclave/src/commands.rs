@@ -13,7 +13,7 @@ use enclave_core::reconcile::{Operation, Progress, Report};
 use enclave_net::apply::Waits;
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use crate::{CloudArgs, Failure, Output, SpecArgs, load, print_json, usage_error};
+use crate::{CloudArgs, Failure, Output, SpecArgs, invalid, load, print_json, usage_error};
 
 /// What the command does with the plan.
 #[derive(Clone, Copy, Debug)]
@@ -41,16 +41,7 @@ impl Mode {
 
 pub(crate) fn run(spec: &SpecArgs, args: &CloudArgs, mode: Mode, compact: bool) -> Result<(), Failure> {
     let (loaded, mut model) = load(spec, args.output)?;
-    if let Some(name) = &args.account {
-        if loaded.spec.account(name).is_none() {
-            let names: Vec<&str> = loaded.spec.accounts.iter().map(|a| a.name.as_str()).collect();
-            return Err(usage_error(
-                format!("--account {name}: no such account (accounts: {})", names.join(", ")),
-                args.output,
-            ));
-        }
-        model.accounts.retain(|network| &network.account == name);
-    }
+    enclave::select_account(&loaded, &mut model, args.account.as_deref()).map_err(|e| invalid(e, args.output))?;
     let options = CloudOptions {
         endpoint_url: args.endpoint_url.clone(),
         waits: Waits { timeout: Duration::from_secs(args.wait_timeout), ..Waits::default() },

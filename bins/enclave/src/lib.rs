@@ -16,9 +16,13 @@
 pub mod cloud;
 pub mod diagram;
 
+use std::collections::BTreeSet;
+use std::path::{Component, Path, PathBuf};
+
 use enclave_core::bundle::{Artifact, Bundle, BundleError};
-use enclave_core::{Error, LoadOptions, Loaded, Spec};
+use enclave_core::{Diagnostic, Error, FieldPath, LoadOptions, Loaded, Spec};
 use enclave_net::NetworkModel;
+use serde::Serialize;
 
 /// Loads the layered spec and runs every crate's validation, so all input errors surface
 /// here with file, line and field; returns the spec and its network model.
@@ -27,6 +31,101 @@ pub fn load(options: &LoadOptions) -> Result<(Loaded, NetworkModel), Error> {
     let model = enclave_net::build(&loaded.spec).map_err(|violations| loaded.locate(violations))?;
     loaded.check(enclave_scaling::validate(&loaded.spec))?;
     Ok((loaded, model))
+}
+
+/// Limits `model` to the account named `name` (`--account`); an unknown name is an input error
+/// that lists the accounts there are. `None` keeps every account.
+pub fn select_account(loaded: &Loaded, model: &mut NetworkModel, name: Option<&str>) -> Result<(), Error> {
+    let Some(name) = name else { return Ok(()) };
+    if loaded.spec.account(name).is_none() {
+        let names: Vec<&str> = loaded.spec.accounts.iter().map(|a| a.name.as_str()).collect();
+        return Err(Error::invalid(Diagnostic {
+            span: None,
+            path: FieldPath::root(),
+            message: format!("--account {name}: no such account (accounts: {})", names.join(", ")),
+        }));
+    }
+    model.accounts.retain(|network| network.account == name);
+    Ok(())
+}
+
+/// One account as `validate` and offline plans list it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct AccountSummary {
+    /// Account name.
+    pub name: String,
+    /// AWS account id.
+    pub id: String,
+    /// Environment.
+    pub environment: String,
+    /// The VPC's CIDR.
+    pub vpc_cidr: String,
+    /// Availability zones used.
+    pub zones: Vec<String>,
+    /// NAT mode.
+    pub nat: String,
+    /// Subnets in the VPC.
+    pub subnets: usize,
+    /// VPC endpoints.
+    pub endpoints: usize,
+}
+
+/// A summary of every account of `model` (which may hold fewer accounts than the spec, after
+/// [`select_account`]), matched to its spec entry by name.
+pub fn account_summaries(loaded: &Loaded, model: &NetworkModel) -> Vec<AccountSummary> {
+    model
+        .accounts
+        .iter()
+        .filter_map(|network| {
+            let account = loaded.spec.account(&network.account)?;
+            Some(AccountSummary {
+                name: account.name.to_string(),
+                id: account.id.to_string(),
+                environment: account.environment.to_string(),
+                vpc_cidr: account.vpc_cidr.to_string(),
+                zones: network.zones.clone(),
+                nat: account.network.nat.to_string(),
+                subnets: network.subnets.len(),
+                endpoints: network.endpoints.len(),
+            })
+        })
+        .collect()
+}
+
+/// The list of files the last render wrote, kept in OUT so the next render can remove what it no
+/// longer writes (a deleted app's objects must not linger for GitOps to apply), and nothing else.
+pub const RENDER_MANIFEST: &str = ".enclave-render";
+
+/// Removes the files the previous render listed in `OUT/.enclave-render` that this render did
+/// not write again, then records `written`. Returns the removed files.
+///
+/// The list is read as untrusted: only plain relative paths (no `..`, no root, no prefix) that
+/// resolve to a regular file inside `out` (symbolic links followed, then checked again) are ever
+/// removed. Anything else in the list is ignored.
+pub fn prune_previous_render(out: &Path, written: &[PathBuf]) -> std::io::Result<Vec<PathBuf>> {
+    let manifest = out.join(RENDER_MANIFEST);
+    let now: BTreeSet<String> = written
+        .iter()
+        .filter_map(|path| path.strip_prefix(out).ok())
+        .map(|p| p.to_string_lossy().into_owned())
+        .collect();
+    let before = std::fs::read_to_string(&manifest).unwrap_or_default();
+    let root = out.canonicalize()?;
+    let mut removed = Vec::new();
+    for stale in before.lines().filter(|line| !line.is_empty() && !now.contains(*line)) {
+        let relative = Path::new(stale);
+        if !relative.components().all(|component| matches!(component, Component::Normal(_))) {
+            continue;
+        }
+        let path = out.join(relative);
+        let inside = path.canonicalize().is_ok_and(|real| real.starts_with(&root));
+        if inside && std::fs::symlink_metadata(&path).is_ok_and(|meta| meta.is_file()) {
+            std::fs::remove_file(&path)?;
+            removed.push(path);
+        }
+    }
+    std::fs::write(&manifest, now.iter().map(|line| format!("{line}\n")).collect::<String>())?;
+    Ok(removed)
 }
 
 /// Everything rendered for one cluster.
@@ -113,4 +212,56 @@ pub fn network_findings(loaded: &Loaded, model: &NetworkModel) -> Vec<enclave_ch
             }
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scratch(name: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("enclave-lib-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("scratch dir");
+        dir
+    }
+
+    #[test]
+    fn pruning_never_removes_files_outside_the_output_folder() {
+        let root = scratch("prune");
+        let out = root.join("out");
+        std::fs::create_dir_all(out.join("dev")).expect("out");
+        let victim = root.join("victim.txt");
+        std::fs::write(&victim, "keep me").expect("victim");
+        let stale = out.join("dev/old.yaml");
+        std::fs::write(&stale, "old").expect("stale");
+        let kept = out.join("dev/kept.yaml");
+        std::fs::write(&kept, "kept").expect("kept");
+        // A crafted list: an absolute path, a parent escape, a stale file of ours and a kept one.
+        let list = format!("{}\n../victim.txt\ndev/../../victim.txt\ndev/old.yaml\ndev/kept.yaml\n", victim.display());
+        std::fs::write(out.join(RENDER_MANIFEST), list).expect("manifest");
+
+        let removed = prune_previous_render(&out, std::slice::from_ref(&kept)).expect("prunes");
+        assert_eq!(removed, std::slice::from_ref(&stale));
+        assert!(victim.exists(), "a file outside OUT survives");
+        assert!(!stale.exists() && kept.exists());
+        assert_eq!(std::fs::read_to_string(out.join(RENDER_MANIFEST)).expect("list"), "dev/kept.yaml\n");
+        let _ = std::fs::remove_dir_all(&root);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn pruning_does_not_follow_a_link_out_of_the_output_folder() {
+        let root = scratch("prune-link");
+        let out = root.join("out");
+        let elsewhere = root.join("elsewhere");
+        std::fs::create_dir_all(&out).expect("out");
+        std::fs::create_dir_all(&elsewhere).expect("elsewhere");
+        std::fs::write(elsewhere.join("file.yaml"), "keep me").expect("victim");
+        std::os::unix::fs::symlink(&elsewhere, out.join("linked")).expect("link");
+        std::fs::write(out.join(RENDER_MANIFEST), "linked/file.yaml\n").expect("manifest");
+        let removed = prune_previous_render(&out, &[]).expect("prunes");
+        assert!(removed.is_empty());
+        assert!(elsewhere.join("file.yaml").exists());
+        let _ = std::fs::remove_dir_all(&root);
+    }
 }

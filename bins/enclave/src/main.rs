@@ -332,6 +332,8 @@ fn print_json(value: &impl Serialize) {
 fn invalid(error: Error, output: Output) -> Failure {
     match error {
         Error::Invalid { diagnostics } => Failure::Invalid { diagnostics, output },
+        // A file or folder the user named cannot be read: their input, exit 2.
+        read @ Error::Read { .. } => Failure::Usage(read.into()),
         other => Failure::Runtime(other.into()),
     }
 }
@@ -501,7 +503,8 @@ fn render(args: &SpecArgs, out: &std::path::Path, output: Output) -> Result<(), 
         files.extend(cluster.bundle.write_to(&dir).map_err(|e| Failure::Runtime(e.into()))?);
         written.push((cluster.cluster, cluster.bundle, files));
     }
-    let pruned = prune_previous_render(out, written.iter().flat_map(|(_, _, files)| files.iter()))
+    let all: Vec<PathBuf> = written.iter().flat_map(|(_, _, files)| files.iter().cloned()).collect();
+    let pruned = enclave::prune_previous_render(out, &all)
         .map_err(|e| Failure::Runtime(anyhow::anyhow!("cannot prune {}: {e}", out.display())))?;
     match output {
         Output::Json => print_json(&serde_json::json!({
@@ -531,31 +534,6 @@ fn render(args: &SpecArgs, out: &std::path::Path, output: Output) -> Result<(), 
         }
     }
     Ok(())
-}
-
-/// The list of files the last render wrote, kept in OUT so the next render can remove what it no
-/// longer writes (a deleted app's objects must not linger for GitOps to apply), and nothing else.
-const RENDER_MANIFEST: &str = ".enclave-render";
-
-fn prune_previous_render<'a>(
-    out: &std::path::Path,
-    written: impl Iterator<Item = &'a PathBuf>,
-) -> std::io::Result<Vec<PathBuf>> {
-    let manifest = out.join(RENDER_MANIFEST);
-    let now: std::collections::BTreeSet<String> =
-        written.filter_map(|path| path.strip_prefix(out).ok()).map(|p| p.to_string_lossy().into_owned()).collect();
-    let before = std::fs::read_to_string(&manifest).unwrap_or_default();
-    let mut removed = Vec::new();
-    for stale in before.lines().filter(|line| !line.is_empty() && !now.contains(*line)) {
-        let path = out.join(stale);
-        // Only relative paths below OUT that we listed ourselves.
-        if !stale.contains("..") && path.is_file() {
-            std::fs::remove_file(&path)?;
-            removed.push(path);
-        }
-    }
-    std::fs::write(&manifest, now.iter().map(|line| format!("{line}\n")).collect::<String>())?;
-    Ok(removed)
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -622,37 +600,6 @@ fn simulate(
     Ok(())
 }
 
-#[derive(Serialize)]
-struct AccountSummary<'a> {
-    name: &'a str,
-    id: &'a str,
-    environment: &'a str,
-    vpc_cidr: String,
-    zones: &'a [String],
-    nat: String,
-    subnets: usize,
-    endpoints: usize,
-}
-
-fn summaries<'a>(loaded: &'a Loaded, model: &'a NetworkModel) -> Vec<AccountSummary<'a>> {
-    loaded
-        .spec
-        .accounts
-        .iter()
-        .zip(&model.accounts)
-        .map(|(account, network)| AccountSummary {
-            name: account.name.as_str(),
-            id: account.id.as_str(),
-            environment: account.environment.as_str(),
-            vpc_cidr: account.vpc_cidr.to_string(),
-            zones: &network.zones,
-            nat: account.network.nat.to_string(),
-            subnets: network.subnets.len(),
-            endpoints: network.endpoints.len(),
-        })
-        .collect()
-}
-
 fn validate(args: &SpecArgs, output: Output, fail_on: Severity) -> Result<(), Failure> {
     let (loaded, model) = load(args, output)?;
     let rules = enclave_net::guardrails::rules();
@@ -665,7 +612,7 @@ fn validate(args: &SpecArgs, output: Output, fail_on: Severity) -> Result<(), Fa
             "region": model.region,
             "overlays": args.overlays,
             "files": loaded.files,
-            "accounts": summaries(&loaded, &model),
+            "accounts": enclave::account_summaries(&loaded, &model),
             "rules": rules.rules().count(),
             "findings": report.findings,
             "fail_on": fail_on,
@@ -684,7 +631,7 @@ fn validate(args: &SpecArgs, output: Output, fail_on: Severity) -> Result<(), Fa
                 model.region,
                 loaded.files.len()
             );
-            for summary in summaries(&loaded, &model) {
+            for summary in enclave::account_summaries(&loaded, &model) {
                 let _ = writeln!(
                     out,
                     "  {:<10} {}  {:<14} {} AZs  nat {:<7} {:>2} subnets  {:>2} endpoints",
@@ -728,20 +675,7 @@ fn print_findings(out: &mut impl Write, report: &Report, rules: usize) {
 
 fn plan_offline(args: &SpecArgs, account: Option<&str>, output: Output, compact: bool) -> Result<(), Failure> {
     let (loaded, mut model) = load(args, output)?;
-    if let Some(name) = account {
-        if loaded.spec.account(name).is_none() {
-            let names: Vec<&str> = loaded.spec.accounts.iter().map(|a| a.name.as_str()).collect();
-            return Err(Failure::Invalid {
-                diagnostics: vec![Diagnostic {
-                    span: None,
-                    path: enclave_core::FieldPath::root(),
-                    message: format!("--account {name}: no such account (accounts: {})", names.join(", ")),
-                }],
-                output,
-            });
-        }
-        model.accounts.retain(|network| network.account == name);
-    }
+    enclave::select_account(&loaded, &mut model, account).map_err(|e| invalid(e, output))?;
     let desired = enclave_net::resources::desired(&model);
     let plan: Plan = plan::diff(&desired, &[]).map_err(|cycle| Failure::Runtime(cycle.into()))?;
     let accounts: Vec<(String, String)> = model
@@ -756,7 +690,7 @@ fn plan_offline(args: &SpecArgs, account: Option<&str>, output: Output, compact:
             "stack": model.stack,
             "region": model.region,
             "overlays": args.overlays,
-            "accounts": summaries(&loaded, &model).into_iter().filter(|s| account.is_none_or(|name| s.name == name)).collect::<Vec<_>>(),
+            "accounts": enclave::account_summaries(&loaded, &model),
             "changes": plan.changes,
             "summary": plan.summary(),
         })),

@@ -211,6 +211,60 @@ fn schema_is_json_schema_for_the_spec() {
 }
 
 /// `enclave scaling simulate` on the spike fixture's trace with a 500m request.
+#[test]
+fn offline_json_plan_for_one_account_lists_that_account() {
+    let output = reference(&["plan", "--offline", "--account", "test", "--output", "json"]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let body: serde_json::Value = serde_json::from_slice(&output.stdout).expect("json");
+    let names: Vec<&str> =
+        body["accounts"].as_array().expect("accounts").iter().filter_map(|a| a["name"].as_str()).collect();
+    assert_eq!(names, ["test"]);
+    assert_eq!(body["accounts"][0]["vpc_cidr"], "10.2.0.0/16");
+    assert!(
+        body["changes"]
+            .as_array()
+            .expect("changes")
+            .iter()
+            .all(|c| c["address"].as_str().is_some_and(|a| a.starts_with("test/")))
+    );
+}
+
+#[test]
+fn simulate_rejects_unknown_hpa_fields_and_missing_files_as_input_errors() {
+    let dir = std::env::temp_dir().join(format!("enclave-hpa-typo-{}", std::process::id()));
+    fs::create_dir_all(&dir).expect("mkdir");
+    let good = fs::read_to_string(workspace().join("fixtures/scaling/spike/hpa.yaml")).expect("hpa");
+    let typo = good.replacen("minReplicas:", "minReplica:", 1);
+    assert_ne!(typo, good, "the fixture has minReplicas");
+    let hpa = dir.join("hpa.yaml");
+    fs::write(&hpa, typo).expect("write");
+    let run = |hpa: &Path| {
+        let out = dir.join("out");
+        enclave(
+            &workspace(),
+            &[
+                "scaling",
+                "simulate",
+                "--hpa",
+                hpa.to_str().expect("utf-8"),
+                "--trace",
+                "fixtures/scaling/spike/trace.csv",
+                "--request",
+                "500m",
+                "--out",
+                out.to_str().expect("utf-8"),
+            ],
+        )
+    };
+    let output = run(&hpa);
+    assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
+    assert!(stderr(&output).contains("spec.minReplica: unknown field `minReplica`"), "{}", stderr(&output));
+    let missing = run(&dir.join("nope.yaml"));
+    assert_eq!(missing.status.code(), Some(2), "{}", stderr(&missing));
+    assert!(stderr(&missing).contains("cannot read"), "{}", stderr(&missing));
+    fs::remove_dir_all(&dir).expect("cleanup");
+}
+
 fn simulate_spike(hpa: &str, out: &Path) -> Output {
     let hpa = format!("fixtures/scaling/spike/{hpa}");
     let out = out.to_str().expect("utf-8 path");

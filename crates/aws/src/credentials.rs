@@ -20,9 +20,10 @@ pub(crate) struct AssumedRole {
 impl AssumedRole {
     /// Assumes the role now, so a missing role fails the run before any other call.
     pub(crate) async fn assume(sts: aws_sdk_sts::Client, role_arn: String, session_name: &str) -> Result<Self, Error> {
-        let credentials = fetch(&sts, &role_arn, session_name)
-            .await
-            .map_err(|error| Error::AssumeRole { role_arn: role_arn.clone(), message: error.to_string() })?;
+        let credentials = fetch(&sts, &role_arn, session_name).await.map_err(|error| Error::AssumeRole {
+            role_arn: role_arn.clone(),
+            message: enclave_core::redact::url_credentials(&error.to_string()),
+        })?;
         Ok(AssumedRole {
             sts,
             role_arn,

@@ -3,8 +3,9 @@
 //!
 //! - Credentials from the standard chain, region from the spec, endpoint override from
 //!   [`AwsOptions::endpoint_url`] or the SDK's own `AWS_ENDPOINT_URL`.
-//! - Per member account, `sts:AssumeRole` into `arn:aws:iam::<id>:role/<role>`, made once and
-//!   cached for the run ([`Aws::account`]).
+//! - Per member account, `sts:AssumeRole` into `arn:<partition>:iam::<id>:role/<role>` (the
+//!   partition of the region: `aws`, `aws-cn` or `aws-us-gov`), made once and cached for the run
+//!   ([`Aws::account`]).
 //! - Retries in standard mode (exponential backoff with jitter; throttling errors are retried)
 //!   with a generous attempt budget, so throttling does not fail work that would succeed later.
 //! - A [`CallCounter`] interceptor that counts operations per `service:Operation`; attach it to
@@ -138,7 +139,8 @@ impl Aws {
 
     /// The role ARN assumed in `account_id`.
     pub fn role_arn(&self, account_id: &str) -> String {
-        format!("arn:aws:iam::{account_id}:role/{}", self.options.role_name)
+        let partition = enclave_core::region::partition(&self.options.region);
+        format!("arn:{partition}:iam::{account_id}:role/{}", self.options.role_name)
     }
 
     /// The config for `account_id`: credentials from `sts:AssumeRole` into the member role,
@@ -155,5 +157,22 @@ impl Aws {
         let config = self.base.to_builder().credentials_provider(SharedCredentialsProvider::new(provider)).build();
         accounts.insert(account_id.to_owned(), config.clone());
         Ok(config)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn aws(region: &str) -> Aws {
+        let base = SdkConfig::builder().behavior_version(BehaviorVersion::latest()).build();
+        Aws::from_config(base, AwsOptions::new(region, "Member"))
+    }
+
+    #[test]
+    fn role_arns_carry_the_partition_of_the_region() {
+        assert_eq!(aws("eu-west-1").role_arn("111111111111"), "arn:aws:iam::111111111111:role/Member");
+        assert_eq!(aws("us-gov-west-1").role_arn("111111111111"), "arn:aws-us-gov:iam::111111111111:role/Member");
+        assert_eq!(aws("cn-north-1").role_arn("111111111111"), "arn:aws-cn:iam::111111111111:role/Member");
     }
 }

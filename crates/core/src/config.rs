@@ -146,7 +146,9 @@ pub fn load_str(name: &str, text: &str) -> Result<Loaded> {
 }
 
 /// Reads the first YAML document of `path` as a `T` (a Kubernetes object, say), with the same
-/// located errors as specs: file, line, column and field.
+/// located errors as specs: file, line, column and field. Fields `T` does not know are errors,
+/// as in specs, even where `T` itself would skip them (k8s-openapi types do): a typo such as
+/// `minReplica` must not be dropped silently.
 pub fn read_typed<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T> {
     let text = fs::read_to_string(path).map_err(|source| Error::Read { path: path.to_owned(), source })?;
     let file: Arc<str> = Arc::from(path.display().to_string());
@@ -157,7 +159,39 @@ pub fn read_typed<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T> {
             message: format!("`{}` holds no YAML document", path.display()),
         })
     })?;
+    reject_ignored::<T>(&document)?;
     deserialize_as(&document)
+}
+
+/// Fails on the first field of `document` that deserialising a `T` would skip.
+fn reject_ignored<T: serde::de::DeserializeOwned>(document: &Node) -> Result<()> {
+    let mut ignored: Option<FieldPath> = None;
+    let json = document.to_json();
+    let _ = serde_ignored::deserialize(&json, |skipped| {
+        if ignored.is_none() {
+            ignored = Some(field_path(&skipped));
+        }
+    })
+    .map(|_: T| ());
+    let Some(path) = ignored else { return Ok(()) };
+    let field = match path.segments().last() {
+        Some(crate::source::Segment::Key(key)) => key.clone(),
+        _ => return Ok(()),
+    };
+    let parent = parent_path(&path);
+    let span = document.locate_key(&parent, &field).unwrap_or_else(|| document.locate(&path));
+    Err(Error::invalid(Diagnostic { span: Some(span), path, message: format!("unknown field `{field}`") }))
+}
+
+fn field_path(skipped: &serde_ignored::Path<'_>) -> FieldPath {
+    match skipped {
+        serde_ignored::Path::Root => FieldPath::root(),
+        serde_ignored::Path::Seq { parent, index } => field_path(parent).index(*index),
+        serde_ignored::Path::Map { parent, key } => field_path(parent).key(key.clone()),
+        serde_ignored::Path::Some { parent }
+        | serde_ignored::Path::NewtypeStruct { parent }
+        | serde_ignored::Path::NewtypeVariant { parent } => field_path(parent),
+    }
 }
 
 /// Deserialises and validates an already merged document.
@@ -306,7 +340,8 @@ fn describe_serde_error(document: &Node, path: FieldPath, message: String) -> Di
     if let Some(rest) = message.strip_prefix("unknown variant `") {
         let variant = rest.split('`').next().unwrap_or_default().to_owned();
         let expected = quoted_names(rest.split_once("expected").map_or("", |(_, list)| list));
-        let mut text = format!("unknown value `{variant}`");
+        // The value itself is never repeated: it may be a secret pasted into the wrong field.
+        let mut text = "unknown value".to_owned();
         if let Some(best) = suggestion(&variant, &expected) {
             text.push_str(&format!(" (did you mean {best}?)"));
         }
@@ -318,7 +353,38 @@ fn describe_serde_error(document: &Node, path: FieldPath, message: String) -> Di
         let span = document.locate(&path);
         return Diagnostic { span: Some(span), path: path.key(field), message: "required field is missing".into() };
     }
-    Diagnostic { span: Some(document.locate(&path)), path, message: plain_types(&message) }
+    Diagnostic { span: Some(document.locate(&path)), path, message: plain_types(&without_value(&message)) }
+}
+
+/// Serde's `invalid type: string "...", expected ...` and `invalid value: ...` quote the value
+/// they rejected; a secret pasted into the wrong field would be echoed. Keep what kind of value
+/// it was and what was expected, drop the value.
+fn without_value(message: &str) -> String {
+    for (prefix, found) in [("invalid type: ", true), ("invalid value: ", false)] {
+        let Some(rest) = message.strip_prefix(prefix) else { continue };
+        // The expected part is ours (type names), the unexpected part may hold anything,
+        // ", expected " included: split at the last occurrence.
+        let Some((unexpected, expected)) = rest.rsplit_once(", expected ") else {
+            return prefix.trim_end_matches([' ', ':']).to_owned();
+        };
+        let kind = match unexpected.split([' ', '`', '"']).next().unwrap_or_default() {
+            "boolean" => "a boolean",
+            "integer" => "an integer",
+            "floating" => "a decimal number",
+            "string" => "a string",
+            "character" => "a character",
+            "sequence" => "a list",
+            "map" => "a mapping",
+            "unit" | "Option" => "null",
+            _ => "another kind of value",
+        };
+        return if found {
+            format!("invalid type: expected {expected}, found {kind}")
+        } else {
+            format!("invalid value ({kind}): expected {expected}")
+        };
+    }
+    message.to_owned()
 }
 
 /// Serde names Rust types in "expected" clauses; users think in YAML values.
@@ -381,4 +447,59 @@ fn locate_all(document: &Node, violations: Vec<Violation>) -> Vec<Diagnostic> {
     // A default shared by every account breaks the same way in each: report it once.
     diagnostics.dedup_by(|later, earlier| later.span == earlier.span && later.message == earlier.message);
     diagnostics
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const CANARY: &str = "sk-canary-7f3a9c";
+
+    fn error_text(spec: &str) -> String {
+        match load_str("spec.yaml", spec) {
+            Err(error) => error.to_string(),
+            Ok(_) => panic!("the spec should be rejected"),
+        }
+    }
+
+    fn spec_with(network: &str) -> String {
+        format!(
+            "organization: {{ name: acme, region: eu-west-1, stack: s }}\n\
+             network: {{ azs: 2, tiers: [{{ name: app, size: 24, slot: 0 }}], {network} }}\n\
+             accounts: [{{ name: dev, id: \"111111111111\", environment: dev, vpc_cidr: 10.1.0.0/16 }}]\n"
+        )
+    }
+
+    #[test]
+    fn a_value_of_the_wrong_type_is_named_by_field_and_type_never_quoted() {
+        let text = error_text(&spec_with(&format!("az_reserve: \"{CANARY}\"")));
+        assert!(!text.contains(CANARY), "{text}");
+        assert!(text.contains("network.az_reserve"), "{text}");
+        assert!(text.contains("found a string"), "{text}");
+        let text = error_text(&spec_with(&format!("nat: {{ mode: \"{CANARY}\" }}")));
+        assert!(!text.contains(CANARY), "{text}");
+        assert!(text.contains("network.nat"), "{text}");
+    }
+
+    #[test]
+    fn an_unknown_enum_value_is_not_repeated_but_the_nearest_one_is_suggested() {
+        let text = error_text(&spec_with(&format!("nat: \"{CANARY}\"")));
+        assert!(!text.contains(CANARY), "{text}");
+        assert!(text.contains("network.nat: unknown value; expected one of: per-az, single, none"), "{text}");
+        let text = error_text(&spec_with("nat: peraz"));
+        assert!(text.contains("unknown value (did you mean `per-az`?)"), "{text}");
+    }
+
+    #[test]
+    fn serde_messages_lose_the_value_whatever_it_holds() {
+        assert_eq!(
+            without_value("invalid type: string \"a, expected b\", expected u16"),
+            "invalid type: expected u16, found a string"
+        );
+        assert_eq!(
+            without_value("invalid value: integer `70000`, expected u16"),
+            "invalid value (an integer): expected u16"
+        );
+        assert_eq!(without_value("missing thing"), "missing thing");
+    }
 }

@@ -85,6 +85,19 @@ impl Hit {
     }
 }
 
+/// The ids that occur more than once in `ids`, wherever they are (not only next to each other),
+/// each once, sorted. Rule catalogues test with it that no id is reused.
+pub fn duplicate_ids<'a>(ids: impl IntoIterator<Item = &'a str>) -> Vec<&'a str> {
+    let mut seen = std::collections::BTreeSet::new();
+    let mut duplicates = std::collections::BTreeSet::new();
+    for id in ids {
+        if !seen.insert(id) {
+            duplicates.insert(id);
+        }
+    }
+    duplicates.into_iter().collect()
+}
+
 /// A guardrail over subjects of type `T`.
 pub trait Rule<T: ?Sized>: Send + Sync {
     /// Stable id, never reused for another meaning.
@@ -193,5 +206,12 @@ mod tests {
         assert_eq!(report.findings[0].to_string(), "[high] T001 1: odd");
         assert!(report.fails(Severity::Medium));
         assert!(!report.fails(Severity::Critical));
+    }
+
+    #[test]
+    fn duplicate_ids_are_found_wherever_they_are() {
+        // `dedup()` on this unsorted list would have found nothing: the two K8S008 are apart.
+        assert_eq!(duplicate_ids(["K8S008", "K8S009", "K8S008", "NET001"]), ["K8S008"]);
+        assert!(duplicate_ids(["NET001", "NET002"]).is_empty());
     }
 }

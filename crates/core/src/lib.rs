@@ -39,6 +39,7 @@ pub mod merge;
 pub mod plan;
 pub mod quantity;
 pub mod reconcile;
+pub mod redact;
 pub mod region;
 pub mod source;
 pub mod spec;

@@ -280,7 +280,8 @@ pub enum FlowLogDestination {
     /// A CloudWatch Logs group per VPC.
     #[default]
     CloudWatchLogs,
-    /// An S3 bucket.
+    /// An S3 bucket. Accepted by the schema, rejected by validation until enclave builds the
+    /// bucket, its policy and the delivery.
     S3,
 }
 

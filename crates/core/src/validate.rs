@@ -176,6 +176,12 @@ fn check_network(spec: &Spec, index: usize, account: &Account, violations: &mut 
             "an EKS cluster without NAT pulls image layers from S3: the s3 gateway endpoint is required",
         ));
     }
+    if network.flow_logs.enabled && network.flow_logs.destination == crate::spec::FlowLogDestination::S3 {
+        violations.push(Violation::new(
+            path!("accounts", index, "network", "flow_logs", "destination"),
+            "flow logs to s3 are not built yet (no bucket, policy or delivery): use cloud-watch-logs",
+        ));
+    }
     if network.flow_logs.enabled && !LOG_RETENTION_DAYS.contains(&network.flow_logs.retention_days) {
         violations.push(Violation::new(
             path!("accounts", index, "network", "flow_logs", "retention_days"),

@@ -280,7 +280,7 @@ struct ScrapeEndpoint {
 /// Scrapes the app's Service on its `http` port.
 pub fn service_monitor(stack: &str, app: &AppSpec) -> ServiceMonitor {
     let interval = app.monitoring.scrape_interval;
-    let timeout = enclave_core::spec::PromDuration((interval.seconds() * 2 / 3).max(1));
+    let timeout = enclave_core::spec::PromDuration((interval.seconds().saturating_mul(2) / 3).max(1));
     ServiceMonitor {
         api_version: "monitoring.coreos.com/v1",
         kind: "ServiceMonitor",
@@ -537,7 +537,7 @@ pub fn rule_tests(app: &AppSpec, rule_file_name: &str) -> serde_json::Value {
             "dependency_up{{job=\"{job}\",dependency=\"{}\",kind=\"database\",instance=\"10.0.0.1:8080\"}}",
             dependency.name
         );
-        let fires = (2 + steps) * interval;
+        let fires = steps.saturating_add(2).saturating_mul(interval);
         tests.push(serde_json::json!({
             "interval": format!("{interval}s"),
             "input_series": [{"series": series, "values": format!("1 1 0x{}", steps + 10)}],

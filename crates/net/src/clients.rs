@@ -86,7 +86,9 @@ where
         CallError {
             operation: operation.to_owned(),
             code,
-            message: aws_sdk_ec2::error::DisplayErrorContext(&error).to_string(),
+            message: enclave_core::redact::url_credentials(
+                &aws_sdk_ec2::error::DisplayErrorContext(&error).to_string(),
+            ),
             retryable,
         }
     }

@@ -374,10 +374,8 @@ mod tests {
     #[test]
     fn rule_ids_are_unique_and_documented() {
         let set = rules();
-        let mut ids: Vec<&str> = set.rules().map(|rule| rule.id()).collect();
-        let count = ids.len();
-        ids.dedup();
-        assert_eq!(ids.len(), count);
+        let duplicates = enclave_core::guardrail::duplicate_ids(set.rules().map(|rule| rule.id()));
+        assert!(duplicates.is_empty(), "reused rule ids: {duplicates:?}");
         assert!(set.rules().all(|rule| !rule.summary().is_empty() && !rule.remediation().is_empty()));
     }
 }

@@ -255,14 +255,15 @@ fn gateway_policy(service: GatewayService, account_ids: &[String], region: &str)
         "Condition": {"StringEquals": {"aws:PrincipalAccount": account_ids, "aws:ResourceAccount": account_ids}},
     })];
     if service == GatewayService::S3 {
+        let partition = enclave_core::region::partition(region);
         statements.push(serde_json::json!({
             "Sid": "AwsOwnedArtifacts",
             "Effect": "Allow",
             "Principal": "*",
             "Action": "s3:GetObject",
             "Resource": [
-                format!("arn:aws:s3:::prod-{region}-starport-layer-bucket/*"),
-                format!("arn:aws:s3:::al2023-repos-{region}-*/*"),
+                format!("arn:{partition}:s3:::prod-{region}-starport-layer-bucket/*"),
+                format!("arn:{partition}:s3:::al2023-repos-{region}-*/*"),
             ],
             "Condition": {"StringEquals": {"aws:PrincipalAccount": account_ids}},
         }));
@@ -467,4 +468,33 @@ fn build_account(
             .map(str::to_owned)
             .collect(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn model(region: &str) -> NetworkModel {
+        let text = format!(
+            "organization: {{ name: acme, region: {region}, stack: gov }}\n\
+             network: {{ azs: 2, nat: none, tiers: [{{ name: app, size: 24, slot: 0 }}], \
+             endpoints: {{ interface: [ssm, ssmmessages, ec2messages, ecr.api, ecr.dkr, logs, sts], gateway: [s3] }} }}\n\
+             accounts: [{{ name: dev, id: \"111111111111\", environment: dev, vpc_cidr: 10.1.0.0/16 }}]\n"
+        );
+        let loaded = enclave_core::config::load_str("spec.yaml", &text).expect("valid spec");
+        build(&loaded.spec).expect("fits")
+    }
+
+    fn s3_policy(model: &NetworkModel) -> String {
+        let endpoint = model.accounts[0].endpoints.iter().find(|e| e.service == "s3").expect("s3 endpoint");
+        endpoint.policy.to_string()
+    }
+
+    #[test]
+    fn gateway_policies_name_buckets_in_the_partition_of_the_region() {
+        assert!(s3_policy(&model("eu-west-1")).contains("arn:aws:s3:::prod-eu-west-1-starport-layer-bucket/*"));
+        let gov = s3_policy(&model("us-gov-west-1"));
+        assert!(gov.contains("arn:aws-us-gov:s3:::prod-us-gov-west-1-starport-layer-bucket/*"), "{gov}");
+        assert!(!gov.contains("arn:aws:"), "{gov}");
+    }
 }

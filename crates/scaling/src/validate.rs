@@ -161,6 +161,11 @@ pub fn validate(spec: &Spec) -> Vec<Violation> {
 /// Namespaces enclave must not put quotas or apps in.
 const SYSTEM_NAMESPACES: [&str; 4] = ["default", "kube-system", "kube-public", "kube-node-lease"];
 
+/// The longest scrape interval accepted (the rendered scrape timeout and rule tests multiply it).
+const MAX_SCRAPE_INTERVAL_SECONDS: u64 = 3600;
+/// The longest `for:` of an alert accepted (rule tests multiply it too).
+const MAX_ALERT_FOR_SECONDS: u64 = 7 * 86_400;
+
 fn check_app_extras(spec: &Spec, index: usize, app: &enclave_core::spec::AppSpec, violations: &mut Vec<Violation>) {
     let namespace = app.namespace().as_str();
     if SYSTEM_NAMESPACES.contains(&namespace) {
@@ -185,6 +190,26 @@ fn check_app_extras(spec: &Spec, index: usize, app: &enclave_core::spec::AppSpec
     }
     if monitoring.scrape_interval.seconds() == 0 {
         violations.push(Violation::new(path!("apps", index, "monitoring", "scrape_interval"), "must be at least 1s"));
+    } else if monitoring.scrape_interval.seconds() > MAX_SCRAPE_INTERVAL_SECONDS {
+        violations.push(Violation::new(
+            path!("apps", index, "monitoring", "scrape_interval"),
+            "must be at most 1h: series scraped less often go stale between scrapes",
+        ));
+    }
+    let durations = [
+        ("service_down_for", monitoring.alerts.service_down_for),
+        ("error_rate_for", monitoring.alerts.error_rate_for),
+        ("database_failure_for", monitoring.alerts.database_failure_for),
+        ("latency_for", monitoring.alerts.latency_for),
+        ("resource_for", monitoring.alerts.resource_for),
+    ];
+    for (field, duration) in durations {
+        if duration.seconds() > MAX_ALERT_FOR_SECONDS {
+            violations.push(Violation::new(
+                path!("apps", index, "monitoring", "alerts", field),
+                "must be at most 7d: an alert that waits longer never pages anyone in time",
+            ));
+        }
     }
     if monitoring.health.failure_threshold == 0 {
         violations.push(Violation::new(
