@@ -26,6 +26,7 @@ fn main() {
         Some("test") => test(),
         Some("demo") => demo(),
         Some("schemas") => check::write_schema_bundle(),
+        Some("soak") => soak(&args[1..]),
         Some("bench") => match args.get(1).map(String::as_str) {
             Some("health") => bench_health(),
             Some("apply") => bench_apply(),
@@ -37,7 +38,7 @@ fn main() {
         },
         _ => {
             eprintln!(
-                "usage: cargo xtask <command>\n\ncommands:\n  test   fmt, clippy, docs, every test, snapshot hygiene, cargo-deny\n  demo   validate, plan, apply, drift, diagram and destroy the reference platform on a local moto\n  bench  health | apply | check\n  schemas  regenerate the Kubernetes schema bundled in enclave-check"
+                "usage: cargo xtask <command>\n\ncommands:\n  test   fmt, clippy, docs, every test, snapshot hygiene, cargo-deny\n  demo   validate, plan, apply, drift, diagram and destroy the reference platform on a local moto\n  bench  health | apply | check\n  soak   --pairs N --seed S: N generated spec transitions against moto\n  schemas  regenerate the Kubernetes schema bundled in enclave-check"
             );
             std::process::exit(2);
         }
@@ -118,6 +119,39 @@ fn test() -> Result<()> {
     )?;
     eprintln!("\nall checks passed");
     Ok(())
+}
+
+/// `cargo xtask soak --pairs N --seed S`: the generated spec transitions of
+/// `bins/enclave/tests/transitions.rs`, longer than `cargo xtask test` runs them (40 pairs, a
+/// fixed seed). A failing pair prints both specs and the seed.
+fn soak(args: &[String]) -> Result<()> {
+    let mut pairs = "200".to_owned();
+    let mut seed = format!(
+        "{}",
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(1)
+    );
+    let mut rest = args.iter();
+    while let Some(flag) = rest.next() {
+        let value = rest.next().with_context(|| format!("{flag} needs a value"))?;
+        match flag.as_str() {
+            "--pairs" => pairs.clone_from(value),
+            "--seed" => seed.clone_from(value),
+            other => bail!("unknown soak flag {other}; usage: cargo xtask soak --pairs N --seed S"),
+        }
+    }
+    for (name, value) in [("--pairs", &pairs), ("--seed", &seed)] {
+        value.parse::<u64>().with_context(|| format!("{name} takes a whole number"))?;
+    }
+    let venv = ensure_venv()?;
+    run(
+        &format!("{pairs} generated spec transitions from seed {seed} against moto"),
+        cargo()
+            .args(["test", "--locked", "-p", "enclave", "--test", "transitions", "--", "--ignored", "--nocapture"])
+            .arg("generated_spec_pairs_converge_in_one_apply")
+            .env("MOTO_SERVER", venv.join("bin").join("moto_server"))
+            .env("ENCLAVE_TRANSITION_PAIRS", &pairs)
+            .env("ENCLAVE_TRANSITION_SEED", &seed),
+    )
 }
 
 /// Fails on pending (`.snap.new`) and unreferenced snapshots.

@@ -6,7 +6,7 @@ use std::io::{IsTerminal, Write};
 use std::sync::Mutex;
 use std::time::Duration;
 
-use enclave::cloud::{Cloud, CloudOptions};
+use enclave::cloud::{Cloud, CloudOptions, RemovedAccounts};
 use enclave_core::Address;
 use enclave_core::plan::{self, Plan, TextOptions};
 use enclave_core::reconcile::{Operation, Progress, Report};
@@ -45,6 +45,13 @@ pub(crate) fn run(spec: &SpecArgs, args: &CloudArgs, mode: Mode, compact: bool) 
     let options = CloudOptions {
         endpoint_url: args.endpoint_url.clone(),
         waits: Waits { timeout: Duration::from_secs(args.wait_timeout), ..Waits::default() },
+        removed_accounts: if args.account.is_some() {
+            RemovedAccounts::Ignore
+        } else if args.keep_removed_accounts {
+            RemovedAccounts::Keep
+        } else {
+            RemovedAccounts::Delete
+        },
     };
     let role = loaded.spec.organization.assume_role.to_string();
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -60,12 +67,15 @@ pub(crate) fn run(spec: &SpecArgs, args: &CloudArgs, mode: Mode, compact: bool) 
         }
         .map_err(|e| Failure::Runtime(e.into()))?;
         let observe_calls = cloud.calls();
-        let accounts: Vec<(String, String)> = cloud
+        let mut accounts: Vec<(String, String)> = cloud
             .model()
             .accounts
             .iter()
             .map(|network| (network.account.clone(), format!("{}, {}", network.account_id, network.vpc.cidr)))
             .collect();
+        accounts.extend(
+            cloud.removed_accounts().iter().map(|removed| (removed.name.clone(), format!("{}, removed from the spec", removed.id))),
+        );
         let text = args.output == Output::Text;
         if text {
             let mut out = anstream::stdout();
@@ -83,6 +93,29 @@ pub(crate) fn run(spec: &SpecArgs, args: &CloudArgs, mode: Mode, compact: bool) 
                 accounts.len(),
                 if accounts.len() == 1 { "" } else { "s" }
             );
+            for removed in cloud.removed_accounts() {
+                let count = plan.for_account(&removed.name).count();
+                let _ = writeln!(
+                    out,
+                    "Account {} ({}) is no longer in the spec: its {count} resource{} carrying this stack's tags {} \
+                     deleted (keep them with --keep-removed-accounts).",
+                    removed.name,
+                    removed.id,
+                    if count == 1 { "" } else { "s" },
+                    if matches!(mode, Mode::Apply { .. } | Mode::Destroy { .. }) { "are" } else { "would be" },
+                );
+            }
+            for kept in cloud.kept_accounts() {
+                let _ = writeln!(
+                    out,
+                    "Account {} ({}) is no longer in the spec and is kept (--keep-removed-accounts): its resources stay \
+                     as they are and it stays in the stack's record.",
+                    kept.name, kept.id
+                );
+            }
+            if !cloud.removed_accounts().is_empty() || !cloud.kept_accounts().is_empty() {
+                let _ = writeln!(out);
+            }
             if plan.is_empty() {
                 let _ = writeln!(
                     out,
@@ -105,9 +138,19 @@ pub(crate) fn run(spec: &SpecArgs, args: &CloudArgs, mode: Mode, compact: bool) 
             Mode::Apply { yes, parallelism } | Mode::Destroy { yes, parallelism } if !plan.is_empty() => {
                 confirm(mode, yes, &plan, args.output)?;
                 let progress = Bars::new(args.output);
-                let report = cloud.apply(&plan, &observed, parallelism, &progress).await;
+                let report = match mode {
+                    Mode::Destroy { .. } => cloud.destroy(&plan, &observed, parallelism, &progress).await,
+                    _ => cloud.apply(&plan, &observed, parallelism, &progress).await,
+                };
                 progress.finish();
-                Some(report)
+                Some(report.map_err(|e| Failure::Runtime(e.into()))?)
+            }
+            Mode::Apply { .. } => {
+                // Nothing to change, but the record of managed accounts is brought up to date (a
+                // stack applied before the record existed gets one), so that removing an account
+                // from the spec later is noticed.
+                cloud.apply(&plan, &observed, 1, &crate::commands::Silent).await.map_err(|e| Failure::Runtime(e.into()))?;
+                None
             }
             _ => None,
         };
@@ -125,7 +168,9 @@ pub(crate) fn run(spec: &SpecArgs, args: &CloudArgs, mode: Mode, compact: bool) 
                 "command": mode.verb(),
                 "stack": cloud.model().stack,
                 "region": cloud.model().region,
-                "accounts": accounts.iter().map(|(name, _)| name).collect::<Vec<_>>(),
+                "accounts": cloud.model().accounts.iter().map(|network| &network.account).collect::<Vec<_>>(),
+                "removed_accounts": cloud.removed_accounts(),
+                "kept_accounts": cloud.kept_accounts(),
                 "observed": observed.resources.len(),
                 "changes": plan.changes,
                 "summary": plan.summary(),
@@ -205,6 +250,11 @@ fn print_calls(observe: &BTreeMap<String, u64>, all: &BTreeMap<String, u64>) {
         let _ = writeln!(err, "  {operation:<40} {count:>5}");
     }
 }
+
+/// Progress that shows nothing (an empty plan).
+pub(crate) struct Silent;
+
+impl Progress for Silent {}
 
 /// Progress bars per account on a terminal, plain lines otherwise.
 struct Bars {

@@ -216,6 +216,10 @@ struct CloudArgs {
     /// Give up waiting for a NAT gateway, an endpoint or a blocked delete after this many seconds.
     #[arg(long, value_name = "SECONDS", default_value_t = 600)]
     wait_timeout: u64,
+    /// Leave the resources of accounts removed from the spec where they are (they stay in the
+    /// stack's record, and every plan says so) instead of planning their deletion.
+    #[arg(long)]
+    keep_removed_accounts: bool,
 }
 
 /// Flags of the commands that change things (`apply`, `destroy`).

@@ -44,7 +44,7 @@ async fn cloud(moto: &MotoServer, endpoint: &str, model: NetworkModel) -> Cloud 
 /// Plans and applies; panics with the report when a step fails.
 async fn converge(cloud: &Cloud, parallelism: usize) {
     let (plan, observed) = cloud.plan().await.expect("plans");
-    let report = cloud.apply(&plan, &observed, parallelism, &Quiet).await;
+    let report = cloud.apply(&plan, &observed, parallelism, &Quiet).await.expect("records the accounts");
     assert!(report.is_success(), "{report:#?}");
 }
 
@@ -195,7 +195,7 @@ async fn reference_platform_applies_to_three_accounts_and_converges() {
     let before = cloud.calls();
     let (plan, observed) = cloud.plan().await.expect("plans");
     assert!(plan.is_empty(), "second plan: {:#?}", plan.changes);
-    let report = cloud.apply(&plan, &observed, 10, &Quiet).await;
+    let report = cloud.apply(&plan, &observed, 10, &Quiet).await.expect("records the accounts");
     assert!(report.done.is_empty() && report.is_success());
     let after = cloud.calls();
     let mutating: Vec<(&String, u64)> = after
@@ -418,13 +418,14 @@ async fn destroy_removes_what_the_stack_owns_and_leaves_decoys_alone() {
     let options = CloudOptions {
         endpoint_url: Some(moto.endpoint().to_owned()),
         waits: enclave_net::apply::Waits { timeout: Duration::from_secs(2), interval: Duration::from_millis(200) },
+        ..CloudOptions::default()
     };
     let cloud =
         Cloud::from_config(moto.sdk_config("eu-west-1"), model.clone(), ROLE, &options).await.expect("connects");
     let (plan, observed) = cloud.destroy_plan().await.expect("plans");
     assert!(plan.changes.iter().all(|c| c.action == Action::Delete));
     assert_eq!(plan.changes.len(), observed.resources.len());
-    let report = cloud.apply(&plan, &observed, 10, &Quiet).await;
+    let report = cloud.apply(&plan, &observed, 10, &Quiet).await.expect("records the accounts");
     assert_eq!(report.failed.len(), 1, "{report:#?}");
     assert_eq!(report.failed[0].address.to_string(), "prod/net/vpc/main");
     let message = report.failed[0].error.as_deref().unwrap_or_default();
@@ -447,7 +448,7 @@ async fn destroy_removes_what_the_stack_owns_and_leaves_decoys_alone() {
     // Once the owner removes their subnet, destroy finishes.
     prod.delete_subnet().subnet_id(&squatter_id).send().await.expect("owner cleans up");
     let (plan, observed) = cloud.destroy_plan().await.expect("plans");
-    assert!(cloud.apply(&plan, &observed, 10, &Quiet).await.is_success());
+    assert!(cloud.apply(&plan, &observed, 10, &Quiet).await.expect("records the accounts").is_success());
     assert!(cloud.destroy_plan().await.expect("plans").0.is_empty());
 }
 

@@ -8,6 +8,11 @@
 //!   ([`Aws::account`]).
 //! - Retries in standard mode (exponential backoff with jitter; throttling errors are retried)
 //!   with a generous attempt budget, so throttling does not fail work that would succeed later.
+//! - The reconciler toolkit every AWS domain uses ([`reconcile`]): ownership tags checked on the
+//!   client, creates looked up before any retry, client tokens, backoff with jitter, bounded
+//!   waits, delete retries, typed errors.
+//! - The record of the accounts a stack manages ([`record`]), so that a plan finds the resources
+//!   of an account removed from the spec.
 //! - A [`CallCounter`] interceptor that counts operations per `service:Operation`; attach it to
 //!   each service client ([`Aws::counter`]).
 //! - For tests: `moto::MotoServer` (feature `moto`) and `proxy::FaultProxy` (feature
@@ -33,6 +38,8 @@ mod credentials;
 pub mod moto;
 #[cfg(feature = "fault-proxy")]
 pub mod proxy;
+pub mod reconcile;
+pub mod record;
 
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
@@ -83,6 +90,21 @@ pub enum Error {
         /// What STS said.
         message: String,
     },
+    /// Reading or writing the record of managed accounts failed.
+    #[error("{operation} on {parameter}: {message}")]
+    Record {
+        /// `ssm:GetParameter`, ...
+        operation: &'static str,
+        /// The parameter.
+        parameter: String,
+        /// What went wrong.
+        message: String,
+    },
+}
+
+/// An SDK error as text: the whole chain, with any user-info in URLs removed.
+fn error_text<E: std::error::Error>(error: &E) -> String {
+    enclave_core::redact::url_credentials(&aws_smithy_types::error::display::DisplayErrorContext(error).to_string())
 }
 
 /// Shared AWS access for one run.

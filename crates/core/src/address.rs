@@ -5,6 +5,12 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+/// Tag naming the stack a resource belongs to: with [`ADDRESS_TAG`], the ownership record that
+/// replaces a state file. Every domain tags what it creates with both.
+pub const STACK_TAG: &str = "enclave:stack";
+/// Tag holding a resource's logical [`Address`].
+pub const ADDRESS_TAG: &str = "enclave:address";
+
 /// Where a resource lives in the spec: account, component (crate), kind and name.
 ///
 /// Addresses are the identity of a resource across runs: they are written into the

@@ -9,12 +9,18 @@
 //!   `parallelism` at a time, across accounts and independent resources;
 //! - replacements as delete-then-create, with everything built on the replaced resource deleted
 //!   first and created after;
-//! - creates that wait for the same account's deletes (an old subnet must give its CIDR back
-//!   before a new one can take it);
+//! - creates that wait for the deletes they collide with ([`Provider::collides`]: an old subnet
+//!   must give its CIDR back before a new one can take it), and deletes that wait for the updates
+//!   moving off the deleted resource (a route switching to another NAT gateway before the old
+//!   one goes, an endpoint leaving a subnet before the subnet goes);
 //! - failure isolation: a failed step skips only what depends on it; everything independent
 //!   still runs, and the [`Report`] lists failures and skips;
 //! - the AWS ids of created resources, shared with later steps through [`Ids`];
 //! - progress events for bars or log lines ([`Progress`]).
+//!
+//! One plan can span every domain: a [`Router`] sends each step to the provider of its
+//! address's component, all sharing one [`Ids`] built from the merged [`Observed`] of every
+//! domain, so a dependency on another domain's resource orders the walk and resolves its id.
 //!
 //! The engine is runtime-agnostic: it drives the provider's futures on the caller's task.
 
@@ -28,7 +34,7 @@ use futures_util::stream::{FuturesUnordered, StreamExt};
 use serde::Serialize;
 
 use crate::address::Address;
-use crate::plan::{Action, Attributes, Change, Plan};
+use crate::plan::{Action, Attributes, Change, Plan, Resource};
 
 /// What one step does to one resource.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
@@ -69,18 +75,26 @@ pub struct Step<'a> {
 /// goes, deleted ones removed.
 #[derive(Debug, Default)]
 pub struct Ids {
-    ids: Mutex<BTreeMap<Address, String>>,
+    ids: Mutex<IdMaps>,
+}
+
+#[derive(Debug, Default)]
+struct IdMaps {
+    live: BTreeMap<Address, String>,
+    /// Ids of resources deleted during this walk: an update that detaches something deleted
+    /// before it (an endpoint leaving a deleted subnet) still has to name the old id.
+    gone: BTreeMap<Address, String>,
 }
 
 impl Ids {
     /// Ids known before the walk (from observation).
     pub fn new(ids: BTreeMap<Address, String>) -> Self {
-        Ids { ids: Mutex::new(ids) }
+        Ids { ids: Mutex::new(IdMaps { live: ids, gone: BTreeMap::new() }) }
     }
 
     /// The id of `address`, if it exists.
     pub fn get(&self, address: &Address) -> Option<String> {
-        self.ids.lock().ok().and_then(|ids| ids.get(address).cloned())
+        self.ids.lock().ok().and_then(|ids| ids.live.get(address).cloned())
     }
 
     /// The id of the resource whose address is the string `address` (attributes refer to other
@@ -89,13 +103,52 @@ impl Ids {
         self.get(&address.parse().ok()?)
     }
 
+    /// Like [`Ids::resolve`], and also the last id of a resource deleted during this walk: for
+    /// the observed side of an update, which may name what is already gone.
+    pub fn resolve_former(&self, address: &str) -> Option<String> {
+        let address: Address = address.parse().ok()?;
+        let ids = self.ids.lock().ok()?;
+        ids.live.get(&address).or_else(|| ids.gone.get(&address)).cloned()
+    }
+
     fn set(&self, address: &Address, id: Option<String>) {
         if let Ok(mut ids) = self.ids.lock() {
             match id {
-                Some(id) => ids.insert(address.clone(), id),
-                None => ids.remove(address),
-            };
+                Some(id) => {
+                    ids.gone.remove(address);
+                    ids.live.insert(address.clone(), id);
+                }
+                None => {
+                    if let Some(old) = ids.live.remove(address) {
+                        ids.gone.insert(address.clone(), old);
+                    }
+                }
+            }
         }
+    }
+}
+
+/// What exists for a stack: observed resources and their cloud ids, from one domain or, merged,
+/// from all of them (one plan spans every domain, so a bastion finds its subnet's id).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Observed {
+    /// Resources, with the attributes the domains' desired resources compare.
+    pub resources: Vec<Resource>,
+    /// Cloud ids by address.
+    pub ids: BTreeMap<Address, String>,
+}
+
+impl Observed {
+    /// Records a resource and its id.
+    pub fn record(&mut self, id: &str, resource: Resource) {
+        self.ids.insert(resource.address.clone(), id.to_owned());
+        self.resources.push(resource);
+    }
+
+    /// Adds everything `other` observed.
+    pub fn extend(&mut self, other: Observed) {
+        self.resources.extend(other.resources);
+        self.ids.extend(other.ids);
     }
 }
 
@@ -107,6 +160,115 @@ pub trait Provider {
     /// Carries out `step`. Returns the resource's id after a create (or update, when the id
     /// changes), `None` after a delete or when there is no id to record.
     fn run(&self, step: &Step<'_>, ids: &Ids) -> impl Future<Output = Result<Option<String>, Self::Error>>;
+
+    /// Whether creating `create` must wait for deleting `delete`: they would hold the same name
+    /// or address space at once. The default is the conservative answer for a domain that knows
+    /// no better: any two resources of one kind in one account. A domain narrows it (subnets
+    /// collide only when their CIDRs overlap), so unrelated work is not serialised.
+    fn collides(&self, create: &Change, delete: &Change) -> bool {
+        create.address.account() == delete.address.account() && create.address.kind() == delete.address.kind()
+    }
+}
+
+/// A [`Provider`] behind a reference with its future boxed and its error as text, so that
+/// providers of different types can sit in one [`Router`]. Every [`Provider`] is one.
+pub trait DynProvider {
+    /// [`Provider::run`], boxed.
+    fn run_dyn<'a>(
+        &'a self,
+        step: &'a Step<'a>,
+        ids: &'a Ids,
+    ) -> std::pin::Pin<Box<dyn Future<Output = Result<Option<String>, String>> + 'a>>;
+
+    /// [`Provider::collides`].
+    fn collides_dyn(&self, create: &Change, delete: &Change) -> bool;
+}
+
+impl<P: Provider> DynProvider for P {
+    fn run_dyn<'a>(
+        &'a self,
+        step: &'a Step<'a>,
+        ids: &'a Ids,
+    ) -> std::pin::Pin<Box<dyn Future<Output = Result<Option<String>, String>> + 'a>> {
+        Box::pin(async move { self.run(step, ids).await.map_err(|error| error.to_string()) })
+    }
+
+    fn collides_dyn(&self, create: &Change, delete: &Change) -> bool {
+        self.collides(create, delete)
+    }
+}
+
+/// One provider per component (`net`, `access`, `secrets`, `deploy`): the walk of one plan that
+/// spans every domain, each step carried out by the provider of its address's component.
+///
+/// ```
+/// use enclave_core::reconcile::{Ids, Provider, Router, Step};
+///
+/// struct Network;
+/// impl Provider for Network {
+///     type Error = String;
+///     async fn run(&self, step: &Step<'_>, _ids: &Ids) -> Result<Option<String>, String> {
+///         Ok(Some(format!("id-of-{}", step.address.name())))
+///     }
+/// }
+/// let network = Network;
+/// let router = Router::default().route("net", &network);
+/// assert_eq!(router.components().collect::<Vec<_>>(), ["net"]);
+/// ```
+#[derive(Default)]
+pub struct Router<'a> {
+    routes: BTreeMap<String, &'a dyn DynProvider>,
+}
+
+impl<'a> Router<'a> {
+    /// Sends the steps of `component`'s addresses to `provider`.
+    #[must_use]
+    pub fn route(mut self, component: &str, provider: &'a dyn DynProvider) -> Self {
+        self.routes.insert(component.to_owned(), provider);
+        self
+    }
+
+    /// The components routed.
+    pub fn components(&self) -> impl Iterator<Item = &str> {
+        self.routes.keys().map(String::as_str)
+    }
+}
+
+/// Why a routed step failed.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum RouteError {
+    /// No provider is routed for the address's component (the domain is not enabled).
+    #[error("no provider for component `{component}` ({address})")]
+    NoProvider {
+        /// The component.
+        component: String,
+        /// The step's resource.
+        address: Address,
+    },
+    /// The component's provider failed; its message.
+    #[error("{0}")]
+    Failed(String),
+}
+
+impl Provider for Router<'_> {
+    type Error = RouteError;
+
+    async fn run(&self, step: &Step<'_>, ids: &Ids) -> Result<Option<String>, RouteError> {
+        let component = step.address.component();
+        let provider = self
+            .routes
+            .get(component)
+            .ok_or_else(|| RouteError::NoProvider { component: component.to_owned(), address: step.address.clone() })?;
+        provider.run_dyn(step, ids).await.map_err(RouteError::Failed)
+    }
+
+    /// Resources of different components never collide; within one, its provider decides.
+    fn collides(&self, create: &Change, delete: &Change) -> bool {
+        let component = create.address.component();
+        component == delete.address.component()
+            && self.routes.get(component).is_some_and(|provider| provider.collides_dyn(create, delete))
+    }
 }
 
 /// Progress of a walk, for bars or log lines. Every method has a no-op default.
@@ -163,8 +325,9 @@ struct Node<'a> {
     waits_for: Vec<usize>,
 }
 
-/// Breaks a plan into steps and their order constraints.
-fn nodes(plan: &Plan) -> Vec<Node<'_>> {
+/// Breaks a plan into steps and their order constraints; `collides` says which deletes a
+/// create must wait for (see [`Provider::collides`]).
+fn nodes<'a>(plan: &'a Plan, collides: &dyn Fn(&Change, &Change) -> bool) -> Vec<Node<'a>> {
     let mut nodes: Vec<Node<'_>> = Vec::new();
     let mut delete_of: HashMap<&Address, usize> = HashMap::new();
     let mut forward_of: HashMap<&Address, usize> = HashMap::new();
@@ -198,23 +361,59 @@ fn nodes(plan: &Plan) -> Vec<Node<'_>> {
     for (node, waits_for) in dependants_deleted {
         nodes[node].waits_for.push(waits_for);
     }
-    // A create or update waits for its dependencies' creates and updates, for its own delete
-    // (replacements), and for every delete in its account.
-    let deletes_by_account: BTreeMap<&str, Vec<usize>> =
-        delete_of.iter().fold(BTreeMap::new(), |mut by_account, (address, &index)| {
-            by_account.entry(address.account()).or_insert_with(Vec::new).push(index);
-            by_account
-        });
-    for node in nodes.iter_mut().filter(|node| node.operation != Operation::Delete) {
+    // A create or update waits for its dependencies' creates and updates. A create also waits for
+    // its own delete (a replacement) and for the deletes it collides with: an old subnet must give
+    // its CIDR back, an old group its name, before a new one can take them. Unrelated deletes are
+    // not waited for.
+    let deletes: Vec<usize> = delete_of.values().copied().collect();
+    let mut forward_waits: Vec<(usize, Vec<usize>)> = Vec::new();
+    for (index, node) in nodes.iter().enumerate().filter(|(_, node)| node.operation != Operation::Delete) {
         let change = node.change;
         let mut waits: BTreeSet<usize> =
             change.depends_on.iter().filter_map(|dependency| forward_of.get(dependency).copied()).collect();
         if change.action != Action::Update {
-            waits.extend(deletes_by_account.get(change.address.account()).into_iter().flatten().copied());
+            waits.extend(deletes.iter().copied().filter(|&delete| {
+                let deleted = nodes[delete].change;
+                deleted.address == change.address || collides(change, deleted)
+            }));
         }
-        node.waits_for = waits.into_iter().collect();
+        forward_waits.push((index, waits.into_iter().collect()));
+    }
+    for (index, waits) in forward_waits {
+        nodes[index].waits_for = waits;
+    }
+    // A delete waits for the updates that move off it (a route switching NAT gateways, an
+    // endpoint leaving a subnet), so nothing points at a resource while it goes; unless the
+    // update itself waits, however indirectly, for that delete, where the edge would close a
+    // cycle. Each edge is checked against the graph with the edges added before it, so the
+    // graph stays acyclic.
+    for index in 0..nodes.len() {
+        if nodes[index].operation != Operation::Update {
+            continue;
+        }
+        for address in &nodes[index].change.releases {
+            let Some(&delete) = delete_of.get(address) else { continue };
+            if !waits_on(&nodes, index, delete) {
+                nodes[delete].waits_for.push(index);
+            }
+        }
     }
     nodes
+}
+
+/// Whether node `start` waits, directly or through other steps, for node `target`.
+fn waits_on(nodes: &[Node<'_>], start: usize, target: usize) -> bool {
+    let mut stack = nodes[start].waits_for.clone();
+    let mut seen = BTreeSet::new();
+    while let Some(next) = stack.pop() {
+        if next == target {
+            return true;
+        }
+        if seen.insert(next) {
+            stack.extend(nodes[next].waits_for.iter().copied());
+        }
+    }
+    false
 }
 
 /// Carries out `plan` through `provider`, at most `parallelism` steps at a time.
@@ -228,7 +427,7 @@ pub async fn apply<P: Provider>(
     parallelism: usize,
     progress: &dyn Progress,
 ) -> Report {
-    let nodes = nodes(plan);
+    let nodes = nodes(plan, &|create, delete| provider.collides(create, delete));
     let mut per_account: BTreeMap<String, usize> = BTreeMap::new();
     for node in &nodes {
         *per_account.entry(node.change.address.account().to_owned()).or_insert(0) += 1;
@@ -461,5 +660,194 @@ mod tests {
         let recorder = Recorder::default();
         block_on(apply(&plan, &recorder, &Ids::default(), 10, &Quiet));
         assert_eq!(*recorder.log.borrow(), ["delete dev/net/subnet/old[]", "create dev/net/subnet/new[]"]);
+    }
+
+    #[test]
+    fn creates_do_not_wait_for_deletes_of_other_kinds() {
+        let desired = [Resource::new(address("dev/net/vpc-endpoint/sts")).attr("service", "sts")];
+        let observed = [Resource::new(address("dev/net/nat-gateway/b")).attr("subnet", "x")];
+        let plan = diff(&desired, &observed).expect("no cycle");
+        let nodes = nodes(&plan, &|create, delete| Recorder::default().collides(create, delete));
+        assert!(nodes.iter().all(|node| node.waits_for.is_empty()), "the endpoint and the NAT gateway are independent");
+    }
+
+    #[test]
+    fn a_delete_waits_for_the_update_that_moves_off_it() {
+        let nat = |name: &str| Resource::new(address(&format!("dev/net/nat-gateway/{name}")));
+        let route = |target: &str| {
+            Resource::new(address("dev/net/route/private-b-default"))
+                .attr("target", format!("dev/net/nat-gateway/{target}"))
+                .after(&address(&format!("dev/net/nat-gateway/{target}")))
+        };
+        // per-az -> single: the route moves from NAT b to NAT a, and NAT b goes.
+        let plan = diff(&[nat("a"), route("a")], &[nat("a"), nat("b"), route("b")]).expect("no cycle");
+        assert_eq!(plan.changes.len(), 2);
+        let recorder = Recorder::default();
+        let report = block_on(apply(&plan, &recorder, &Ids::default(), 10, &Quiet));
+        assert!(report.is_success());
+        assert_eq!(
+            *recorder.log.borrow(),
+            ["update dev/net/route/private-b-default[]", "delete dev/net/nat-gateway/b[]"],
+            "the route leaves NAT b before NAT b is deleted"
+        );
+    }
+
+    #[test]
+    fn a_release_that_would_close_a_cycle_is_not_waited_for() {
+        // The route moves to a NAT gateway being created while the old one is deleted: the create
+        // waits for the delete (same kind), so the delete cannot also wait for the route.
+        let route = |target: &str| {
+            Resource::new(address("dev/net/route/private-b-default"))
+                .attr("target", format!("dev/net/nat-gateway/{target}"))
+                .after(&address(&format!("dev/net/nat-gateway/{target}")))
+        };
+        let nat = |name: &str| Resource::new(address(&format!("dev/net/nat-gateway/{name}")));
+        let plan = diff(&[nat("new"), route("new")], &[nat("old"), route("old")]).expect("no cycle");
+        let recorder = Recorder::default();
+        let report = block_on(apply(&plan, &recorder, &Ids::default(), 10, &Quiet));
+        assert!(report.is_success(), "{report:?}");
+        assert_eq!(report.done.len(), 3, "every step ran: no deadlock");
+    }
+
+    #[test]
+    fn a_delete_waits_for_the_update_leaving_it_even_behind_unrelated_creates() {
+        // An endpoint moves from subnet app-a (deleted) to data-a (created); the two subnets do
+        // not collide, so the endpoint's update runs before app-a is deleted.
+        let endpoint = |subnet: &str| {
+            Resource::new(address("dev/net/vpc-endpoint/ssm"))
+                .attr("subnets", format!("dev/net/subnet/{subnet}"))
+                .after(&address(&format!("dev/net/subnet/{subnet}")))
+        };
+        let subnet = |name: &str| Resource::new(address(&format!("dev/net/subnet/{name}")));
+        let plan = diff(&[subnet("data-a"), endpoint("data-a")], &[subnet("app-a"), endpoint("app-a")]).expect("plan");
+        let nodes = nodes(&plan, &|_, _| false);
+        let position = |operation: Operation, name: &str| {
+            nodes.iter().position(|n| n.operation == operation && n.change.address.to_string() == name).expect(name)
+        };
+        let delete = position(Operation::Delete, "dev/net/subnet/app-a");
+        let update = position(Operation::Update, "dev/net/vpc-endpoint/ssm");
+        let create = position(Operation::Create, "dev/net/subnet/data-a");
+        assert_eq!(nodes[delete].waits_for, [update]);
+        assert_eq!(nodes[update].waits_for, [create]);
+        assert!(nodes[create].waits_for.is_empty());
+    }
+
+    /// One domain's provider in the router tests: logs into a log shared by every domain, sees
+    /// the ids of its `parent` (in any domain), fails the addresses it is told to.
+    struct Domain<'l> {
+        log: &'l RefCell<Vec<String>>,
+        fail: BTreeSet<String>,
+    }
+
+    impl Provider for Domain<'_> {
+        type Error = String;
+
+        async fn run(&self, step: &Step<'_>, ids: &Ids) -> Result<Option<String>, String> {
+            YieldNow(false).await;
+            let parent = step
+                .after
+                .and_then(|after| after.get("parent"))
+                .and_then(|parent| parent.as_str())
+                .map(|parent| ids.resolve(parent).unwrap_or_else(|| "?".into()));
+            self.log.borrow_mut().push(format!("{} {} {}", step.operation, step.address, parent.unwrap_or_default()));
+            if self.fail.contains(&step.address.to_string()) {
+                return Err(format!("{} refused", step.address));
+            }
+            Ok((step.operation != Operation::Delete).then(|| format!("id-{}", step.address.name())))
+        }
+    }
+
+    fn platform() -> Vec<Resource> {
+        let subnet = Resource::new(address("dev/net/subnet/app-a")).immutable("cidr_block", "10.1.0.0/20");
+        let bastion = Resource::new(address("dev/access/instance/bastion"))
+            .attr("parent", "dev/net/subnet/app-a")
+            .after(&subnet.address);
+        let trail = Resource::new(address("dev/access/trail/main")).attr("bucket", "logs");
+        vec![subnet, bastion, trail]
+    }
+
+    #[test]
+    fn a_router_walks_one_plan_across_domains_in_dependency_order_with_shared_ids() {
+        let log = RefCell::new(Vec::new());
+        let (net, access) = (Domain { log: &log, fail: BTreeSet::new() }, Domain { log: &log, fail: BTreeSet::new() });
+        let router = Router::default().route("net", &net).route("access", &access);
+        let plan = diff(&platform(), &[]).expect("plan");
+        let report = block_on(apply(&plan, &router, &Ids::default(), 10, &Quiet));
+        assert!(report.is_success(), "{report:?}");
+        let log = log.borrow();
+        let at = |prefix: &str| log.iter().position(|line| line.starts_with(prefix)).expect(prefix);
+        assert!(at("create dev/net/subnet/app-a") < at("create dev/access/instance/bastion"));
+        assert!(
+            log.contains(&"create dev/access/instance/bastion id-app-a".to_owned()),
+            "the bastion saw its subnet's id: {log:?}"
+        );
+    }
+
+    #[test]
+    fn a_failure_in_one_domain_skips_its_dependants_in_another_and_nothing_else() {
+        let log = RefCell::new(Vec::new());
+        let net = Domain { log: &log, fail: ["dev/net/subnet/app-a".to_owned()].into() };
+        let access = Domain { log: &log, fail: BTreeSet::new() };
+        let router = Router::default().route("net", &net).route("access", &access);
+        let plan = diff(&platform(), &[]).expect("plan");
+        let report = block_on(apply(&plan, &router, &Ids::default(), 10, &Quiet));
+        assert_eq!(report.failed.len(), 1);
+        assert_eq!(report.failed[0].error.as_deref(), Some("dev/net/subnet/app-a refused"));
+        assert_eq!(
+            report.skipped.iter().map(|s| s.address.to_string()).collect::<Vec<_>>(),
+            ["dev/access/instance/bastion"]
+        );
+        assert_eq!(report.done.iter().map(|s| s.address.to_string()).collect::<Vec<_>>(), ["dev/access/trail/main"]);
+    }
+
+    #[test]
+    fn replacing_a_resource_replaces_its_dependants_in_other_domains_around_it() {
+        let log = RefCell::new(Vec::new());
+        let (net, access) = (Domain { log: &log, fail: BTreeSet::new() }, Domain { log: &log, fail: BTreeSet::new() });
+        let router = Router::default().route("net", &net).route("access", &access);
+        let mut observed = platform();
+        observed[0] = Resource::new(address("dev/net/subnet/app-a")).attr("cidr_block", "10.1.16.0/20");
+        let plan = diff(&platform(), &observed).expect("plan");
+        let ids = Ids::new([(address("dev/net/subnet/app-a"), "subnet-old".to_owned())].into());
+        let report = block_on(apply(&plan, &router, &ids, 10, &Quiet));
+        assert!(report.is_success(), "{report:?}");
+        let log = log.borrow();
+        let at = |prefix: &str| log.iter().position(|line| line.starts_with(prefix)).expect(prefix);
+        assert!(at("delete dev/access/instance/bastion") < at("delete dev/net/subnet/app-a"));
+        assert!(at("delete dev/net/subnet/app-a") < at("create dev/net/subnet/app-a"));
+        assert!(at("create dev/net/subnet/app-a") < at("create dev/access/instance/bastion"));
+        assert!(!log.iter().any(|line| line.contains("trail")), "the trail is untouched: {log:?}");
+    }
+
+    #[test]
+    fn a_step_of_a_component_without_provider_fails_with_its_name() {
+        let log = RefCell::new(Vec::new());
+        let net = Domain { log: &log, fail: BTreeSet::new() };
+        let router = Router::default().route("net", &net);
+        let plan = diff(&platform(), &[]).expect("plan");
+        let report = block_on(apply(&plan, &router, &Ids::default(), 10, &Quiet));
+        let failed: Vec<String> = report.failed.iter().filter_map(|f| f.error.clone()).collect();
+        assert!(
+            failed.contains(&"no provider for component `access` (dev/access/trail/main)".to_owned()),
+            "{failed:?}"
+        );
+    }
+
+    #[test]
+    fn resources_of_different_components_never_collide() {
+        let log = RefCell::new(Vec::new());
+        let (net, access) = (Domain { log: &log, fail: BTreeSet::new() }, Domain { log: &log, fail: BTreeSet::new() });
+        let router = Router::default().route("net", &net).route("access", &access);
+        let change = |text: &str| Change {
+            address: address(text),
+            action: Action::Create,
+            reasons: Vec::new(),
+            before: None,
+            after: None,
+            depends_on: Vec::new(),
+            releases: Vec::new(),
+        };
+        assert!(!router.collides(&change("dev/access/subnet/a"), &change("dev/net/subnet/b")));
+        assert!(router.collides(&change("dev/net/subnet/a"), &change("dev/net/subnet/b")));
     }
 }

@@ -19,21 +19,17 @@ use enclave_core::plan::Resource;
 use serde_json::{Value, json};
 
 pub use crate::clients::CallError;
-use crate::clients::{Clients, call_error};
+use crate::clients::{Clients, Code, Missing, call_error};
 pub use crate::resources::{ADDRESS_TAG, STACK_TAG, TIER_TAG};
 use crate::resources::{COMPONENT, flow_log_role_name, route_name};
 
 /// Tags enclave manages besides the ownership tags; see [`crate::resources::tags`].
 pub const MANAGED_TAGS: &[&str] = &["Name", TIER_TAG];
 
-/// What an account holds for the stack.
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct Observed {
-    /// Resources, with the attributes [`crate::resources::desired`] compares.
-    pub resources: Vec<Resource>,
-    /// AWS ids by address (`vpc-...`, `subnet-...`, the role's ARN, the log group's name).
-    pub ids: BTreeMap<Address, String>,
-}
+/// What an account holds for the stack: resources with the attributes
+/// [`crate::resources::desired`] compares, and AWS ids by address (`vpc-...`, `subnet-...`, the
+/// role's ARN, the log group's name).
+pub use enclave_core::reconcile::Observed;
 
 /// Why observation failed.
 pub type ObserveError = CallError;
@@ -42,49 +38,7 @@ fn tag<'a>(tags: &'a [Tag], key: &str) -> Option<&'a str> {
     tags.iter().find(|t| t.key() == Some(key)).and_then(Tag::value)
 }
 
-/// An EC2 resource with an id and tags.
-pub trait Tagged {
-    /// Its AWS id.
-    fn id(&self) -> Option<&str>;
-    /// Its tags.
-    fn tag_list(&self) -> &[Tag];
-}
-
-macro_rules! tagged {
-    ($($type:ty => $id:ident),* $(,)?) => {
-        $(impl Tagged for $type {
-            fn id(&self) -> Option<&str> {
-                self.$id()
-            }
-            fn tag_list(&self) -> &[Tag] {
-                self.tags()
-            }
-        })*
-    };
-}
-
-tagged!(
-    aws_sdk_ec2::types::Vpc => vpc_id,
-    aws_sdk_ec2::types::Subnet => subnet_id,
-    aws_sdk_ec2::types::RouteTable => route_table_id,
-    aws_sdk_ec2::types::InternetGateway => internet_gateway_id,
-    aws_sdk_ec2::types::Address => allocation_id,
-    aws_sdk_ec2::types::NatGateway => nat_gateway_id,
-    aws_sdk_ec2::types::SecurityGroup => group_id,
-    aws_sdk_ec2::types::VpcEndpoint => vpc_endpoint_id,
-    aws_sdk_ec2::types::FlowLog => flow_log_id,
-);
-
-/// The AWS id and logical address of a resource carrying this stack's tag and our address tag.
-/// Checked here, not only by the server's filter: moto ignores tag filters on some types, and a
-/// resource of another stack must never be taken for ours.
-pub fn owned<'a, T: Tagged>(item: &'a T, stack: &str) -> Option<(&'a str, Address)> {
-    let tags = item.tag_list();
-    if tag(tags, STACK_TAG) != Some(stack) {
-        return None;
-    }
-    Some((item.id()?, tag(tags, ADDRESS_TAG)?.parse().ok()?))
-}
+pub use enclave_aws::reconcile::{Tagged, owned};
 
 /// The managed tags of an EC2 resource, as the `tags` attribute.
 fn managed_tags(tags: &[Tag]) -> Value {
@@ -432,7 +386,7 @@ async fn observe_role(clients: &Clients, stack: &str, account: &str) -> Result<O
     let name = flow_log_role_name(stack);
     let role = match clients.iam.get_role().role_name(&name).send().await.map_err(call_error("iam:GetRole")) {
         Ok(out) => out.role,
-        Err(error) if error.is_not_found() => return Ok(None),
+        Err(error) if error.is(&Code::NotFound(Missing::Entity)) => return Ok(None),
         Err(error) => return Err(error),
     };
     let Some(role) = role else { return Ok(None) };
@@ -451,7 +405,7 @@ async fn observe_role(clients: &Clients, stack: &str, account: &str) -> Result<O
         .map_err(call_error("iam:GetRolePolicy"))
     {
         Ok(out) => policy_document(out.policy_document()),
-        Err(error) if error.is_not_found() => Value::Null,
+        Err(error) if error.is(&Code::NotFound(Missing::Entity)) => Value::Null,
         Err(error) => return Err(error),
     };
     let resource = Resource::new(address)
@@ -459,11 +413,4 @@ async fn observe_role(clients: &Clients, stack: &str, account: &str) -> Result<O
         .attr("trust_policy", role.assume_role_policy_document().map_or(Value::Null, policy_document))
         .attr("policy", policy);
     Ok(Some((resource, role.arn().to_owned())))
-}
-
-impl Observed {
-    fn record(&mut self, id: &str, resource: Resource) {
-        self.ids.insert(resource.address.clone(), id.to_owned());
-        self.resources.push(resource);
-    }
 }

@@ -7,10 +7,7 @@ use serde_json::json;
 
 use crate::model::{AccountNetwork, EndpointKind, NetworkModel, Target};
 
-/// Tag naming the stack a resource belongs to.
-pub const STACK_TAG: &str = "enclave:stack";
-/// Tag holding a resource's logical address.
-pub const ADDRESS_TAG: &str = "enclave:address";
+pub use enclave_core::address::{ADDRESS_TAG, STACK_TAG};
 /// Tag holding a subnet's tier.
 pub const TIER_TAG: &str = "enclave:tier";
 

@@ -149,6 +149,11 @@ pub struct Change {
     /// Changes in this plan that must finish first.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub depends_on: Vec<Address>,
+    /// For an update: resources the observed one depends on and the desired one no longer does
+    /// (a route moving from one NAT gateway to another). A delete of one of them waits for this
+    /// update, so nothing points at a resource while it is deleted.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub releases: Vec<Address>,
 }
 
 /// An ordered set of changes.
@@ -234,6 +239,7 @@ pub fn diff(desired: &[Resource], observed: &[Resource]) -> Result<Plan, CycleEr
                 before: None,
                 after: Some(wanted.attributes.clone()),
                 depends_on: wanted.depends_on.iter().cloned().collect(),
+                releases: Vec::new(),
             }),
             Some(found) => {
                 let reasons: Vec<Reason> = wanted
@@ -259,6 +265,11 @@ pub fn diff(desired: &[Resource], observed: &[Resource]) -> Result<Plan, CycleEr
                     before: Some(found.attributes.clone()),
                     after: Some(wanted.attributes.clone()),
                     depends_on: wanted.depends_on.iter().cloned().collect(),
+                    releases: if replace {
+                        Vec::new()
+                    } else {
+                        found.depends_on.difference(&wanted.depends_on).cloned().collect()
+                    },
                 });
             }
         }
@@ -274,6 +285,7 @@ pub fn diff(desired: &[Resource], observed: &[Resource]) -> Result<Plan, CycleEr
             before: Some(found.attributes.clone()),
             after: None,
             depends_on: found.depends_on.iter().cloned().collect(),
+            releases: Vec::new(),
         })
         .collect();
 
@@ -283,6 +295,7 @@ pub fn diff(desired: &[Resource], observed: &[Resource]) -> Result<Plan, CycleEr
     let changing: BTreeSet<Address> = changes.iter().map(|c| c.address.clone()).collect();
     for change in &mut changes {
         change.depends_on.retain(|dependency| changing.contains(dependency));
+        change.releases.retain(|released| changing.contains(released));
     }
     Ok(Plan { changes, unchanged })
 }
@@ -309,6 +322,7 @@ fn cascade_replacements(
             match forward.iter_mut().find(|c| c.address == wanted.address) {
                 Some(change) => {
                     change.action = Action::Replace;
+                    change.releases.clear();
                     change.reasons.push(reason);
                 }
                 None => {
@@ -320,6 +334,7 @@ fn cascade_replacements(
                         before: Some(found.attributes.clone()),
                         after: Some(wanted.attributes.clone()),
                         depends_on: wanted.depends_on.iter().cloned().collect(),
+                        releases: Vec::new(),
                     });
                 }
             }

@@ -1,0 +1,480 @@
+//! The reconciler toolkit every AWS domain uses, so that each gets the network's guarantees
+//! without copying them: ownership by tag checked on the client, creates that never duplicate,
+//! throttling that never fails work, bounded waits, and typed errors.
+//!
+//! - Ownership: everything enclave creates carries [`STACK_TAG`] and [`ADDRESS_TAG`]. [`owned`]
+//!   checks both on the client for anything [`Tagged`] (moto ignores tag filters on some types,
+//!   and a resource of another stack must never be taken for ours).
+//! - [`create`]: runs a create without the SDK's retries; after a failure that may have reached
+//!   AWS (a 5xx, a lost connection, a timeout, throttling) it looks the resource up by its
+//!   address before trying again, so no retry makes a duplicate. [`client_token`] derives the
+//!   idempotency token for APIs that take one.
+//! - [`backoff`]: full jitter, capped.
+//! - [`wait`]: polls until done, failed or the [`Waits`] bound, and says what it waited for.
+//! - [`delete`]: "already gone" is success; deletes blocked by a dependency are retried within
+//!   the bound.
+//! - [`CallError`]: the operation, the AWS error [`Code`] as an enum where domains branch on it,
+//!   and whether a retry may succeed; enclave's own faults are [`CallError::Enclave`].
+//!
+//! ```
+//! use enclave_aws::reconcile::{CallError, Code, Missing};
+//! let error = CallError::aws("ec2:DeleteSubnet", Some("InvalidSubnetID.NotFound"), "gone");
+//! assert!(error.is(&Code::NotFound(Missing::Subnet)));
+//! assert_eq!(error.to_string(), "ec2:DeleteSubnet: gone");
+//! ```
+
+use std::fmt;
+use std::future::Future;
+use std::time::{Duration, Instant};
+
+use aws_smithy_runtime_api::client::result::SdkError;
+use aws_smithy_types::error::metadata::ProvideErrorMetadata;
+use enclave_core::Address;
+
+pub use enclave_core::address::{ADDRESS_TAG, STACK_TAG};
+
+/// An AWS resource with an id and tags.
+pub trait Tagged {
+    /// Its AWS id.
+    fn id(&self) -> Option<&str>;
+    /// The value of its tag `key`.
+    fn tag(&self, key: &str) -> Option<&str>;
+}
+
+/// The AWS id and logical address of `item` when it carries this stack's tag and an address
+/// tag; `None` otherwise. Always checked here, never left to a server-side filter.
+pub fn owned<'a, T: Tagged>(item: &'a T, stack: &str) -> Option<(&'a str, Address)> {
+    if item.tag(STACK_TAG) != Some(stack) {
+        return None;
+    }
+    Some((item.id()?, item.tag(ADDRESS_TAG)?.parse().ok()?))
+}
+
+/// `ClientToken` for a create: stable for stack and address, at most 64 ASCII characters.
+pub fn client_token(stack: &str, address: &Address) -> String {
+    // FNV-1a over "stack/address", twice with different offsets, as 32 hex digits.
+    let text = format!("{stack}/{address}");
+    let hash =
+        |offset: u64| text.bytes().fold(offset, |hash, byte| (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3));
+    format!("enclave-{:016x}{:016x}", hash(0xcbf2_9ce4_8422_2325), hash(0x8422_2325_cbf2_9ce4))
+}
+
+/// Full-jitter backoff: a random wait up to `min(10 s, 200 ms x 2^attempt)`.
+pub fn backoff(attempt: u32) -> Duration {
+    let cap = Duration::from_millis(200).saturating_mul(1 << attempt.min(6)).min(Duration::from_secs(10));
+    cap.mul_f64(fastrand::f64())
+}
+
+/// Bounds on waiting: for resources to become available or go away, and for deletes blocked by
+/// a dependency.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Waits {
+    /// Give up after this long.
+    pub timeout: Duration,
+    /// Poll this often.
+    pub interval: Duration,
+}
+
+impl Default for Waits {
+    fn default() -> Self {
+        Waits { timeout: Duration::from_secs(600), interval: Duration::from_secs(5) }
+    }
+}
+
+/// What one poll of a [`wait`] saw.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum WaitState {
+    /// The goal is reached.
+    Done,
+    /// Not yet; the state seen.
+    Pending(String),
+    /// It will never be reached; the state seen.
+    Failed(String),
+}
+
+/// The AWS error codes domains branch on; anything else is [`Code::Other`].
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Code {
+    /// Too many requests: retried with backoff.
+    Throttling(String),
+    /// A server-side failure that may pass: retried.
+    Transient(String),
+    /// Something still depends on the resource.
+    DependencyViolation,
+    /// The named thing does not exist.
+    NotFound(Missing),
+    /// The thing to create exists already.
+    AlreadyExists(Existing),
+    /// The internet gateway is not attached to that VPC.
+    GatewayNotAttached,
+    /// Any other code, as AWS sent it.
+    Other(String),
+}
+
+/// What a "not found" code is about.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Missing {
+    /// `InvalidVpcID.NotFound`.
+    Vpc,
+    /// `InvalidSubnetID.NotFound`.
+    Subnet,
+    /// `InvalidInternetGatewayID.NotFound`.
+    InternetGateway,
+    /// `InvalidAllocationID.NotFound`.
+    Allocation,
+    /// `NatGatewayNotFound`, `InvalidNatGatewayID.NotFound`.
+    NatGateway,
+    /// `InvalidRouteTableID.NotFound`.
+    RouteTable,
+    /// `InvalidAssociationID.NotFound`.
+    Association,
+    /// `InvalidRoute.NotFound`.
+    Route,
+    /// `InvalidGroup.NotFound`, `InvalidGroupId.NotFound`.
+    SecurityGroup,
+    /// `InvalidPermission.NotFound`.
+    Permission,
+    /// `InvalidVpcEndpointId.NotFound`.
+    VpcEndpoint,
+    /// `InvalidFlowLogId.NotFound`.
+    FlowLog,
+    /// `ResourceNotFoundException` (CloudWatch Logs and others).
+    Resource,
+    /// `NoSuchEntity` (IAM).
+    Entity,
+    /// `ParameterNotFound` (SSM).
+    Parameter,
+    /// Another `*NotFound*` code.
+    Other,
+}
+
+/// What an "already exists" code is about.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Existing {
+    /// `RouteAlreadyExists`.
+    Route,
+    /// `Resource.AlreadyAssociated`.
+    Association,
+    /// `InvalidPermission.Duplicate`.
+    Permission,
+    /// `EntityAlreadyExists` (IAM).
+    Entity,
+    /// `ResourceAlreadyExistsException` (CloudWatch Logs and others).
+    Resource,
+    /// `ParameterAlreadyExists` (SSM).
+    Parameter,
+}
+
+const THROTTLING: &[&str] =
+    &["RequestLimitExceeded", "Throttling", "ThrottlingException", "RequestThrottled", "TooManyRequestsException"];
+const TRANSIENT: &[&str] = &["InternalError", "InternalFailure", "ServiceUnavailable", "Unavailable"];
+
+impl Code {
+    /// The code AWS sent, classified.
+    pub fn parse(code: &str) -> Code {
+        let missing = |what| Code::NotFound(what);
+        let existing = |what| Code::AlreadyExists(what);
+        match code {
+            _ if THROTTLING.contains(&code) => Code::Throttling(code.to_owned()),
+            _ if TRANSIENT.contains(&code) => Code::Transient(code.to_owned()),
+            "DependencyViolation" => Code::DependencyViolation,
+            "Gateway.NotAttached" => Code::GatewayNotAttached,
+            "InvalidVpcID.NotFound" => missing(Missing::Vpc),
+            "InvalidSubnetID.NotFound" => missing(Missing::Subnet),
+            "InvalidInternetGatewayID.NotFound" => missing(Missing::InternetGateway),
+            "InvalidAllocationID.NotFound" => missing(Missing::Allocation),
+            "NatGatewayNotFound" | "InvalidNatGatewayID.NotFound" => missing(Missing::NatGateway),
+            "InvalidRouteTableID.NotFound" => missing(Missing::RouteTable),
+            "InvalidAssociationID.NotFound" => missing(Missing::Association),
+            "InvalidRoute.NotFound" => missing(Missing::Route),
+            "InvalidGroup.NotFound" | "InvalidGroupId.NotFound" => missing(Missing::SecurityGroup),
+            "InvalidPermission.NotFound" => missing(Missing::Permission),
+            "InvalidVpcEndpointId.NotFound" => missing(Missing::VpcEndpoint),
+            "InvalidFlowLogId.NotFound" => missing(Missing::FlowLog),
+            "ResourceNotFoundException" => missing(Missing::Resource),
+            "NoSuchEntity" => missing(Missing::Entity),
+            "ParameterNotFound" => missing(Missing::Parameter),
+            "RouteAlreadyExists" => existing(Existing::Route),
+            "Resource.AlreadyAssociated" => existing(Existing::Association),
+            "InvalidPermission.Duplicate" => existing(Existing::Permission),
+            "EntityAlreadyExists" => existing(Existing::Entity),
+            "ResourceAlreadyExistsException" => existing(Existing::Resource),
+            "ParameterAlreadyExists" => existing(Existing::Parameter),
+            _ if code.contains("NotFound") => missing(Missing::Other),
+            other => Code::Other(other.to_owned()),
+        }
+    }
+
+    /// Whether trying again may succeed.
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, Code::Throttling(_) | Code::Transient(_))
+    }
+}
+
+/// A failed call, or a fault of enclave's own while carrying out a step.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum CallError {
+    /// AWS (or the way to it) failed.
+    #[error("{operation}: {message}")]
+    Aws {
+        /// `ec2:CreateVpc`.
+        operation: String,
+        /// The service's error code, when it sent one.
+        code: Option<Code>,
+        /// The whole message (URLs without user-info).
+        message: String,
+        /// Whether trying again may succeed (throttling, 5xx, lost connections, timeouts).
+        retryable: bool,
+    },
+    /// enclave could not carry out a step: a reference without an id yet, a resource someone
+    /// else owns, a wait that timed out.
+    #[error("enclave: {message}")]
+    Enclave {
+        /// What went wrong, naming the resource.
+        message: String,
+    },
+}
+
+impl CallError {
+    /// An AWS error from its parts (batch APIs report errors per item, outside `SdkError`).
+    pub fn aws(operation: impl Into<String>, code: Option<&str>, message: impl Into<String>) -> Self {
+        let code = code.map(Code::parse);
+        let retryable = code.as_ref().is_some_and(Code::is_retryable);
+        CallError::Aws { operation: operation.into(), code, message: message.into(), retryable }
+    }
+
+    /// A fault of enclave's own.
+    pub fn enclave(message: impl Into<String>) -> Self {
+        CallError::Enclave { message: message.into() }
+    }
+
+    /// The AWS error code, when AWS sent one.
+    pub fn code(&self) -> Option<&Code> {
+        match self {
+            CallError::Aws { code, .. } => code.as_ref(),
+            CallError::Enclave { .. } => None,
+        }
+    }
+
+    /// What went wrong, without the operation.
+    pub fn message(&self) -> &str {
+        match self {
+            CallError::Aws { message, .. } | CallError::Enclave { message } => message,
+        }
+    }
+
+    /// Whether AWS answered with `code`.
+    pub fn is(&self, code: &Code) -> bool {
+        self.code() == Some(code)
+    }
+
+    /// Whether trying again may succeed.
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, CallError::Aws { retryable: true, .. })
+    }
+
+    /// The same error with another message (the operation and code kept).
+    #[must_use]
+    pub fn with_message(self, text: String) -> Self {
+        match self {
+            CallError::Aws { operation, code, retryable, .. } => {
+                CallError::Aws { operation, code, message: text, retryable }
+            }
+            CallError::Enclave { .. } => CallError::Enclave { message: text },
+        }
+    }
+}
+
+impl fmt::Display for Code {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Code::Throttling(code) | Code::Transient(code) | Code::Other(code) => f.write_str(code),
+            other => write!(f, "{other:?}"),
+        }
+    }
+}
+
+/// Turns an SDK error into a [`CallError`], classifying it: timeouts, dispatch failures and
+/// unreadable responses are retryable, as are throttling and transient service codes.
+pub fn call_error<E, R>(operation: &str) -> impl Fn(SdkError<E, R>) -> CallError + '_
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+    R: fmt::Debug,
+{
+    move |error| {
+        let code = error.code().map(Code::parse);
+        let retryable = match &error {
+            SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => true,
+            SdkError::ServiceError(_) => code.as_ref().is_some_and(Code::is_retryable),
+            _ => false,
+        };
+        CallError::Aws { operation: operation.to_owned(), code, message: crate::error_text(&error), retryable }
+    }
+}
+
+/// Runs `create`; after a failure that may have reached AWS, asks `lookup` whether the
+/// resource exists before trying again (at most `attempts` tries in all, with [`backoff`]).
+pub async fn create<L, LF, C, CF>(address: &Address, attempts: u32, lookup: L, create: C) -> Result<String, CallError>
+where
+    L: Fn() -> LF,
+    LF: Future<Output = Result<Option<String>, CallError>>,
+    C: Fn() -> CF,
+    CF: Future<Output = Result<String, CallError>>,
+{
+    let mut attempt = 0;
+    loop {
+        match create().await {
+            Ok(id) => return Ok(id),
+            Err(error) if error.is_retryable() && attempt + 1 < attempts => {
+                attempt += 1;
+                tracing::debug!(%address, %error, attempt, "create failed; looking up before retrying");
+                tokio::time::sleep(backoff(attempt)).await;
+                if let Some(id) = lookup().await? {
+                    return Ok(id);
+                }
+            }
+            Err(error) => return Err(error),
+        }
+    }
+}
+
+/// Polls `check` until it says done, within `waits`; the error names `address` and `what`.
+pub async fn wait<F, Fut>(address: &Address, what: &str, waits: Waits, check: F) -> Result<(), CallError>
+where
+    F: Fn() -> Fut,
+    Fut: Future<Output = Result<WaitState, CallError>>,
+{
+    let began = Instant::now();
+    loop {
+        match check().await? {
+            WaitState::Done => return Ok(()),
+            WaitState::Failed(state) => {
+                return Err(CallError::enclave(format!("{address}: {what} ended in state {state}")));
+            }
+            WaitState::Pending(state) => {
+                if began.elapsed() >= waits.timeout {
+                    return Err(CallError::enclave(format!(
+                        "{address}: timed out after {:?} waiting for {what} (last state: {state})",
+                        waits.timeout
+                    )));
+                }
+                tokio::time::sleep(waits.interval).await;
+            }
+        }
+    }
+}
+
+/// Runs `delete`; an error `gone` accepts (the resource's own "not found") is success, and
+/// [`Code::DependencyViolation`] is retried within `waits`.
+pub async fn delete<G, F, Fut>(waits: Waits, gone: G, delete: F) -> Result<(), CallError>
+where
+    G: Fn(&CallError) -> bool,
+    F: Fn() -> Fut,
+    Fut: Future<Output = Result<(), CallError>>,
+{
+    let began = Instant::now();
+    loop {
+        match delete().await {
+            Ok(()) => return Ok(()),
+            Err(error) if gone(&error) => return Ok(()),
+            Err(error) if error.is(&Code::DependencyViolation) && began.elapsed() < waits.timeout => {
+                tokio::time::sleep(waits.interval).await;
+            }
+            Err(error) => return Err(error),
+        }
+    }
+}
+
+#[cfg(feature = "ec2")]
+mod ec2 {
+    use aws_sdk_ec2::types::Tag;
+
+    use super::Tagged;
+
+    fn find<'a>(tags: &'a [Tag], key: &str) -> Option<&'a str> {
+        tags.iter().find(|t| t.key() == Some(key)).and_then(Tag::value)
+    }
+
+    macro_rules! tagged {
+        ($($type:ty => $id:ident),* $(,)?) => {
+            $(impl Tagged for $type {
+                fn id(&self) -> Option<&str> {
+                    self.$id()
+                }
+                fn tag(&self, key: &str) -> Option<&str> {
+                    find(self.tags(), key)
+                }
+            })*
+        };
+    }
+
+    tagged!(
+        aws_sdk_ec2::types::Vpc => vpc_id,
+        aws_sdk_ec2::types::Subnet => subnet_id,
+        aws_sdk_ec2::types::RouteTable => route_table_id,
+        aws_sdk_ec2::types::InternetGateway => internet_gateway_id,
+        aws_sdk_ec2::types::Address => allocation_id,
+        aws_sdk_ec2::types::NatGateway => nat_gateway_id,
+        aws_sdk_ec2::types::SecurityGroup => group_id,
+        aws_sdk_ec2::types::VpcEndpoint => vpc_endpoint_id,
+        aws_sdk_ec2::types::FlowLog => flow_log_id,
+        aws_sdk_ec2::types::Instance => instance_id,
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct Item(&'static [(&'static str, &'static str)]);
+
+    impl Tagged for Item {
+        fn id(&self) -> Option<&str> {
+            Some("id-1")
+        }
+        fn tag(&self, key: &str) -> Option<&str> {
+            self.0.iter().find(|(k, _)| *k == key).map(|(_, v)| *v)
+        }
+    }
+
+    #[test]
+    fn ownership_needs_this_stack_and_an_address() {
+        let ours = Item(&[(STACK_TAG, "acme"), (ADDRESS_TAG, "dev/net/vpc/main")]);
+        assert_eq!(owned(&ours, "acme").map(|(id, a)| (id, a.to_string())), Some(("id-1", "dev/net/vpc/main".into())));
+        assert!(owned(&ours, "other").is_none());
+        assert!(owned(&Item(&[(STACK_TAG, "acme")]), "acme").is_none());
+    }
+
+    #[test]
+    fn client_tokens_are_stable_distinct_and_short() {
+        let a: Address = "dev/net/nat-gateway/a".parse().expect("address");
+        let b: Address = "dev/net/nat-gateway/b".parse().expect("address");
+        assert_eq!(client_token("acme", &a), client_token("acme", &a));
+        assert_ne!(client_token("acme", &a), client_token("acme", &b));
+        assert_ne!(client_token("acme", &a), client_token("other", &a));
+        assert!(client_token("acme", &a).len() <= 64);
+    }
+
+    #[test]
+    fn backoff_is_bounded() {
+        for attempt in 0..20 {
+            assert!(backoff(attempt) <= Duration::from_secs(10));
+        }
+    }
+
+    #[test]
+    fn codes_are_classified_and_enclave_faults_are_apart() {
+        assert!(CallError::aws("ec2:CreateVpc", Some("RequestLimitExceeded"), "slow down").is_retryable());
+        assert!(!CallError::aws("ec2:CreateVpc", Some("InvalidParameterValue"), "no").is_retryable());
+        assert_eq!(Code::parse("InvalidRoute.NotFound"), Code::NotFound(Missing::Route));
+        assert_eq!(Code::parse("Something.NotFound"), Code::NotFound(Missing::Other));
+        let fault = CallError::enclave("dev/net/route/a: dev/net/nat-gateway/a has no id yet");
+        assert_eq!(fault.code(), None);
+        assert!(!fault.is_retryable());
+        assert_eq!(fault.to_string(), "enclave: dev/net/route/a: dev/net/nat-gateway/a has no id yet");
+    }
+}
