@@ -37,6 +37,7 @@ pub mod cidr;
 #[cfg(feature = "aws")]
 pub mod clients;
 pub mod guardrails;
+pub mod kind;
 pub mod model;
 #[cfg(feature = "aws")]
 pub mod observe;

@@ -20,6 +20,7 @@ use serde_json::{Value, json};
 
 pub use crate::clients::CallError;
 use crate::clients::{Clients, Code, Missing, call_error};
+use crate::kind::Kind;
 pub use crate::resources::{ADDRESS_TAG, STACK_TAG, TIER_TAG};
 use crate::resources::{COMPONENT, flow_log_role_name, route_name};
 
@@ -231,7 +232,7 @@ pub async fn observe(clients: &Clients, stack: &str, account: &str) -> Result<Ob
         let table_name = address.name().to_owned();
         for association in table.associations() {
             let Some(subnet) = association.subnet_id().and_then(|s| by_id.get(s)) else { continue };
-            let association_address = sibling(&address, "route-table-association", subnet.name());
+            let association_address = sibling(&address, Kind::RouteTableAssociation, subnet.name());
             let resource = Resource::new(association_address)
                 .attr("route_table", address.to_string())
                 .after(subnet)
@@ -255,7 +256,7 @@ pub async fn observe(clients: &Clients, stack: &str, account: &str) -> Result<Ob
                 .or(route.vpc_peering_connection_id())
                 .or(route.network_interface_id())
                 .or(route.instance_id());
-            let resource = Resource::new(sibling(&address, "route", &route_name(&table_name, destination)))
+            let resource = Resource::new(sibling(&address, Kind::Route, &route_name(&table_name, destination)))
                 .attr("route_table", address.to_string())
                 .attr("destination", destination)
                 .attr("target", refer(target))
@@ -272,7 +273,7 @@ pub async fn observe(clients: &Clients, stack: &str, account: &str) -> Result<Ob
             .attr("ingress", rules(group.ip_permissions()))
             .attr("egress", rules(group.ip_permissions_egress()))
             .attr("tags", managed_tags(group.tags()));
-        if address.kind() == "security-group" {
+        if address.kind() == Kind::SecurityGroup.as_str() {
             resource = resource.attr("description", group.description().unwrap_or_default());
         }
         observed.record(id, depend(resource, group.vpc_id()));
@@ -348,12 +349,12 @@ pub async fn observe(clients: &Clients, stack: &str, account: &str) -> Result<Ob
     Ok(observed)
 }
 
-fn sibling(address: &Address, kind: &str, name: &str) -> Address {
-    Address::new(address.account(), COMPONENT, kind, name).unwrap_or_else(|_| address.clone())
+fn sibling(address: &Address, kind: Kind, name: &str) -> Address {
+    Address::new(address.account(), COMPONENT, kind.as_str(), name).unwrap_or_else(|_| address.clone())
 }
 
-fn account_address(account: &str, kind: &str, name: &str) -> Option<Address> {
-    Address::new(account, COMPONENT, kind, name).ok()
+fn account_address(account: &str, kind: Kind, name: &str) -> Option<Address> {
+    Address::new(account, COMPONENT, kind.as_str(), name).ok()
 }
 
 /// The flow-log group, found by its name; returns the resource and the name (its id).
@@ -373,7 +374,7 @@ async fn observe_log_group(
     let Some(group) = groups.log_groups().iter().find(|g| g.log_group_name() == Some(name.as_str())) else {
         return Ok(None);
     };
-    let Some(address) = account_address(account, "log-group", "flow-logs") else { return Ok(None) };
+    let Some(address) = account_address(account, Kind::LogGroup, "flow-logs") else { return Ok(None) };
     let resource = Resource::new(address)
         .attr("name", name.clone())
         .attr("retention_days", group.retention_in_days().map_or(Value::Null, |days| json!(days)));
@@ -391,7 +392,7 @@ async fn observe_role(clients: &Clients, stack: &str, account: &str) -> Result<O
     };
     let Some(role) = role else { return Ok(None) };
     let ours = role.tags().iter().any(|t| t.key() == STACK_TAG && t.value() == stack);
-    let Some(address) = account_address(account, "iam-role", "flow-logs") else { return Ok(None) };
+    let Some(address) = account_address(account, Kind::IamRole, "flow-logs") else { return Ok(None) };
     if !ours {
         return Ok(None);
     }

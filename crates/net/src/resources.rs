@@ -5,6 +5,7 @@ use enclave_core::plan::Resource;
 use enclave_core::spec::FlowLogDestination;
 use serde_json::json;
 
+use crate::kind::Kind;
 use crate::model::{AccountNetwork, EndpointKind, NetworkModel, Target};
 
 pub use enclave_core::address::{ADDRESS_TAG, STACK_TAG};
@@ -14,9 +15,10 @@ pub const TIER_TAG: &str = "enclave:tier";
 /// The component segment of every address this crate owns.
 pub const COMPONENT: &str = "net";
 
-fn address(account: &str, kind: &str, name: &str) -> Address {
+fn address(account: &str, kind: Kind, name: &str) -> Address {
     // Names come from validated spec names, AZ letters and service names, all valid segments.
-    Address::new(account, COMPONENT, kind, name).unwrap_or_else(|error| panic!("internal address error: {error}"))
+    Address::new(account, COMPONENT, kind.as_str(), name)
+        .unwrap_or_else(|error| panic!("internal address error: {error}"))
 }
 
 /// Every resource of every account, each after the ones it needs.
@@ -61,18 +63,19 @@ pub const ROLE_PATH: &str = "/enclave/";
 
 fn account_resources(stack: &str, region: &str, network: &AccountNetwork) -> Vec<Resource> {
     let account = network.account.as_str();
-    let at = |kind: &str, name: &str| address(account, kind, name);
-    let tagged = |kind: &str, name: &str| Resource::new(at(kind, name)).attr("tags", tags(account, kind, name, &[]));
-    let vpc = at("vpc", "main");
+    let at = |kind: Kind, name: &str| address(account, kind, name);
+    let tagged =
+        |kind: Kind, name: &str| Resource::new(at(kind, name)).attr("tags", tags(account, kind.as_str(), name, &[]));
+    let vpc = at(Kind::Vpc, "main");
     let mut out = vec![
-        tagged("vpc", "main")
+        tagged(Kind::Vpc, "main")
             .immutable("cidr_block", network.vpc.cidr.to_string())
             .attr("enable_dns_support", network.vpc.enable_dns_support)
             .attr("enable_dns_hostnames", network.vpc.enable_dns_hostnames),
     ];
     for subnet in &network.subnets {
         out.push(
-            Resource::new(at("subnet", &subnet.name))
+            Resource::new(at(Kind::Subnet, &subnet.name))
                 .immutable("cidr_block", subnet.cidr.to_string())
                 .immutable("availability_zone", subnet.zone.clone())
                 .attr("map_public_ip_on_launch", subnet.map_public_ip_on_launch)
@@ -80,17 +83,17 @@ fn account_resources(stack: &str, region: &str, network: &AccountNetwork) -> Vec
                 .after(&vpc),
         );
     }
-    let igw = at("internet-gateway", "main");
+    let igw = at(Kind::InternetGateway, "main");
     if network.internet_gateway {
-        out.push(tagged("internet-gateway", "main").attr("vpc", vpc.to_string()).after(&vpc));
+        out.push(tagged(Kind::InternetGateway, "main").attr("vpc", vpc.to_string()).after(&vpc));
     }
     for gateway in &network.nat_gateways {
         let eip_name = format!("nat-{}", gateway.name);
-        let eip = at("eip", &eip_name);
-        let subnet = at("subnet", &gateway.subnet);
-        out.push(tagged("eip", &eip_name).attr("domain", "vpc").after(&vpc));
+        let eip = at(Kind::Eip, &eip_name);
+        let subnet = at(Kind::Subnet, &gateway.subnet);
+        out.push(tagged(Kind::Eip, &eip_name).immutable("domain", "vpc").after(&vpc));
         out.push(
-            tagged("nat-gateway", &gateway.name)
+            tagged(Kind::NatGateway, &gateway.name)
                 .immutable("subnet", subnet.to_string())
                 .immutable("allocation", eip.to_string())
                 .immutable("connectivity_type", "public")
@@ -100,12 +103,12 @@ fn account_resources(stack: &str, region: &str, network: &AccountNetwork) -> Vec
         );
     }
     for table in &network.route_tables {
-        let table_address = at("route-table", &table.name);
-        out.push(tagged("route-table", &table.name).immutable("vpc", vpc.to_string()).after(&vpc));
+        let table_address = at(Kind::RouteTable, &table.name);
+        out.push(tagged(Kind::RouteTable, &table.name).immutable("vpc", vpc.to_string()).after(&vpc));
         for subnet in &table.subnets {
-            let subnet_address = at("subnet", subnet);
+            let subnet_address = at(Kind::Subnet, subnet);
             out.push(
-                Resource::new(at("route-table-association", subnet))
+                Resource::new(at(Kind::RouteTableAssociation, subnet))
                     .attr("route_table", table_address.to_string())
                     .after(&subnet_address)
                     .after(&table_address),
@@ -114,11 +117,11 @@ fn account_resources(stack: &str, region: &str, network: &AccountNetwork) -> Vec
         for route in &table.routes {
             let target = match &route.target {
                 Target::InternetGateway => igw.clone(),
-                Target::NatGateway(name) => at("nat-gateway", name),
+                Target::NatGateway(name) => at(Kind::NatGateway, name),
             };
             out.push(
-                Resource::new(at("route", &route_name(&table.name, &route.destination.to_string())))
-                    .attr("route_table", table_address.to_string())
+                Resource::new(at(Kind::Route, &route_name(&table.name, &route.destination.to_string())))
+                    .immutable("route_table", table_address.to_string())
                     .immutable("destination", route.destination.to_string())
                     .attr("target", target.to_string())
                     .after(&table_address)
@@ -127,41 +130,41 @@ fn account_resources(stack: &str, region: &str, network: &AccountNetwork) -> Vec
         }
     }
     for group in &network.security_groups {
-        let kind = if group.name == "default" { "default-security-group" } else { "security-group" };
+        let kind = if group.name == "default" { Kind::DefaultSecurityGroup } else { Kind::SecurityGroup };
         let name = if group.name == "default" { "main" } else { group.name.as_str() };
         let mut resource = tagged(kind, name)
             .attr("ingress", group.ingress.iter().map(ToString::to_string).collect::<Vec<_>>())
             .attr("egress", group.egress.iter().map(ToString::to_string).collect::<Vec<_>>())
             .after(&vpc);
-        if kind == "security-group" {
+        if kind == Kind::SecurityGroup {
             resource = resource.immutable("description", group.description.clone());
         }
         out.push(resource);
     }
     for endpoint in &network.endpoints {
-        let mut resource = tagged("vpc-endpoint", &endpoint.service)
+        let mut resource = tagged(Kind::VpcEndpoint, &endpoint.service)
             .immutable("service_name", endpoint.service_name.clone())
             .attr("policy", endpoint.policy.clone())
             .after(&vpc);
         match &endpoint.kind {
             EndpointKind::Interface { subnets, security_group, private_dns } => {
-                let group = at("security-group", security_group);
+                let group = at(Kind::SecurityGroup, security_group);
                 resource = resource
                     .immutable("type", "Interface")
-                    .attr("subnets", sorted(subnets.iter().map(|s| at("subnet", s).to_string())))
+                    .attr("subnets", sorted(subnets.iter().map(|s| at(Kind::Subnet, s).to_string())))
                     .attr("security_groups", vec![group.to_string()])
                     .attr("private_dns_enabled", *private_dns)
                     .after(&group);
                 for subnet in subnets {
-                    resource = resource.after(&at("subnet", subnet));
+                    resource = resource.after(&at(Kind::Subnet, subnet));
                 }
             }
             EndpointKind::Gateway { route_tables } => {
                 resource = resource
                     .immutable("type", "Gateway")
-                    .attr("route_tables", sorted(route_tables.iter().map(|t| at("route-table", t).to_string())));
+                    .attr("route_tables", sorted(route_tables.iter().map(|t| at(Kind::RouteTable, t).to_string())));
                 for table in route_tables {
-                    resource = resource.after(&at("route-table", table));
+                    resource = resource.after(&at(Kind::RouteTable, table));
                 }
             }
         }
@@ -174,8 +177,8 @@ fn account_resources(stack: &str, region: &str, network: &AccountNetwork) -> Vec
         };
         let partition = enclave_core::region::partition(region);
         let id = &network.account_id;
-        let group = at("log-group", "flow-logs");
-        let role = at("iam-role", "flow-logs");
+        let group = at(Kind::LogGroup, "flow-logs");
+        let role = at(Kind::IamRole, "flow-logs");
         let group_arn = format!("arn:{partition}:logs:{region}:{id}:log-group:{}", flow_log.log_group);
         out.push(
             Resource::new(group.clone())
@@ -216,7 +219,7 @@ fn account_resources(stack: &str, region: &str, network: &AccountNetwork) -> Vec
                 .after(&group),
         );
         out.push(
-            tagged("flow-log", "main")
+            tagged(Kind::FlowLog, "main")
                 .immutable("destination_type", destination)
                 .immutable("traffic_type", flow_log.traffic.to_string())
                 .immutable("log_group", group.to_string())
