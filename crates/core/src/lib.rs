@@ -41,6 +41,7 @@ pub mod quantity;
 pub mod reconcile;
 pub mod redact;
 pub mod region;
+pub mod secret;
 pub mod source;
 pub mod spec;
 pub mod validate;

@@ -35,6 +35,7 @@ use serde::Serialize;
 
 use crate::address::Address;
 use crate::plan::{Action, Attributes, Change, Plan, Resource};
+use crate::secret::Secret;
 
 /// What one step does to one resource.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
@@ -67,8 +68,10 @@ pub struct Step<'a> {
     pub operation: Operation,
     /// Observed attributes (updates and deletes).
     pub before: Option<&'a Attributes>,
-    /// Desired attributes (creates and updates).
+    /// Desired attributes (creates and updates); sensitive ones show `(sensitive)`.
     pub after: Option<&'a Attributes>,
+    /// The values of the sensitive attributes to set (creates and updates).
+    pub secrets: &'a BTreeMap<String, Secret>,
 }
 
 /// AWS (or other) ids by address: observed ones at the start, created ones added as the walk
@@ -456,8 +459,10 @@ pub async fn apply<P: Provider>(
                 operation: node.operation,
                 before: node.change.before.as_ref(),
                 after: if node.operation == Operation::Delete { None } else { node.change.after.as_ref() },
+                secrets: &node.change.secrets,
             };
             progress.started(step.address, step.operation);
+            tracing::trace!(address = %step.address, operation = %step.operation, ?step, "step started");
             running.push(async move {
                 let began = Instant::now();
                 let result = provider.run(&step, ids).await;
@@ -488,6 +493,7 @@ pub async fn apply<P: Provider>(
             }
             Err(error) => {
                 let message = error.to_string();
+                tracing::debug!(%address, operation = %node.operation, error = %message, "step failed");
                 progress.finished(address, node.operation, elapsed, Some(&message));
                 report.failed.push(StepResult {
                     address: address.clone(),
@@ -846,8 +852,89 @@ mod tests {
             after: None,
             depends_on: Vec::new(),
             releases: Vec::new(),
+            sensitive: BTreeSet::new(),
+            secrets: BTreeMap::new(),
         };
         assert!(!router.collides(&change("dev/access/subnet/a"), &change("dev/net/subnet/b")));
         assert!(router.collides(&change("dev/net/subnet/a"), &change("dev/net/subnet/b")));
+    }
+
+    /// Fails every step with an error that quotes the whole step, as a careless provider might.
+    struct Quoting;
+
+    impl Provider for Quoting {
+        type Error = String;
+
+        async fn run(&self, step: &Step<'_>, _ids: &Ids) -> Result<Option<String>, String> {
+            assert_eq!(step.secrets.get("password").map(Secret::expose), Some(CANARY), "the provider gets the value");
+            Err(format!("cannot apply {step:?}"))
+        }
+    }
+
+    const CANARY: &str = "canary-7f3a9c-hunter2";
+
+    /// A writer for the tracing subscriber that keeps everything written.
+    #[derive(Clone, Default)]
+    struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Captured {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().expect("lock").extend_from_slice(bytes);
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_sensitive_value_appears_in_no_plan_drift_error_or_log() {
+        let database = || Resource::new(address("prod/secrets/secret/db")).attr("name", "db");
+        let desired = [database().secret("password", Secret::new(CANARY))];
+        let mut outputs: Vec<(&str, String)> = Vec::new();
+
+        let plan = diff(&desired, &[]).expect("plan");
+        outputs.push((
+            "text plan",
+            crate::plan::render_text(&plan, &crate::plan::TextOptions { attributes: true, ..Default::default() }),
+        ));
+        outputs.push(("json plan", serde_json::to_string(&plan).expect("json")));
+        outputs.push(("debug plan", format!("{plan:?}")));
+
+        // Drift: what exists holds another value; only digests are compared, neither is shown.
+        let observed = [database().observed_secret("password", crate::secret::digest("older-value"))];
+        let drift = diff(&desired, &observed).expect("plan");
+        assert_eq!(drift.changes.len(), 1, "a changed value is drift");
+        outputs.push((
+            "drift text",
+            crate::plan::render_text(&drift, &crate::plan::TextOptions { attributes: true, ..Default::default() }),
+        ));
+        outputs.push(("drift json", serde_json::to_string(&drift).expect("json")));
+        let same = [database().observed_secret("password", Secret::new(CANARY).digest())];
+        assert!(diff(&desired, &same).expect("plan").is_empty(), "the same value is no drift");
+
+        let captured = Captured::default();
+        let writer = captured.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::TRACE)
+            .with_writer(move || writer.clone())
+            .finish();
+        let report = tracing::subscriber::with_default(subscriber, || {
+            block_on(apply(&plan, &Quoting, &Ids::default(), 1, &Quiet))
+        });
+        let error = report.failed[0].error.clone().expect("an error");
+        assert!(error.contains("(sensitive)"), "the step was quoted: {error}");
+        outputs.push(("apply error", error));
+        let logs = String::from_utf8(captured.0.lock().expect("lock").clone()).expect("utf-8");
+        assert!(logs.contains("step started") && logs.contains("step failed"), "{logs}");
+        outputs.push(("trace logs", logs));
+
+        let digests = [Secret::new(CANARY).digest(), crate::secret::digest("older-value")];
+        for (what, text) in outputs {
+            assert!(!text.contains(CANARY), "{what} shows the value:\n{text}");
+            assert!(!text.contains("canary"), "{what} shows part of the value:\n{text}");
+            assert!(digests.iter().all(|digest| !text.contains(digest.as_str())), "{what} shows a digest:\n{text}");
+            assert!(text.contains("(sensitive)"), "{what} does not say what it hides:\n{text}");
+        }
     }
 }

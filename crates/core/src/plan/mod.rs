@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 
 pub use self::text::{TextOptions, render_text};
 use crate::address::Address;
+use crate::secret::{REDACTED, Secret};
 
 /// Attribute values by name, in a stable order.
 pub type Attributes = BTreeMap<String, serde_json::Value>;
@@ -32,12 +33,27 @@ pub struct Resource {
     /// Attributes that cannot change in place.
     #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
     pub replace_on: BTreeSet<String>,
+    /// Sensitive attributes: their value in `attributes` is a digest (or a version id), and
+    /// every plan shows `(sensitive)` instead.
+    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
+    pub sensitive: BTreeSet<String>,
+    /// The values of sensitive attributes, for the provider that sets them (desired side only;
+    /// never serialised, `Debug` shows `(sensitive)`).
+    #[serde(skip)]
+    pub secrets: BTreeMap<String, Secret>,
 }
 
 impl Resource {
     /// A resource with no attributes yet.
     pub fn new(address: Address) -> Self {
-        Resource { address, attributes: Attributes::new(), depends_on: BTreeSet::new(), replace_on: BTreeSet::new() }
+        Resource {
+            address,
+            attributes: Attributes::new(),
+            depends_on: BTreeSet::new(),
+            replace_on: BTreeSet::new(),
+            sensitive: BTreeSet::new(),
+            secrets: BTreeMap::new(),
+        }
     }
 
     /// Sets an attribute.
@@ -52,6 +68,24 @@ impl Resource {
     pub fn immutable(mut self, name: &str, value: impl Into<serde_json::Value>) -> Self {
         self.replace_on.insert(name.to_owned());
         self.attr(name, value)
+    }
+
+    /// Sets a sensitive attribute from its value: plans compare its digest and show
+    /// `(sensitive)`; the provider gets the value through [`Change::secrets`].
+    #[must_use]
+    pub fn secret(mut self, name: &str, value: Secret) -> Self {
+        self.attributes.insert(name.to_owned(), serde_json::Value::String(value.digest()));
+        self.sensitive.insert(name.to_owned());
+        self.secrets.insert(name.to_owned(), value);
+        self
+    }
+
+    /// Sets a sensitive attribute as observed: its digest or version id, never the value.
+    #[must_use]
+    pub fn observed_secret(mut self, name: &str, digest_or_version: impl Into<String>) -> Self {
+        self.attributes.insert(name.to_owned(), serde_json::Value::String(digest_or_version.into()));
+        self.sensitive.insert(name.to_owned());
+        self
     }
 
     /// Adds a dependency.
@@ -154,6 +188,23 @@ pub struct Change {
     /// update, so nothing points at a resource while it is deleted.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub releases: Vec<Address>,
+    /// Sensitive attributes: `before`, `after` and the reasons show `(sensitive)` for them.
+    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
+    pub sensitive: BTreeSet<String>,
+    /// The values of the sensitive attributes to set (never serialised).
+    #[serde(skip)]
+    pub secrets: BTreeMap<String, Secret>,
+}
+
+/// `attributes` with every sensitive one shown as `(sensitive)`.
+fn masked(attributes: &Attributes, sensitive: &BTreeSet<String>) -> Attributes {
+    attributes
+        .iter()
+        .map(|(name, value)| {
+            let shown = if sensitive.contains(name) { serde_json::Value::from(REDACTED) } else { value.clone() };
+            (name.clone(), shown)
+        })
+        .collect()
 }
 
 /// An ordered set of changes.
@@ -237,19 +288,27 @@ pub fn diff(desired: &[Resource], observed: &[Resource]) -> Result<Plan, CycleEr
                 action: Action::Create,
                 reasons: vec![Reason::Missing],
                 before: None,
-                after: Some(wanted.attributes.clone()),
+                after: Some(masked(&wanted.attributes, &wanted.sensitive)),
                 depends_on: wanted.depends_on.iter().cloned().collect(),
                 releases: Vec::new(),
+                sensitive: wanted.sensitive.clone(),
+                secrets: wanted.secrets.clone(),
             }),
             Some(found) => {
+                let sensitive: BTreeSet<String> = wanted.sensitive.union(&found.sensitive).cloned().collect();
+                // Sensitive attributes compare their digests (or version ids) like any value,
+                // and show neither.
+                let shown = |name: &String, value: serde_json::Value| {
+                    if sensitive.contains(name) { serde_json::Value::from(REDACTED) } else { value }
+                };
                 let reasons: Vec<Reason> = wanted
                     .attributes
                     .iter()
                     .filter(|(name, value)| found.attributes.get(*name) != Some(*value))
                     .map(|(name, value)| Reason::Differs {
                         attribute: name.clone(),
-                        before: found.attributes.get(name).cloned().unwrap_or(serde_json::Value::Null),
-                        after: value.clone(),
+                        before: shown(name, found.attributes.get(name).cloned().unwrap_or(serde_json::Value::Null)),
+                        after: shown(name, value.clone()),
                         forces_replacement: wanted.replace_on.contains(name),
                     })
                     .collect();
@@ -262,14 +321,16 @@ pub fn diff(desired: &[Resource], observed: &[Resource]) -> Result<Plan, CycleEr
                     address: wanted.address.clone(),
                     action: if replace { Action::Replace } else { Action::Update },
                     reasons,
-                    before: Some(found.attributes.clone()),
-                    after: Some(wanted.attributes.clone()),
+                    before: Some(masked(&found.attributes, &sensitive)),
+                    after: Some(masked(&wanted.attributes, &sensitive)),
                     depends_on: wanted.depends_on.iter().cloned().collect(),
                     releases: if replace {
                         Vec::new()
                     } else {
                         found.depends_on.difference(&wanted.depends_on).cloned().collect()
                     },
+                    sensitive,
+                    secrets: wanted.secrets.clone(),
                 });
             }
         }
@@ -282,10 +343,12 @@ pub fn diff(desired: &[Resource], observed: &[Resource]) -> Result<Plan, CycleEr
             address: found.address.clone(),
             action: Action::Delete,
             reasons: vec![Reason::NotInSpec],
-            before: Some(found.attributes.clone()),
+            before: Some(masked(&found.attributes, &found.sensitive)),
             after: None,
             depends_on: found.depends_on.iter().cloned().collect(),
             releases: Vec::new(),
+            sensitive: found.sensitive.clone(),
+            secrets: BTreeMap::new(),
         })
         .collect();
 
@@ -327,14 +390,17 @@ fn cascade_replacements(
                 }
                 None => {
                     *unchanged = unchanged.saturating_sub(1);
+                    let sensitive: BTreeSet<String> = wanted.sensitive.union(&found.sensitive).cloned().collect();
                     forward.push(Change {
                         address: wanted.address.clone(),
                         action: Action::Replace,
                         reasons: vec![reason],
-                        before: Some(found.attributes.clone()),
-                        after: Some(wanted.attributes.clone()),
+                        before: Some(masked(&found.attributes, &sensitive)),
+                        after: Some(masked(&wanted.attributes, &sensitive)),
                         depends_on: wanted.depends_on.iter().cloned().collect(),
                         releases: Vec::new(),
+                        sensitive,
+                        secrets: wanted.secrets.clone(),
                     });
                 }
             }
