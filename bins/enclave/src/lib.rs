@@ -160,58 +160,24 @@ pub fn render(spec: &Spec) -> Result<Vec<RenderedCluster>, BundleError> {
 /// The network guardrails as `enclave check` rules, so their findings share its reports,
 /// suppressions by baseline, SARIF output and exit codes.
 pub fn network_rule_infos() -> Vec<enclave_check::RuleInfo> {
-    enclave_net::guardrails::rules()
-        .rules()
-        .map(|rule| enclave_check::RuleInfo {
-            id: rule.id(),
-            name: "",
-            checkov_id: None,
-            severity: rule.severity(),
-            summary: rule.summary(),
-            remediation: rule.remediation(),
-        })
-        .collect()
+    enclave_net::guardrails::rules().infos()
 }
 
 /// Runs the network guardrails over the spec's model and places every finding at the account
 /// it is about in the spec's files (`kind` is the resource type, `namespace` the account).
 pub fn network_findings(loaded: &Loaded, model: &NetworkModel) -> Vec<enclave_check::Finding> {
     let rules = enclave_net::guardrails::rules();
-    let remediation = |id: &str| rules.rules().find(|rule| rule.id() == id).map(|rule| rule.remediation().to_owned());
-    rules
-        .run(model)
-        .findings
-        .into_iter()
-        .map(|finding| {
-            // Guardrail addresses are logical addresses (`prod/net/route-table/private-a`).
-            let address: Option<enclave_core::Address> = finding.address.parse().ok();
-            let part = |get: fn(&enclave_core::Address) -> &str| address.as_ref().map(|a| get(a).to_owned());
-            let (account, kind, name) = (
-                part(enclave_core::Address::account),
-                part(enclave_core::Address::kind),
-                part(enclave_core::Address::name),
-            );
-            let index = loaded.spec.accounts.iter().position(|a| Some(a.name.as_str()) == account.as_deref());
-            let span = match index {
-                Some(index) => loaded.document.locate(&enclave_core::path!("accounts", index)),
-                None => loaded.document.span.clone(),
-            };
-            enclave_check::Finding {
-                remediation: remediation(&finding.rule).unwrap_or_default(),
-                rule_name: String::new(),
-                rule: finding.rule,
-                checkov_id: None,
-                severity: finding.severity,
-                file: span.file.to_string(),
-                line: span.line,
-                kind,
-                namespace: account,
-                name,
-                container: None,
-                message: format!("{}: {}", finding.address, finding.message),
-            }
-        })
-        .collect()
+    enclave_check::Finding::from_guardrails(&rules.run(model), &rules.infos(), |address| place(loaded, address))
+}
+
+/// Where in the spec's files a resource of `address` comes from: its account's entry.
+pub fn place(loaded: &Loaded, address: &enclave_core::Address) -> (String, u32) {
+    let index = loaded.spec.accounts.iter().position(|a| a.name.as_str() == address.account());
+    let span = match index {
+        Some(index) => loaded.document.locate(&enclave_core::path!("accounts", index)),
+        None => loaded.document.span.clone(),
+    };
+    (span.file.to_string(), span.line)
 }
 
 #[cfg(test)]

@@ -77,22 +77,8 @@ pub const DUPLICATE_KEY_RULE: &str = "YAML002";
 pub const SCHEMA_RULE: &str = "SCHEMA001";
 
 /// A rule's description, for reports and SARIF: manifest rules, the YAML and schema checks, and
-/// any other guardrail whose findings join a report.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct RuleInfo {
-    /// Stable id.
-    pub id: &'static str,
-    /// Short name (empty when the rule has none).
-    pub name: &'static str,
-    /// Corresponding Checkov check.
-    pub checkov_id: Option<&'static str>,
-    /// Severity of its findings.
-    pub severity: Severity,
-    /// What it requires.
-    pub summary: &'static str,
-    /// How to fix a finding.
-    pub remediation: &'static str,
-}
+/// any domain's guardrails (one type for all, from `enclave-core`).
+pub use enclave_core::guardrail::RuleInfo;
 
 /// Files that are not YAML.
 const YAML_INFO: RuleInfo = RuleInfo {
@@ -164,6 +150,39 @@ pub struct Finding {
 }
 
 impl Finding {
+    /// The findings of any domain's guardrails (a `guardrail::Report` over its model), with
+    /// each rule's metadata from `rules` and each address placed by `place` at a file and line
+    /// (the spec entry it comes from). The resource's kind, account and name fill `kind`,
+    /// `namespace` and `name`.
+    pub fn from_guardrails(
+        report: &enclave_core::guardrail::Report,
+        rules: &[RuleInfo],
+        place: impl Fn(&enclave_core::Address) -> (String, u32),
+    ) -> Vec<Finding> {
+        report
+            .findings
+            .iter()
+            .map(|finding| {
+                let info = rules.iter().find(|rule| rule.id == finding.rule);
+                let (file, line) = place(&finding.address);
+                Finding {
+                    rule: finding.rule.clone(),
+                    rule_name: info.map(|rule| rule.name.to_owned()).unwrap_or_default(),
+                    checkov_id: info.and_then(|rule| rule.checkov_id).map(str::to_owned),
+                    severity: finding.severity,
+                    file,
+                    line,
+                    kind: Some(finding.address.kind().to_owned()),
+                    namespace: Some(finding.address.account().to_owned()),
+                    name: Some(finding.address.name().to_owned()),
+                    container: None,
+                    message: format!("{}: {}", finding.address, finding.message),
+                    remediation: info.map(|rule| rule.remediation.to_owned()).unwrap_or_default(),
+                }
+            })
+            .collect()
+    }
+
     /// A finding of `rule` about `object`.
     fn about(rule: &RuleInfo, object: Option<&Object>, file: &str, line: u32, message: String) -> Self {
         Finding {

@@ -8,6 +8,8 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
+use crate::address::Address;
+
 /// How bad a finding is. Ordered: `Info < Low < Medium < High < Critical`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -50,6 +52,25 @@ impl FromStr for Severity {
     }
 }
 
+/// What a rule is, for reports and SARIF: the one metadata type every guardrail shares, the
+/// manifest rules of `enclave check` and every domain's rules alike, so any domain's findings
+/// reach `enclave check`, its JSON and its SARIF without a bridge of their own.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct RuleInfo {
+    /// Stable id (`NET001`, `K8S016`), never reused for another meaning.
+    pub id: &'static str,
+    /// Short name (empty when the rule has none).
+    pub name: &'static str,
+    /// The corresponding Checkov check, where there is one.
+    pub checkov_id: Option<&'static str>,
+    /// Severity of its findings.
+    pub severity: Severity,
+    /// One line on what it requires.
+    pub summary: &'static str,
+    /// One line on how to fix a finding.
+    pub remediation: &'static str,
+}
+
 /// One problem a rule found.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct Finding {
@@ -57,8 +78,8 @@ pub struct Finding {
     pub rule: String,
     /// The rule's severity.
     pub severity: Severity,
-    /// What the finding is about: a logical address or a file position.
-    pub address: String,
+    /// The resource the finding is about.
+    pub address: Address,
     /// What is wrong, for a reader.
     pub message: String,
 }
@@ -73,15 +94,15 @@ impl fmt::Display for Finding {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Hit {
     /// What it is about.
-    pub address: String,
+    pub address: Address,
     /// What is wrong.
     pub message: String,
 }
 
 impl Hit {
     /// A hit on `address`.
-    pub fn new(address: impl fmt::Display, message: impl Into<String>) -> Self {
-        Hit { address: address.to_string(), message: message.into() }
+    pub fn new(address: Address, message: impl Into<String>) -> Self {
+        Hit { address, message: message.into() }
     }
 }
 
@@ -100,16 +121,27 @@ pub fn duplicate_ids<'a>(ids: impl IntoIterator<Item = &'a str>) -> Vec<&'a str>
 
 /// A guardrail over subjects of type `T`.
 pub trait Rule<T: ?Sized>: Send + Sync {
-    /// Stable id, never reused for another meaning.
-    fn id(&self) -> &'static str;
-    /// Severity of every finding of this rule.
-    fn severity(&self) -> Severity;
-    /// One line on what the rule requires.
-    fn summary(&self) -> &'static str;
-    /// One line on how to fix a finding.
-    fn remediation(&self) -> &'static str;
+    /// What the rule is: id, name, Checkov id, severity, summary, remediation.
+    fn info(&self) -> &'static RuleInfo;
     /// Everything in `subject` that breaks the rule.
     fn check(&self, subject: &T) -> Vec<Hit>;
+
+    /// Stable id, never reused for another meaning.
+    fn id(&self) -> &'static str {
+        self.info().id
+    }
+    /// Severity of every finding of this rule.
+    fn severity(&self) -> Severity {
+        self.info().severity
+    }
+    /// One line on what the rule requires.
+    fn summary(&self) -> &'static str {
+        self.info().summary
+    }
+    /// One line on how to fix a finding.
+    fn remediation(&self) -> &'static str {
+        self.info().remediation
+    }
 }
 
 /// An ordered collection of rules over one subject type.
@@ -134,6 +166,11 @@ impl<T: ?Sized> RuleSet<T> {
     /// The rules, in order.
     pub fn rules(&self) -> impl Iterator<Item = &dyn Rule<T>> {
         self.rules.iter().map(|rule| rule.as_ref())
+    }
+
+    /// What every rule is, in order: for `enclave check --list-rules`, reports and SARIF.
+    pub fn infos(&self) -> Vec<RuleInfo> {
+        self.rules.iter().map(|rule| rule.info().clone()).collect()
     }
 
     /// Runs every rule; findings are sorted by severity (worst first), then rule and address.
@@ -181,21 +218,24 @@ mod tests {
     use super::*;
 
     struct Odd;
+    static ODD: RuleInfo = RuleInfo {
+        id: "T001",
+        name: "even",
+        checkov_id: None,
+        severity: Severity::High,
+        summary: "numbers are even",
+        remediation: "add one",
+    };
     impl Rule<[i32]> for Odd {
-        fn id(&self) -> &'static str {
-            "T001"
-        }
-        fn severity(&self) -> Severity {
-            Severity::High
-        }
-        fn summary(&self) -> &'static str {
-            "numbers are even"
-        }
-        fn remediation(&self) -> &'static str {
-            "add one"
+        fn info(&self) -> &'static RuleInfo {
+            &ODD
         }
         fn check(&self, subject: &[i32]) -> Vec<Hit> {
-            subject.iter().filter(|n| *n % 2 != 0).map(|n| Hit::new(n, "odd")).collect()
+            subject
+                .iter()
+                .filter(|n| *n % 2 != 0)
+                .map(|n| Hit::new(format!("dev/test/number/n{n}").parse().expect("address"), "odd"))
+                .collect()
         }
     }
 
@@ -203,7 +243,8 @@ mod tests {
     fn rule_sets_attach_rule_metadata_and_threshold_by_severity() {
         let report = RuleSet::default().with(Odd).run(&[1, 2, 3][..]);
         assert_eq!(report.findings.len(), 2);
-        assert_eq!(report.findings[0].to_string(), "[high] T001 1: odd");
+        assert_eq!(report.findings[0].to_string(), "[high] T001 dev/test/number/n1: odd");
+        assert_eq!(RuleSet::default().with(Odd).infos(), std::slice::from_ref(&ODD));
         assert!(report.fails(Severity::Medium));
         assert!(!report.fails(Severity::Critical));
     }

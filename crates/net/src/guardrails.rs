@@ -4,7 +4,10 @@
 //! against (observed networks, hand-edited models from other tools) and as an executable
 //! statement of the invariants.
 
-use enclave_core::guardrail::{Hit, Rule, RuleSet, Severity};
+use enclave_core::guardrail::{Hit, Rule, RuleInfo, RuleSet, Severity};
+
+use crate::kind::Kind;
+use crate::resources::address;
 
 use crate::model::{EndpointKind, NetworkModel, SubnetRole, Target};
 
@@ -37,17 +40,16 @@ macro_rules! rule {
         pub struct $name;
 
         impl Rule<NetworkModel> for $name {
-            fn id(&self) -> &'static str {
-                $id
-            }
-            fn severity(&self) -> Severity {
-                $severity
-            }
-            fn summary(&self) -> &'static str {
-                $summary
-            }
-            fn remediation(&self) -> &'static str {
-                $remediation
+            fn info(&self) -> &'static RuleInfo {
+                static INFO: RuleInfo = RuleInfo {
+                    id: $id,
+                    name: "",
+                    checkov_id: None,
+                    severity: $severity,
+                    summary: $summary,
+                    remediation: $remediation,
+                };
+                &INFO
             }
             fn check(&self, $model: &NetworkModel) -> Vec<Hit> $body
         }
@@ -74,7 +76,7 @@ rule!(
                 }
                 for route in table.routes.iter().filter(|route| route.target == Target::InternetGateway) {
                     hits.push(Hit::new(
-                        format!("{}/net/route-table/{}", network.account, table.name),
+                        address(&network.account, Kind::RouteTable, &table.name),
                         format!(
                             "route {} -> internet gateway exposes workload subnets {}",
                             route.destination,
@@ -101,7 +103,7 @@ rule!(
             .flat_map(|network| {
                 network.subnets.iter().filter(|s| s.map_public_ip_on_launch).map(move |subnet| {
                     Hit::new(
-                        format!("{}/net/subnet/{}", network.account, subnet.name),
+                        address(&network.account, Kind::Subnet, &subnet.name),
                         "instances launched here get a public IP",
                     )
                 })
@@ -122,7 +124,7 @@ rule!(
             for group in &network.security_groups {
                 for rule in group.ingress.iter().filter(|rule| !is_private(&rule.cidr)) {
                     hits.push(Hit::new(
-                        format!("{}/net/security-group/{}", network.account, group.name),
+                        address(&network.account, Kind::SecurityGroup, &group.name),
                         format!("ingress {rule} admits addresses outside the private ranges"),
                     ));
                 }
@@ -145,7 +147,7 @@ rule!(
             .filter(|network| network.zones.len() < 2)
             .map(|network| {
                 Hit::new(
-                    format!("{}/net/vpc/main", network.account),
+                    address(&network.account, Kind::Vpc, "main"),
                     format!("{} availability zone: one zone outage takes the account down", network.zones.len()),
                 )
             })
@@ -175,7 +177,7 @@ rule!(
                 .collect();
             if !missing.is_empty() {
                 hits.push(Hit::new(
-                    format!("{}/net/vpc/main", network.account),
+                    address(&network.account, Kind::Vpc, "main"),
                     format!(
                         "missing interface endpoints {}: without them the private VPC cannot reach those services",
                         missing.join(", ")
@@ -204,7 +206,7 @@ rule!(
                     .filter(|g| g.name == "default" && !(g.ingress.is_empty() && g.egress.is_empty()))
                     .map(move |_| {
                         Hit::new(
-                            format!("{}/net/default-security-group/main", network.account),
+                            address(&network.account, Kind::DefaultSecurityGroup, "main"),
                             "default security group has rules",
                         )
                     })
@@ -226,7 +228,7 @@ rule!(
             .filter(|network| network.flow_log.is_none())
             .map(|network| {
                 Hit::new(
-                    format!("{}/net/vpc/main", network.account),
+                    address(&network.account, Kind::Vpc, "main"),
                     "flow logs are off: no record of rejected traffic",
                 )
             })
@@ -247,7 +249,7 @@ rule!(
             .filter(|network| !network.nat_gateways.is_empty() && network.nat_gateways.len() < network.zones.len())
             .map(|network| {
                 Hit::new(
-                    format!("{}/net/vpc/main", network.account),
+                    address(&network.account, Kind::Vpc, "main"),
                     format!(
                         "{} NAT gateway(s) for {} zones: egress depends on one zone",
                         network.nat_gateways.len(),
@@ -285,7 +287,7 @@ mod tests {
     fn only(model: &NetworkModel) -> (String, String) {
         let found = findings(model);
         assert_eq!(found.len(), 1, "{found:#?}");
-        (found[0].rule.clone(), found[0].address.clone())
+        (found[0].rule.clone(), found[0].address.to_string())
     }
 
     #[test]
@@ -398,7 +400,7 @@ rule!(
                     });
                 if !scoped {
                     hits.push(Hit::new(
-                        format!("{}/net/vpc-endpoint/{}", network.account, endpoint.service),
+                        address(&network.account, Kind::VpcEndpoint, &endpoint.service),
                         "the endpoint policy lets any AWS principal use it (a path for data to leave through)",
                     ));
                 }

@@ -15,7 +15,8 @@ pub const TIER_TAG: &str = "enclave:tier";
 /// The component segment of every address this crate owns.
 pub const COMPONENT: &str = "net";
 
-fn address(account: &str, kind: Kind, name: &str) -> Address {
+/// The address of `kind`/`name` in `account`'s network.
+pub(crate) fn address(account: &str, kind: Kind, name: &str) -> Address {
     // Names come from validated spec names, AZ letters and service names, all valid segments.
     Address::new(account, COMPONENT, kind.as_str(), name)
         .unwrap_or_else(|error| panic!("internal address error: {error}"))
