@@ -302,6 +302,8 @@ pub struct StepResult {
     /// `None` when it succeeded.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// How long the step ran, in milliseconds (0 when skipped).
+    pub elapsed_ms: u64,
 }
 
 /// What a walk did.
@@ -313,6 +315,8 @@ pub struct Report {
     pub failed: Vec<StepResult>,
     /// Steps not attempted because a dependency failed.
     pub skipped: Vec<StepResult>,
+    /// How long the whole walk took, in milliseconds.
+    pub elapsed_ms: u64,
 }
 
 impl Report {
@@ -447,6 +451,7 @@ pub async fn apply<P: Provider>(
     let mut ready: std::collections::VecDeque<usize> = (0..nodes.len()).filter(|&i| waiting[i] == 0).collect();
     let mut cancelled = vec![false; nodes.len()];
     let mut report = Report::default();
+    let walk_began = Instant::now();
     let mut running = FuturesUnordered::new();
     let parallelism = parallelism.max(1);
 
@@ -483,7 +488,12 @@ pub async fn apply<P: Provider>(
                     }
                 }
                 progress.finished(address, node.operation, elapsed, None);
-                report.done.push(StepResult { address: address.clone(), operation: node.operation, error: None });
+                report.done.push(StepResult {
+                    address: address.clone(),
+                    operation: node.operation,
+                    error: None,
+                    elapsed_ms: millis(elapsed),
+                });
                 for &next in &unblocks[index] {
                     waiting[next] -= 1;
                     if waiting[next] == 0 && !cancelled[next] {
@@ -499,6 +509,7 @@ pub async fn apply<P: Provider>(
                     address: address.clone(),
                     operation: node.operation,
                     error: Some(message),
+                    elapsed_ms: millis(elapsed),
                 });
                 let mut stack = unblocks[index].clone();
                 while let Some(next) = stack.pop() {
@@ -510,6 +521,7 @@ pub async fn apply<P: Provider>(
                             address: skipped.change.address.clone(),
                             operation: skipped.operation,
                             error: Some(format!("skipped: {address} failed")),
+                            elapsed_ms: 0,
                         });
                         stack.extend(unblocks[next].iter().copied());
                     }
@@ -517,7 +529,12 @@ pub async fn apply<P: Provider>(
             }
         }
     }
+    report.elapsed_ms = millis(walk_began.elapsed());
     report
+}
+
+fn millis(elapsed: Duration) -> u64 {
+    u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX)
 }
 
 #[cfg(test)]
