@@ -189,8 +189,7 @@ impl Cloud {
             record.insert(network.account.clone(), network.account_id.clone());
         }
         self.write_record(&record).await?;
-        let ids = Ids::new(observed.ids.clone());
-        let report = reconcile::apply(plan, &self.router(), &ids, parallelism, progress).await;
+        let report = self.walk(plan, observed, parallelism, progress).await;
         if report.is_success() && !self.removed.is_empty() {
             for account in &self.removed {
                 record.remove(&account.name);
@@ -198,6 +197,12 @@ impl Cloud {
             self.write_record(&record).await?;
         }
         Ok(report)
+    }
+
+    /// One walk of `plan` through every domain's provider, from the observed ids.
+    async fn walk(&self, plan: &Plan, observed: &Observation, parallelism: usize, progress: &dyn Progress) -> Report {
+        let ids = Ids::new(observed.ids.clone());
+        reconcile::apply(plan, &self.router(), &ids, parallelism, progress).await
     }
 
     fn record(&self) -> enclave_aws::record::Accounts {
@@ -229,8 +234,7 @@ impl Cloud {
         parallelism: usize,
         progress: &dyn Progress,
     ) -> Result<Report, CloudError> {
-        let ids = Ids::new(observed.ids.clone());
-        let report = reconcile::apply(plan, &self.router(), &ids, parallelism, progress).await;
+        let report = self.walk(plan, observed, parallelism, progress).await;
         if report.is_success() {
             let mut record = self.record();
             for name in self.model.accounts.iter().map(|n| &n.account).chain(self.removed.iter().map(|r| &r.name)) {

@@ -11,10 +11,15 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-/// Kinds in apply order: what others depend on first.
+/// Kinds in apply order: what others depend on first. The kinds domains add have their place
+/// here too: Gatekeeper's templates with the CRDs they define; secret stores before the
+/// ExternalSecrets that read them and SealedSecrets before the workloads that mount what they
+/// unseal; the mesh's security and traffic policy before the workloads it governs. Kinds not
+/// listed (Gatekeeper constraints, whose kinds the templates define) come last, by kind.
 const KIND_ORDER: &[&str] = &[
     "Namespace",
     "CustomResourceDefinition",
+    "ConstraintTemplate",
     "ServiceAccount",
     "ClusterRole",
     "ClusterRoleBinding",
@@ -22,9 +27,19 @@ const KIND_ORDER: &[&str] = &[
     "RoleBinding",
     "ConfigMap",
     "Secret",
+    "ClusterSecretStore",
+    "SecretStore",
+    "ExternalSecret",
+    "SealedSecret",
     "ResourceQuota",
     "LimitRange",
+    "PeerAuthentication",
+    "AuthorizationPolicy",
+    "Sidecar",
+    "ServiceEntry",
+    "DestinationRule",
     "Service",
+    "VirtualService",
     "Deployment",
     "StatefulSet",
     "DaemonSet",
@@ -242,5 +257,36 @@ mod tests {
         assert_eq!(order, ["ServiceAccount/b/y", "HorizontalPodAutoscaler/a/z", "HorizontalPodAutoscaler/b/x"]);
         assert!(matches!(bundle.push(&object("ServiceAccount", "b", "y")), Err(BundleError::Duplicate { .. })));
         assert!(bundle.to_yaml().starts_with("---\napiVersion: v1\nkind: ServiceAccount\n"), "{}", bundle.to_yaml());
+    }
+
+    #[test]
+    fn kinds_domains_add_sort_before_what_needs_them() {
+        let mut bundle = Bundle::default();
+        let object = |kind: &str, name: &str| serde_json::json!({"apiVersion": "x/v1", "kind": kind, "metadata": {"name": name, "namespace": "shop"}});
+        for (kind, name) in [
+            ("Deployment", "orders"),
+            ("ExternalSecret", "db"),
+            ("SecretStore", "aws"),
+            ("SealedSecret", "tls"),
+            ("AuthorizationPolicy", "orders"),
+            ("K8sRequiredLabels", "owner"),
+            ("ConstraintTemplate", "k8srequiredlabels"),
+        ] {
+            bundle.push(&object(kind, name)).expect("new");
+        }
+        let kinds: Vec<String> =
+            bundle.objects().iter().map(|o| o.to_string().split('/').next().unwrap_or_default().to_owned()).collect();
+        assert_eq!(
+            kinds,
+            [
+                "ConstraintTemplate",
+                "SecretStore",
+                "ExternalSecret",
+                "SealedSecret",
+                "AuthorizationPolicy",
+                "Deployment",
+                "K8sRequiredLabels"
+            ]
+        );
     }
 }

@@ -36,6 +36,7 @@ pub mod config;
 mod error;
 pub mod guardrail;
 pub mod merge;
+pub mod names;
 pub mod plan;
 pub mod quantity;
 pub mod reconcile;

@@ -17,9 +17,8 @@ use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use serde::Serialize;
 
 /// Name of the Service port the ServiceMonitor scrapes: the app's internal port
-/// (`monitoring.port`), never the `http` port traffic is routed to. The deploy crate names the
-/// Service ports the same.
-pub const METRICS_PORT_NAME: &str = "metrics";
+/// (`monitoring.port`), never the `http` port traffic is routed to (defined once, in core).
+pub use enclave_core::names::METRICS_PORT_NAME;
 
 /// A Prometheus rule group file (`groups:`), the format `promtool check rules` reads.
 #[derive(Clone, Debug, PartialEq, Serialize)]

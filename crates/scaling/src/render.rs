@@ -408,10 +408,7 @@ pub fn limit_range(stack: &str, namespace: &str, members: &[&AppSpec]) -> LimitR
 
 /// Tags a node group (auto scaling group) needs so the Cluster Autoscaler discovers it.
 pub fn node_group_tags(cluster: &ClusterSpec) -> BTreeMap<String, String> {
-    BTreeMap::from([
-        ("k8s.io/cluster-autoscaler/enabled".to_owned(), "true".to_owned()),
-        (format!("k8s.io/cluster-autoscaler/{}", cluster.name), "owned".to_owned()),
-    ])
+    enclave_core::names::node_group_discovery_tags(cluster.name.as_str())
 }
 
 /// The IAM role the Cluster Autoscaler assumes through IRSA.
@@ -421,7 +418,7 @@ pub fn autoscaler_role_arn(cluster: &ClusterSpec, account_id: &str, region: &str
 
 /// The IAM role name of a cluster's autoscaler (validated to fit IAM's 64 characters).
 pub fn autoscaler_role_name(cluster: &ClusterSpec) -> String {
-    format!("{}-cluster-autoscaler", cluster.name)
+    enclave_core::names::service_account_role_name(cluster.name.as_str(), "cluster-autoscaler")
 }
 
 pub use enclave_core::region::partition;

@@ -1,0 +1,44 @@
+//! Names several domains must agree on, defined once: a Service port the monitoring renders a
+//! scrape for and the deploy domain opens, the tags the Cluster Autoscaler discovers node groups
+//! by (scaling renders the autoscaler, deploy tags the node groups), and the IAM role names of
+//! service accounts (IRSA: scaling and secrets render the service accounts, deploy and secrets
+//! create the roles).
+
+use std::collections::BTreeMap;
+
+/// The Service port the ServiceMonitor scrapes: the app's internal port (`monitoring.port`),
+/// never the traffic port.
+pub const METRICS_PORT_NAME: &str = "metrics";
+
+/// The Service port traffic is routed to.
+pub const TRAFFIC_PORT_NAME: &str = "http";
+
+/// The tags a node group (auto scaling group) carries so the Cluster Autoscaler of `cluster`
+/// discovers it (`--node-group-auto-discovery=asg:tag=...`).
+pub fn node_group_discovery_tags(cluster: &str) -> BTreeMap<String, String> {
+    BTreeMap::from([
+        ("k8s.io/cluster-autoscaler/enabled".to_owned(), "true".to_owned()),
+        (format!("k8s.io/cluster-autoscaler/{cluster}"), "owned".to_owned()),
+    ])
+}
+
+/// The IAM role a service account of `cluster` assumes through IRSA or Pod Identity:
+/// `<cluster>-<purpose>` (`main-cluster-autoscaler`, `main-orders`). Validation keeps it within
+/// IAM's 64 characters.
+pub fn service_account_role_name(cluster: &str, purpose: &str) -> String {
+    format!("{cluster}-{purpose}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shared_names_are_stable() {
+        assert_eq!(service_account_role_name("main", "cluster-autoscaler"), "main-cluster-autoscaler");
+        assert_eq!(
+            node_group_discovery_tags("main").keys().map(String::as_str).collect::<Vec<_>>(),
+            ["k8s.io/cluster-autoscaler/enabled", "k8s.io/cluster-autoscaler/main"]
+        );
+    }
+}
