@@ -13,7 +13,9 @@ use enclave_core::reconcile::{Operation, Progress, Report};
 use enclave_net::apply::Waits;
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use crate::{CloudArgs, Failure, Output, SpecArgs, invalid, load, print_json, usage_error};
+use crate::cli::{CloudArgs, Output, SpecArgs};
+use crate::output::print_json;
+use crate::{Failure, invalid, load, usage_error};
 
 /// What the command does with the plan.
 #[derive(Clone, Copy, Debug)]

@@ -1,0 +1,241 @@
+//! The command line's shape: every command, argument and flag, as clap types. Checks that
+//! need more than clap (a known account, a readable file) happen once, in the library.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use enclave_core::guardrail::Severity;
+
+/// Declare a private-subnet, multi-account AWS platform and plan it.
+#[derive(Debug, Parser)]
+#[command(name = "enclave", version, about, propagate_version = true)]
+pub(crate) struct Cli {
+    #[command(subcommand)]
+    pub(crate) command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum Command {
+    /// Load and validate the spec, then run the network guardrails.
+    Validate {
+        #[command(flatten)]
+        spec: SpecArgs,
+        /// Output format.
+        #[arg(long, short, value_enum, default_value_t = Output::Text)]
+        output: Output,
+        /// Exit 3 when a guardrail finding at or above this severity exists.
+        #[arg(long, default_value = "high", value_parser = parse_severity)]
+        fail_on: Severity,
+    },
+    /// Show what enclave would create, change or delete, from what exists in every account.
+    Plan {
+        #[command(flatten)]
+        spec: SpecArgs,
+        /// Plan without credentials: nothing is observed, everything in the spec is a create.
+        #[arg(long)]
+        offline: bool,
+        #[command(flatten)]
+        cloud: CloudArgs,
+        /// Text output: one line per resource, without attributes.
+        #[arg(long)]
+        compact: bool,
+    },
+    /// Plan, then create, change and delete until every account matches the spec.
+    Apply {
+        #[command(flatten)]
+        spec: SpecArgs,
+        #[command(flatten)]
+        cloud: CloudArgs,
+        #[command(flatten)]
+        change: ChangeArgs,
+    },
+    /// Compare every account with the spec; exit 3 with the differences when reality drifted.
+    Drift {
+        #[command(flatten)]
+        spec: SpecArgs,
+        #[command(flatten)]
+        cloud: CloudArgs,
+        /// Text output: one line per resource, without attributes.
+        #[arg(long)]
+        compact: bool,
+    },
+    /// Delete everything this stack owns (tagged with it), dependants first.
+    Destroy {
+        #[command(flatten)]
+        spec: SpecArgs,
+        #[command(flatten)]
+        cloud: CloudArgs,
+        #[command(flatten)]
+        change: ChangeArgs,
+    },
+    /// Draw the organization's network: accounts, VPCs, AZs, tiers, NAT and endpoints.
+    Diagram {
+        #[command(flatten)]
+        spec: SpecArgs,
+        /// Picture format (svg needs Graphviz's `dot`).
+        #[arg(long, value_enum, default_value_t = DiagramFormat::Mermaid)]
+        format: DiagramFormat,
+        /// Write to this file instead of stdout.
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+    },
+    /// Write every rendered Kubernetes object of the spec as YAML files under OUT.
+    Render {
+        #[command(flatten)]
+        spec: SpecArgs,
+        /// Output folder: `OUT/<cluster>/<namespace or _cluster>/<kind>-<name>.yaml`.
+        #[arg(long, value_name = "OUT")]
+        out: PathBuf,
+        /// Output format of the summary.
+        #[arg(long, short, value_enum, default_value_t = Output::Text)]
+        output: Output,
+    },
+    /// Scaling tools.
+    Scaling {
+        #[command(subcommand)]
+        command: ScalingCommand,
+    },
+    /// Print the JSON Schema of the spec, for editor completion and validation.
+    Schema,
+    /// Check Kubernetes manifests and the spec's network against the guardrails, with strict
+    /// schema validation; exit 3 when a finding reaches --fail-on.
+    Check(CheckArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct CheckArgs {
+    /// Manifests: YAML files, folders (read recursively) or `-` for stdin (kustomize or Helm
+    /// output piped in).
+    #[arg(value_name = "PATH")]
+    pub(crate) paths: Vec<PathBuf>,
+    /// Also check this spec's network (config folder with base/ and overlays/).
+    #[arg(long = "config", short = 'c', value_name = "DIR")]
+    pub(crate) config: Option<PathBuf>,
+    /// Overlay of --config; repeat to stack them.
+    #[arg(long = "overlay", value_name = "NAME", requires = "config")]
+    pub(crate) overlays: Vec<String>,
+    /// Output format.
+    #[arg(long, short = 'f', default_value = "text", value_parser = parse_format)]
+    pub(crate) format: enclave_check::Format,
+    /// Exit 3 when an active finding at or above this severity exists.
+    #[arg(long, default_value = "info", value_parser = parse_severity)]
+    pub(crate) fail_on: Severity,
+    /// Accept the findings recorded in this baseline file.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) baseline: Option<PathBuf>,
+    /// Record every active finding in this baseline file, then exit 0.
+    #[arg(long, value_name = "FILE", conflicts_with = "baseline")]
+    pub(crate) write_baseline: Option<PathBuf>,
+    /// Skip schema validation.
+    #[arg(long, conflicts_with = "schema_only")]
+    pub(crate) no_schema: bool,
+    /// Only validate against the schema.
+    #[arg(long)]
+    pub(crate) schema_only: bool,
+    /// Write the report to this file instead of stdout.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) out: Option<PathBuf>,
+    /// List the rules (id, Checkov id, severity, summary) and exit.
+    #[arg(long)]
+    pub(crate) list_rules: bool,
+}
+
+pub(crate) fn parse_format(value: &str) -> Result<enclave_check::Format, String> {
+    value.parse()
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum ScalingCommand {
+    /// Replay an HPA over a load trace with the upstream algorithm; writes timeline.csv and
+    /// chart.svg to OUT.
+    Simulate {
+        /// The HorizontalPodAutoscaler manifest (autoscaling/v2).
+        #[arg(long, value_name = "HPA.yaml")]
+        hpa: PathBuf,
+        /// CSV with header `time_s,total_usage[,unready_pods][,missing_pods]`.
+        #[arg(long, value_name = "TRACE.csv")]
+        trace: PathBuf,
+        /// Output folder.
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+        /// The pod's request of the target resource (needed for Utilization targets), e.g. 500m.
+        #[arg(long, value_name = "QUANTITY")]
+        request: Option<String>,
+        /// Replicas at time 0 (default: minReplicas).
+        #[arg(long, value_name = "N")]
+        initial_replicas: Option<i32>,
+        /// Seconds from pod creation to Ready.
+        #[arg(long, value_name = "SECONDS", default_value_t = 30.0)]
+        readiness_delay: f64,
+        /// The metric the trace measures, when the HPA has several.
+        #[arg(long, value_name = "NAME")]
+        metric: Option<String>,
+        /// Output format of the summary.
+        #[arg(long, short, value_enum, default_value_t = Output::Text)]
+        output: Output,
+    },
+}
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct SpecArgs {
+    /// Config folder holding `base/` and `overlays/<name>/`.
+    #[arg(long = "config", short = 'c', value_name = "DIR", default_value = "configs")]
+    pub(crate) dir: PathBuf,
+    /// Overlay to apply on top of base; repeat to stack them in order.
+    #[arg(long = "overlay", value_name = "NAME")]
+    pub(crate) overlays: Vec<String>,
+}
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct CloudArgs {
+    /// Limit to one account.
+    #[arg(long, value_name = "NAME")]
+    pub(crate) account: Option<String>,
+    /// Send every AWS call here (moto, a proxy); `AWS_ENDPOINT_URL` works too.
+    #[arg(long, value_name = "URL")]
+    pub(crate) endpoint_url: Option<String>,
+    /// Print the AWS calls made, by operation (always included in JSON output).
+    #[arg(long)]
+    pub(crate) stats: bool,
+    /// Output format.
+    #[arg(long, short, value_enum, default_value_t = Output::Text)]
+    pub(crate) output: Output,
+    /// Give up waiting for a NAT gateway, an endpoint or a blocked delete after this many seconds.
+    #[arg(long, value_name = "SECONDS", default_value_t = 600)]
+    pub(crate) wait_timeout: u64,
+    /// Leave the resources of accounts removed from the spec where they are (they stay in the
+    /// stack's record, and every plan says so) instead of planning their deletion.
+    #[arg(long)]
+    pub(crate) keep_removed_accounts: bool,
+}
+
+/// Flags of the commands that change things (`apply`, `destroy`).
+#[derive(Debug, clap::Args)]
+pub(crate) struct ChangeArgs {
+    /// Go ahead without asking (required when stdin is not a terminal).
+    #[arg(long)]
+    pub(crate) yes: bool,
+    /// Steps in flight at once, across accounts.
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u16).range(1..=100))]
+    pub(crate) parallelism: u16,
+    /// Text output: one line per resource, without attributes.
+    #[arg(long)]
+    pub(crate) compact: bool,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub(crate) enum DiagramFormat {
+    Mermaid,
+    Dot,
+    Svg,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub(crate) enum Output {
+    Text,
+    Json,
+}
+
+pub(crate) fn parse_severity(value: &str) -> Result<Severity, String> {
+    value.parse()
+}

@@ -1,0 +1,184 @@
+//! The commands that need no cloud: `validate`, `plan --offline`, `diagram`, `render`.
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use anstyle::Style;
+use enclave_core::guardrail::Severity;
+use enclave_core::plan::{self, Plan, TextOptions};
+
+use crate::cli::{DiagramFormat, Output, SpecArgs};
+use crate::output::{print_findings, print_json};
+use crate::{Failure, invalid, load};
+
+pub(crate) fn validate(args: &SpecArgs, output: Output, fail_on: Severity) -> Result<(), Failure> {
+    let (loaded, model) = load(args, output)?;
+    let rules = enclave_net::guardrails::rules();
+    let report = rules.run(&model);
+    let failing = report.fails(fail_on);
+    match output {
+        Output::Json => print_json(&serde_json::json!({
+            "valid": true,
+            "stack": model.stack,
+            "region": model.region,
+            "overlays": args.overlays,
+            "files": loaded.files,
+            "accounts": enclave::account_summaries(&loaded, &model),
+            "rules": rules.rules().count(),
+            "findings": report.findings,
+            "fail_on": fail_on,
+            "failed": failing,
+        })),
+        Output::Text => {
+            let mut out = anstream::stdout();
+            let bold = Style::new().bold();
+            let overlays = if args.overlays.is_empty() { "none".to_owned() } else { args.overlays.join(" + ") };
+            let _ = writeln!(
+                out,
+                "{}valid{}: stack {} in {}, {} files, overlays: {overlays}",
+                bold.render(),
+                bold.render_reset(),
+                model.stack,
+                model.region,
+                loaded.files.len()
+            );
+            for summary in enclave::account_summaries(&loaded, &model) {
+                let _ = writeln!(
+                    out,
+                    "  {:<10} {}  {:<14} {} AZs  nat {:<7} {:>2} subnets  {:>2} endpoints",
+                    summary.name,
+                    summary.id,
+                    summary.vpc_cidr,
+                    summary.zones.len(),
+                    summary.nat,
+                    summary.subnets,
+                    summary.endpoints
+                );
+            }
+            print_findings(&mut out, &report, rules.rules().count());
+        }
+    }
+    if failing { Err(Failure::Findings) } else { Ok(()) }
+}
+
+pub(crate) fn plan_offline(
+    args: &SpecArgs,
+    account: Option<&str>,
+    output: Output,
+    compact: bool,
+) -> Result<(), Failure> {
+    let (loaded, mut model) = load(args, output)?;
+    enclave::select_account(&loaded, &mut model, account).map_err(|e| invalid(e, output))?;
+    let desired = enclave_net::resources::desired(&model);
+    let plan: Plan = plan::diff(&desired, &[]).map_err(|cycle| Failure::Runtime(cycle.into()))?;
+    let accounts: Vec<(String, String)> = model
+        .accounts
+        .iter()
+        .map(|network| (network.account.clone(), format!("{}, {}", network.account_id, network.vpc.cidr)))
+        .collect();
+    match output {
+        Output::Json => print_json(&serde_json::json!({
+            "format_version": 1,
+            "mode": "offline",
+            "stack": model.stack,
+            "region": model.region,
+            "overlays": args.overlays,
+            "accounts": enclave::account_summaries(&loaded, &model),
+            "changes": plan.changes,
+            "summary": plan.summary(),
+        })),
+        Output::Text => {
+            let mut out = anstream::stdout();
+            let _ = writeln!(
+                out,
+                "Offline plan for stack {} in {}: nothing was observed, so everything in the spec is shown as a create.\n",
+                model.stack, model.region
+            );
+            let text = plan::render_text(&plan, &TextOptions { color: true, accounts, attributes: !compact });
+            let _ = out.write_all(text.as_bytes());
+        }
+    }
+    Ok(())
+}
+
+pub(crate) fn diagram(args: &SpecArgs, format: DiagramFormat, out: Option<&std::path::Path>) -> Result<(), Failure> {
+    let (loaded, model) = load(args, Output::Text)?;
+    let organization = loaded.spec.organization.name.to_string();
+    let text = match format {
+        DiagramFormat::Mermaid => enclave::diagram::mermaid(&model, &organization),
+        DiagramFormat::Dot | DiagramFormat::Svg => enclave::diagram::dot(&model, &organization),
+    };
+    let bytes = if format == DiagramFormat::Svg {
+        let mut child = std::process::Command::new("dot")
+            .arg("-Tsvg")
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .map_err(|e| {
+                Failure::Runtime(anyhow::anyhow!(
+                    "--format svg needs Graphviz's `dot` on PATH ({e}); --format dot or mermaid work without it"
+                ))
+            })?;
+        if let Some(mut stdin) = child.stdin.take() {
+            stdin.write_all(text.as_bytes()).map_err(|e| Failure::Runtime(e.into()))?;
+        }
+        let output = child.wait_with_output().map_err(|e| Failure::Runtime(e.into()))?;
+        if !output.status.success() {
+            return Err(Failure::Runtime(anyhow::anyhow!("dot failed: {}", String::from_utf8_lossy(&output.stderr))));
+        }
+        output.stdout
+    } else {
+        text.into_bytes()
+    };
+    match out {
+        Some(path) => std::fs::write(path, &bytes)
+            .map_err(|e| Failure::Runtime(anyhow::anyhow!("cannot write {}: {e}", path.display())))?,
+        None => std::io::stdout().write_all(&bytes).map_err(|e| Failure::Runtime(e.into()))?,
+    }
+    Ok(())
+}
+
+pub(crate) fn render(args: &SpecArgs, out: &std::path::Path, output: Output) -> Result<(), Failure> {
+    let (loaded, _) = load(args, output)?;
+    let mut written = Vec::new();
+    for cluster in enclave::render(&loaded.spec).map_err(|e| Failure::Runtime(e.into()))? {
+        let dir = out.join(&cluster.cluster);
+        let mut files = Vec::new();
+        for artifact in &cluster.artifacts {
+            files.push(artifact.write_to(&dir).map_err(|e| Failure::Runtime(e.into()))?);
+        }
+        files.extend(cluster.bundle.write_to(&dir).map_err(|e| Failure::Runtime(e.into()))?);
+        written.push((cluster.cluster, cluster.bundle, files));
+    }
+    let all: Vec<PathBuf> = written.iter().flat_map(|(_, _, files)| files.iter().cloned()).collect();
+    let pruned = enclave::prune_previous_render(out, &all)
+        .map_err(|e| Failure::Runtime(anyhow::anyhow!("cannot prune {}: {e}", out.display())))?;
+    match output {
+        Output::Json => print_json(&serde_json::json!({
+            "clusters": written.iter().map(|(name, bundle, files)| serde_json::json!({
+                "cluster": name,
+                "objects": bundle.objects().iter().map(ToString::to_string).collect::<Vec<_>>(),
+                "files": files,
+            })).collect::<Vec<_>>(),
+            "removed": pruned,
+        })),
+        Output::Text => {
+            let mut stdout = anstream::stdout();
+            for (name, bundle, files) in &written {
+                let _ = writeln!(stdout, "cluster {name}: {} objects, {} files", bundle.len(), files.len());
+                for object in bundle.objects() {
+                    let _ = writeln!(stdout, "  {object}");
+                }
+                for file in files.iter().filter(|f| f.extension().is_none_or(|e| e != "yaml")) {
+                    let _ = writeln!(stdout, "  file {}", file.display());
+                }
+            }
+            let total: usize = written.iter().map(|(_, bundle, _)| bundle.len()).sum();
+            for file in &pruned {
+                let _ = writeln!(stdout, "  removed {} (no longer rendered)", file.display());
+            }
+            let _ = writeln!(stdout, "wrote {total} objects under {}", out.display());
+        }
+    }
+    Ok(())
+}
