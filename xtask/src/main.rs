@@ -31,14 +31,15 @@ fn main() {
             Some("health") => bench_health(),
             Some("apply") => bench_apply(),
             Some("check") => check::bench_check(),
+            Some("scale") => bench_scale(),
             _ => {
-                eprintln!("usage: cargo xtask bench health|apply|check");
+                eprintln!("usage: cargo xtask bench health|apply|check|scale");
                 std::process::exit(2);
             }
         },
         _ => {
             eprintln!(
-                "usage: cargo xtask <command>\n\ncommands:\n  test   fmt, clippy, docs, every test, snapshot hygiene, cargo-deny\n  demo   validate, plan, apply, drift, diagram and destroy the reference platform on a local moto\n  bench  health | apply | check\n  soak   --pairs N --seed S: N generated spec transitions against moto\n  schemas  regenerate the Kubernetes schema bundled in enclave-check"
+                "usage: cargo xtask <command>\n\ncommands:\n  test   fmt, clippy, docs, every test, snapshot hygiene, cargo-deny\n  demo   validate, plan, apply, drift, diagram and destroy the reference platform on a local moto\n  bench  health | apply | check | scale\n  soak   --pairs N --seed S: N generated spec transitions against moto\n  schemas  regenerate the Kubernetes schema bundled in enclave-check"
             );
             std::process::exit(2);
         }
@@ -531,6 +532,109 @@ fn enclave_command(enclave: &Path, args: &[&str]) -> Command {
         .env("AWS_SECRET_ACCESS_KEY", "testing")
         .env("AWS_EC2_METADATA_DISABLED", "true");
     command
+}
+
+/// A spec with `accounts` accounts shaped like the reference platform's (3 AZs, NAT per AZ,
+/// two tiers, eight endpoints, flow logs), under stack `stack`.
+fn scale_spec(stack: &str, accounts: usize) -> String {
+    let mut text = format!(
+        "organization: {{ name: acme, region: eu-west-1, stack: {stack} }}\n\
+         network:\n  azs: 3\n  az_reserve: 4\n  nat: per-az\n  \
+         tiers: [{{ name: app, size: 20, slot: 0 }}, {{ name: data, size: 22, slot: 4 }}]\n  \
+         endpoints: {{ interface: [ssm, ssmmessages, ec2messages, ecr.api, ecr.dkr, logs, sts], gateway: [s3] }}\n\
+         accounts:\n"
+    );
+    for index in 1..=accounts {
+        text.push_str(&format!(
+            "  - {{ name: a{index:03}, id: \"{:012}\", environment: e{index:03}, vpc_cidr: 10.{index}.0.0/16 }}\n",
+            100_000_000_000u64 + index as u64
+        ));
+    }
+    text
+}
+
+/// Runs `command` under GNU time when the machine has it: wall time, and peak resident memory
+/// in KiB (`None` without GNU time).
+fn measured(command: Command) -> Result<(std::process::Output, f64, Option<u64>)> {
+    let time = Path::new("/usr/bin/time");
+    let report = target_dir().join("bench-scale").join("time.txt");
+    let mut wrapped = if time.exists() {
+        let mut wrapped = Command::new(time);
+        wrapped.args(["-f", "%M", "-o"]).arg(&report).arg(command.get_program()).args(command.get_args());
+        if let Some(dir) = command.get_current_dir() {
+            wrapped.current_dir(dir);
+        }
+        for (key, value) in command.get_envs() {
+            if let Some(value) = value {
+                wrapped.env(key, value);
+            }
+        }
+        wrapped
+    } else {
+        command
+    };
+    let began = std::time::Instant::now();
+    let output = wrapped.output()?;
+    let elapsed = began.elapsed().as_secs_f64();
+    let peak = fs::read_to_string(&report).ok().and_then(|text| text.trim().lines().last()?.parse().ok());
+    let _ = fs::remove_file(&report);
+    Ok((output, elapsed, peak))
+}
+
+/// `cargo xtask bench scale`: how cost grows with the number of accounts. Plans 1, 10 and 100
+/// generated accounts offline, and 1, 5 and 20 against one moto; prints wall time, peak memory
+/// and, against moto, AWS calls per account.
+fn bench_scale() -> Result<()> {
+    let venv = ensure_venv()?;
+    run("build enclave", cargo().args(["build", "--quiet", "--locked", "--package", "enclave"]))?;
+    let enclave = target_dir().join("debug").join("enclave");
+    let work = target_dir().join("bench-scale");
+    let _ = fs::remove_dir_all(&work);
+    let spec_dir = |stack: &str, accounts: usize| -> Result<PathBuf> {
+        let dir = work.join(format!("{stack}-{accounts}"));
+        fs::create_dir_all(dir.join("base"))?;
+        fs::write(dir.join("base").join("spec.yaml"), scale_spec(stack, accounts))?;
+        Ok(dir)
+    };
+    let mut rows = Vec::new();
+    for accounts in [1usize, 10, 100] {
+        let dir = spec_dir("offline", accounts)?;
+        let mut command = enclave_command(&enclave, &["plan", "--offline", "--output", "json", "-c"]);
+        command.arg(&dir);
+        let (output, elapsed, peak) = measured(command)?;
+        if !output.status.success() {
+            bail!("offline plan of {accounts} accounts failed:\n{}", String::from_utf8_lossy(&output.stderr));
+        }
+        let body: serde_json::Value = serde_json::from_slice(&output.stdout)?;
+        let changes = body["changes"].as_array().map_or(0, Vec::len);
+        rows.push(format!(
+            "  offline {accounts:>3} accounts: {elapsed:>6.2} s, peak {:>7} KiB, {changes} resources",
+            peak.map_or("n/a".to_owned(), |kib| kib.to_string())
+        ));
+    }
+    let moto = Moto::start(&venv)?;
+    for accounts in [1usize, 5, 20] {
+        let stack = format!("scale{accounts}");
+        let dir = spec_dir(&stack, accounts)?;
+        let mut command =
+            enclave_command(&enclave, &["plan", "--output", "json", "--endpoint-url", &moto.endpoint, "-c"]);
+        command.arg(&dir);
+        let (output, elapsed, peak) = measured(command)?;
+        if !output.status.success() {
+            bail!("plan of {accounts} accounts on moto failed:\n{}", String::from_utf8_lossy(&output.stderr));
+        }
+        let body: serde_json::Value = serde_json::from_slice(&output.stdout)?;
+        let calls: u64 =
+            body["calls"].as_object().map_or(0, |calls| calls.values().filter_map(serde_json::Value::as_u64).sum());
+        rows.push(format!(
+            "  moto    {accounts:>3} accounts: {elapsed:>6.2} s, peak {:>7} KiB, {calls} calls ({:.1} per account)",
+            peak.map_or("n/a".to_owned(), |kib| kib.to_string()),
+            calls as f64 / accounts as f64
+        ));
+    }
+    drop(moto);
+    println!("bench scale (reference-shaped accounts; plans of empty accounts on moto):\n{}", rows.join("\n"));
+    Ok(())
 }
 
 /// Applies the reference platform through the fault proxy with 50 ms added to every call, once
