@@ -6,10 +6,14 @@
 //! the private route tables, an emptied default security group, flow logs), the model as plan
 //! resources ([`resources`]) and the network guardrails ([`guardrails`]).
 //!
+//! Every resource kind is a [`kind::Kind`], shared by the plan resources, observation and
+//! apply, with the attributes an update may change in place.
+//!
 //! With the default `aws` feature, [`observe`] rebuilds what exists from tag-filtered, batched
 //! Describe calls, and [`apply::Network`] is the [`enclave_core::reconcile::Provider`] that
-//! creates, updates and deletes every network kind; drift is a non-empty plan, destroy the plan
-//! against an empty spec.
+//! creates, updates and deletes every network kind through the reconciler toolkit of
+//! `enclave-aws` (ownership checked on the client, lookups before any retried create, bounded
+//! waits, typed errors); drift is a non-empty plan, destroy the plan against an empty spec.
 //!
 //! ```
 //! use enclave_core::{config, plan};
