@@ -72,11 +72,10 @@ pub struct Cloud {
     aws: Aws,
     model: NetworkModel,
     network: Network,
-    /// The record as last read or written by this run.
-    recorded: std::sync::Mutex<enclave_aws::record::Accounts>,
+    /// The record as last read or written by this run (`None`: there is none).
+    recorded: std::sync::Mutex<Option<enclave_aws::record::Accounts>>,
     removed: Vec<RemovedAccount>,
     kept: Vec<RemovedAccount>,
-    mode: RemovedAccounts,
 }
 
 /// What exists, across accounts and domains.
@@ -106,6 +105,7 @@ impl Cloud {
         let recorded = aws.managed_accounts(&model.stack).await?;
         let gone: Vec<RemovedAccount> = recorded
             .iter()
+            .flatten()
             .filter(|(name, _)| !model.accounts.iter().any(|network| &&network.account == name))
             .map(|(name, id)| RemovedAccount { name: name.clone(), id: id.clone() })
             .collect();
@@ -122,7 +122,7 @@ impl Cloud {
         }
         let network = Network::new(&model.stack, accounts).waits(options.waits);
         let recorded = std::sync::Mutex::new(recorded);
-        Ok(Cloud { aws, model, network, recorded, removed, kept, mode: options.removed_accounts })
+        Ok(Cloud { aws, model, network, recorded, removed, kept })
     }
 
     /// Accounts the record lists that left the spec, whose resources this run deletes.
@@ -206,21 +206,30 @@ impl Cloud {
     }
 
     fn record(&self) -> enclave_aws::record::Accounts {
-        self.recorded.lock().map(|record| record.clone()).unwrap_or_default()
+        self.recorded.lock().ok().and_then(|record| record.clone()).unwrap_or_default()
     }
 
-    /// Writes the record when it differs from what this run last read or wrote.
+    /// Writes the record when it differs from what this run last read or wrote: creates it,
+    /// overwrites it (it was read, so it is ours) or, when no account is left, deletes it.
     async fn write_record(&self, record: &enclave_aws::record::Accounts) -> Result<(), CloudError> {
-        if *record == self.record() {
+        let current = self.recorded.lock().ok().and_then(|record| record.clone());
+        if current.as_ref() == Some(record) || (current.is_none() && record.is_empty()) {
             return Ok(());
         }
-        if record.is_empty() {
-            self.aws.forget_managed_accounts(&self.model.stack).await?;
+        let stack = &self.model.stack;
+        let written = if record.is_empty() {
+            self.aws.forget_managed_accounts(stack).await?;
+            None
         } else {
-            self.aws.record_managed_accounts(&self.model.stack, record).await?;
-        }
+            if current.is_some() {
+                self.aws.update_managed_accounts(stack, record).await?;
+            } else {
+                self.aws.record_managed_accounts(stack, record).await?;
+            }
+            Some(record.clone())
+        };
         if let Ok(mut recorded) = self.recorded.lock() {
-            recorded.clone_from(record);
+            *recorded = written;
         }
         Ok(())
     }
@@ -248,10 +257,5 @@ impl Cloud {
     /// One provider per enabled domain, by component.
     fn router(&self) -> Router<'_> {
         Router::default().route(enclave_net::resources::COMPONENT, &self.network)
-    }
-
-    /// How this run treats accounts that left the spec.
-    pub fn removed_accounts_mode(&self) -> RemovedAccounts {
-        self.mode
     }
 }

@@ -267,7 +267,7 @@ async fn destroy(moto: &MotoServer, model: &NetworkModel, account_ids: &BTreeSet
     }
     let aws =
         Aws::from_config(moto.sdk_config("eu-west-1"), AwsOptions::new("eu-west-1", ROLE).endpoint(moto.endpoint()));
-    let record = aws.managed_accounts(&model.stack).await.map_err(|e| e.to_string())?;
+    let record = aws.managed_accounts(&model.stack).await.map_err(|e| e.to_string())?.unwrap_or_default();
     if !record.is_empty() {
         return Err(format!("after destroy, the record still lists {record:?}"));
     }

@@ -29,6 +29,12 @@ struct Stored {
     accounts: Accounts,
 }
 
+/// The parameter's value for `accounts`.
+fn stored(stack: &str, accounts: &Accounts) -> Result<String, Error> {
+    serde_json::to_string(&Stored { format_version: 1, accounts: accounts.clone() })
+        .map_err(|error| failure("ssm:PutParameter", stack)(error.to_string()))
+}
+
 /// The name of the parameter holding `stack`'s record.
 pub fn parameter_name(stack: &str) -> String {
     format!("/enclave/{stack}/managed-accounts")
@@ -46,15 +52,15 @@ impl Aws {
         )
     }
 
-    /// The accounts recorded for `stack`; none when there is no record. A parameter of that name
-    /// without this stack's tag is not ours and is an error, never trusted.
-    pub async fn managed_accounts(&self, stack: &str) -> Result<Accounts, Error> {
+    /// The accounts recorded for `stack`, `None` when there is no record. A parameter of that
+    /// name without this stack's tag is not ours and is an error, never trusted.
+    pub async fn managed_accounts(&self, stack: &str) -> Result<Option<Accounts>, Error> {
         let ssm = self.ssm();
         let name = parameter_name(stack);
         let got = ssm.get_parameter().name(&name).send().await.map_err(call_error("ssm:GetParameter"));
         let value = match got {
             Ok(out) => out.parameter().and_then(|p| p.value()).unwrap_or_default().to_owned(),
-            Err(error) if error.is(&Code::NotFound(Missing::Parameter)) => return Ok(Accounts::new()),
+            Err(error) if error.is(&Code::NotFound(Missing::Parameter)) => return Ok(None),
             Err(error) => return Err(failure("ssm:GetParameter", stack)(error.message().to_owned())),
         };
         let tags = ssm
@@ -71,15 +77,15 @@ impl Aws {
         }
         let stored: Stored = serde_json::from_str(&value)
             .map_err(|error| failure("ssm:GetParameter", stack)(format!("not a record enclave wrote: {error}")))?;
-        Ok(stored.accounts)
+        Ok(Some(stored.accounts))
     }
 
-    /// Records `accounts` as the accounts `stack` manages (replacing the record).
+    /// Records `accounts` as the accounts `stack` manages, creating the record (tagged). When a
+    /// record exists already, it is overwritten only once it proved to be ours.
     pub async fn record_managed_accounts(&self, stack: &str, accounts: &Accounts) -> Result<(), Error> {
         let ssm = self.ssm();
         let name = parameter_name(stack);
-        let value = serde_json::to_string(&Stored { format_version: 1, accounts: accounts.clone() })
-            .map_err(|error| failure("ssm:PutParameter", stack)(error.to_string()))?;
+        let value = stored(stack, accounts)?;
         let description = "Accounts this enclave stack manages; read by enclave plan to find removed accounts";
         // Tags can only be given when the parameter is created; an update overwrites the value.
         let tag = Tag::builder()
@@ -100,20 +106,28 @@ impl Aws {
         match created {
             Ok(_) => Ok(()),
             Err(error) if error.is(&Code::AlreadyExists(Existing::Parameter)) => {
-                // Only a record that is ours is overwritten.
+                // Made since it was read: only a record that is ours is overwritten.
                 self.managed_accounts(stack).await?;
-                ssm.put_parameter()
-                    .name(&name)
-                    .r#type(ParameterType::String)
-                    .value(&value)
-                    .overwrite(true)
-                    .send()
-                    .await
-                    .map(drop)
-                    .map_err(|error| failure("ssm:PutParameter", stack)(crate::error_text(&error)))
+                self.update_managed_accounts(stack, accounts).await
             }
             Err(error) => Err(failure("ssm:PutParameter", stack)(error.message().to_owned())),
         }
+    }
+
+    /// Overwrites `stack`'s record, which the caller read with [`Aws::managed_accounts`] (so it
+    /// is known to be ours).
+    pub async fn update_managed_accounts(&self, stack: &str, accounts: &Accounts) -> Result<(), Error> {
+        self.ssm()
+            .put_parameter()
+            .name(parameter_name(stack))
+            .r#type(ParameterType::String)
+            .value(stored(stack, accounts)?)
+            .overwrite(true)
+            .send()
+            .await
+            .map(drop)
+            .map_err(call_error("ssm:PutParameter"))
+            .map_err(|error| failure("ssm:PutParameter", stack)(error.message().to_owned()))
     }
 
     /// Deletes `stack`'s record (after everything it listed was destroyed).

@@ -10,9 +10,6 @@ use std::collections::BTreeMap;
 /// never the traffic port.
 pub const METRICS_PORT_NAME: &str = "metrics";
 
-/// The Service port traffic is routed to.
-pub const TRAFFIC_PORT_NAME: &str = "http";
-
 /// The tags a node group (auto scaling group) carries so the Cluster Autoscaler of `cluster`
 /// discovers it (`--node-group-auto-discovery=asg:tag=...`).
 pub fn node_group_discovery_tags(cluster: &str) -> BTreeMap<String, String> {

@@ -261,7 +261,8 @@ pub async fn observe(clients: &Clients, stack: &str, account: &str) -> Result<Ob
                 .attr("destination", destination)
                 .attr("target", refer(target))
                 .after(&address);
-            observed.resources.push(depend(resource, target));
+            // A route's id is its table and destination, as a create returns it.
+            observed.record(&format!("{id}/{destination}"), depend(resource, target));
         }
         let resource =
             Resource::new(address).attr("vpc", refer(table.vpc_id())).attr("tags", managed_tags(table.tags()));

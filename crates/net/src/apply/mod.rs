@@ -269,12 +269,27 @@ impl Provider for Network {
             return false;
         }
         let cidr = |attributes: Option<&Attributes>| text(attributes, "cidr_block")?.parse::<ipnet::Ipv4Net>().ok();
-        match create.address.kind().parse() {
-            Ok(Kind::Subnet | Kind::Vpc) => match (cidr(create.after.as_ref()), cidr(delete.before.as_ref())) {
+        let Ok(kind) = create.address.kind().parse::<Kind>() else { return true };
+        match kind {
+            Kind::Subnet | Kind::Vpc => match (cidr(create.after.as_ref()), cidr(delete.before.as_ref())) {
                 (Some(new), Some(old)) => new.contains(&old.network()) || old.contains(&new.network()),
-                _ => true,
+                // An address space that cannot be read may overlap.
+                (None, _) | (_, None) => true,
             },
-            _ => true,
+            // Names (security groups, roles), one per service (endpoints), one per subnet
+            // (associations), one per destination (routes): every pair of one kind may collide.
+            Kind::InternetGateway
+            | Kind::Eip
+            | Kind::NatGateway
+            | Kind::RouteTable
+            | Kind::RouteTableAssociation
+            | Kind::Route
+            | Kind::SecurityGroup
+            | Kind::DefaultSecurityGroup
+            | Kind::VpcEndpoint
+            | Kind::FlowLog
+            | Kind::LogGroup
+            | Kind::IamRole => true,
         }
     }
 
@@ -347,13 +362,6 @@ impl Context<'_> {
                 unchangeable.iter().map(|name| format!("`{name}`")).collect::<Vec<_>>().join(", ")
             )));
         }
-        // A route has no id of its own (it is its table and destination), and observation knows
-        // none: it is replaced in place from its table, whatever is known of it.
-        if kind == Kind::Route {
-            let table = self.reference("route_table")?;
-            self.replace_route(&table, text(self.step.after, "destination").unwrap_or_default()).await?;
-            return Ok(None);
-        }
         let id = self.own_id()?;
         let new_id = match kind {
             Kind::Vpc => self.vpc_attributes(&id, false).await.map(|()| None)?,
@@ -374,6 +382,11 @@ impl Context<'_> {
             Kind::VpcEndpoint => self.update_vpc_endpoint(&id).await.map(|()| None)?,
             Kind::LogGroup => self.retention(&id).await.map(|()| None)?,
             Kind::IamRole => self.update_iam_role().await.map(|()| None)?,
+            // A route's target changes in place (`ReplaceRoute`), from its table.
+            Kind::Route => {
+                let table = self.reference("route_table")?;
+                self.replace_route(&table, text(self.step.after, "destination").unwrap_or_default()).await.map(Some)?
+            }
             // Only tags can change for these (checked above), and only when their attribute
             // changed for the guarded ones.
             Kind::Subnet
@@ -384,8 +397,7 @@ impl Context<'_> {
             | Kind::Eip
             | Kind::NatGateway
             | Kind::RouteTable
-            | Kind::FlowLog
-            | Kind::Route => None,
+            | Kind::FlowLog => None,
         };
         if kind.updatable().contains(&"tags") {
             self.sync_tags(&id).await?;
@@ -395,9 +407,6 @@ impl Context<'_> {
 
     /// Deletes the step's resource (nothing to do when it has no id: never made or gone).
     async fn delete_resource(&self, kind: Kind) -> Result<()> {
-        if kind == Kind::Route {
-            return self.delete_route().await;
-        }
         let Some(id) = self.ids.get(self.address()) else { return Ok(()) };
         match kind {
             Kind::Vpc => self.delete_vpc(id).await,
@@ -407,7 +416,7 @@ impl Context<'_> {
             Kind::NatGateway => self.delete_nat_gateway(id).await,
             Kind::RouteTable => self.delete_route_table(id).await,
             Kind::RouteTableAssociation => self.delete_route_table_association(id).await,
-            Kind::Route => self.delete_route().await,
+            Kind::Route => self.delete_route(id).await,
             Kind::SecurityGroup => self.delete_security_group(id).await,
             Kind::DefaultSecurityGroup => self.delete_default_security_group(id).await,
             Kind::VpcEndpoint => self.delete_vpc_endpoint(id).await,

@@ -267,8 +267,9 @@ impl Context<'_> {
         .await
     }
 
-    /// Deletes a route (it has no id: its table and destination name it).
-    pub(super) async fn delete_route(&self) -> Result<()> {
+    /// Deletes a route. Its id is `<table id>/<destination>`, but the table is resolved again by
+    /// address: a replaced table has a new id.
+    pub(super) async fn delete_route(&self, _id: String) -> Result<()> {
         let ec2 = &self.clients.ec2;
         let before = self.step.before;
         let table = self.reference("route_table")?;

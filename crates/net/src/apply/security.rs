@@ -139,8 +139,10 @@ impl Context<'_> {
                         .map_err(call_error("ec2:RevokeSecurityGroupEgress"))
                 };
                 match result {
-                    Err(error) if !error.is(&Code::NotFound(Missing::Permission)) => return Err(error),
-                    _ => {}
+                    // Already revoked (by hand, or by an earlier try): the goal is reached.
+                    Ok(()) => {}
+                    Err(error) if error.is(&Code::NotFound(Missing::Permission)) => {}
+                    Err(error) => return Err(error),
                 }
             }
             if !authorize.is_empty() {
@@ -162,8 +164,10 @@ impl Context<'_> {
                         .map_err(call_error("ec2:AuthorizeSecurityGroupEgress"))
                 };
                 match result {
-                    Err(error) if !error.is(&Code::AlreadyExists(Existing::Permission)) => return Err(error),
-                    _ => {}
+                    // Already authorised: the goal is reached.
+                    Ok(()) => {}
+                    Err(error) if error.is(&Code::AlreadyExists(Existing::Permission)) => {}
+                    Err(error) => return Err(error),
                 }
             }
         }
