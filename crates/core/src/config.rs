@@ -481,6 +481,53 @@ mod tests {
         assert!(text.contains("network.nat"), "{text}");
     }
 
+    /// Every field whose type is a checked newtype (names, regions, role names, CIDRs, account
+    /// ids, endpoint services, durations, quantities, percentages, versions, images): a value
+    /// pasted into the wrong field is named by its field and never echoed.
+    #[test]
+    fn a_rejected_value_of_any_checked_field_is_never_quoted() {
+        // Not valid as any of these types, whatever the field.
+        const BAD: &str = "Sk_canary-7f3a9c!";
+        let organization = |org: &str| {
+            format!(
+                "organization: {{ {org} }}\n\
+                 network: {{ azs: 2, tiers: [{{ name: app, size: 24, slot: 0 }}] }}\n\
+                 accounts: [{{ name: dev, id: \"111111111111\", environment: dev, vpc_cidr: 10.1.0.0/16 }}]\n"
+            )
+        };
+        let base = "name: acme, region: eu-west-1, stack: s";
+        let app = |field: &str| {
+            format!(
+                "organization: {{ {base} }}\n\
+                 network: {{ azs: 2, tiers: [{{ name: app, size: 24, slot: 0 }}] }}\n\
+                 accounts: [{{ name: dev, id: \"111111111111\", environment: dev, vpc_cidr: 10.1.0.0/16 }}]\n\
+                 clusters: [{{ name: c, account: dev, version: \"1.33\", node_groups: [{{ name: g, instance_types: [t3.large], min: 1, max: 2, desired: 1 }}] }}]\n\
+                 apps: [{{ name: a, cluster: c, image: \"r/a:1\", port: 8080, {field} }}]\n"
+            )
+        };
+        let cases = [
+            ("organization.name", organization(&format!("name: \"{BAD}\", region: eu-west-1, stack: s"))),
+            ("organization.region", organization(&format!("name: acme, region: \"{BAD}\", stack: s"))),
+            ("organization.assume_role", organization(&format!("{base}, assume_role: \"{BAD} !\""))),
+            ("accounts[0].vpc_cidr", spec_with("").replace("10.1.0.0/16", BAD)),
+            ("accounts[0].id", spec_with("").replace("\"111111111111\"", &format!("\"{BAD}\""))),
+            ("network.endpoints", spec_with(&format!("endpoints: {{ subnet_tier: app, interface: [\"{BAD}!\"] }}"))),
+            ("resources.requests.cpu", app(&format!("resources: {{ requests: {{ cpu: \"{BAD}\" }} }}"))),
+            ("disruption", app(&format!("disruption: {{ max_unavailable: \"{BAD}\" }}"))),
+            ("database_failure_for", app(&format!("monitoring: {{ alerts: {{ database_failure_for: \"{BAD}\" }} }}"))),
+            ("clusters[0].version", app("").replace("\"1.33\"", &format!("\"{BAD}\""))),
+            ("apps[0].image", app("").replace("r/a:1", BAD)),
+        ];
+        for (field, spec) in cases {
+            let text = match load_str("spec.yaml", &spec) {
+                Err(error) => error.to_string(),
+                Ok(_) => panic!("{field}: the spec should be rejected"),
+            };
+            assert!(!text.contains("canary"), "{field}: the value is echoed:\n{text}");
+            assert!(text.contains(field), "{field}: the field is not named:\n{text}");
+        }
+    }
+
     #[test]
     fn an_unknown_enum_value_is_not_repeated_but_the_nearest_one_is_suggested() {
         let text = error_text(&spec_with(&format!("nat: \"{CANARY}\"")));

@@ -47,7 +47,7 @@ impl FromStr for Severity {
             "medium" => Ok(Severity::Medium),
             "high" => Ok(Severity::High),
             "critical" => Ok(Severity::Critical),
-            other => Err(format!("unknown severity `{other}`; expected info, low, medium, high or critical")),
+            _ => Err("unknown severity; expected info, low, medium, high or critical".to_owned()),
         }
     }
 }

@@ -61,7 +61,7 @@ impl Quantity {
 impl FromStr for Quantity {
     type Err = InvalidValue;
     fn from_str(value: &str) -> Result<Self, InvalidValue> {
-        let invalid = || InvalidValue(format!("`{value}` is not a Kubernetes quantity like `250m`, `1.5` or `512Mi`"));
+        let invalid = || InvalidValue("not a Kubernetes quantity like `250m`, `1.5` or `512Mi`".to_owned());
         let (number, multiplier_milli) = if let Some(number) = value.strip_suffix('m') {
             (number, 1)
         } else if let Some((number, factor)) =
@@ -83,14 +83,14 @@ impl FromStr for Quantity {
         let whole: i128 = if whole.is_empty() { 0 } else { whole.parse().map_err(|_| invalid())? };
         let scale = 10i128.pow(u32::try_from(fraction.len()).map_err(|_| invalid())?);
         let fraction_value: i128 = if fraction.is_empty() { 0 } else { fraction.parse().map_err(|_| invalid())? };
-        let too_large = || InvalidValue(format!("`{value}` is too large a quantity"));
+        let too_large = || InvalidValue("too large a quantity".to_owned());
         let scaled = whole
             .checked_mul(scale)
             .and_then(|v| v.checked_add(fraction_value))
             .and_then(|v| v.checked_mul(multiplier_milli))
             .ok_or_else(too_large)?;
         if scaled % scale != 0 {
-            return Err(InvalidValue(format!("`{value}` is finer than a thousandth of its unit")));
+            return Err(InvalidValue("finer than a thousandth of its unit".to_owned()));
         }
         Ok(Quantity { text: value.to_owned(), milli: scaled / scale })
     }

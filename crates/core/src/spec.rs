@@ -831,7 +831,7 @@ impl fmt::Display for PromDuration {
 impl FromStr for PromDuration {
     type Err = InvalidValue;
     fn from_str(value: &str) -> Result<Self, InvalidValue> {
-        let invalid = || InvalidValue(format!("`{value}` is not a duration like `30s`, `5m` or `1h`"));
+        let invalid = || InvalidValue("not a duration like `30s`, `5m` or `1h`".to_owned());
         let unit_at = value.find(|c: char| !c.is_ascii_digit()).ok_or_else(invalid)?;
         let (number, unit) = value.split_at(unit_at);
         let number: u64 = number.parse().map_err(|_| invalid())?;
@@ -1150,7 +1150,7 @@ impl<'de> Deserialize<'de> for IntOrPercent {
                 .filter(|percent| *percent <= 100)
                 .map(IntOrPercent::Percent)
                 .ok_or_else(|| {
-                    serde::de::Error::custom(format!("`{text}` is not a count or a percentage from 0% to 100%"))
+                    serde::de::Error::custom("not a count or a percentage from 0% to 100%")
                 }),
         }
     }
@@ -1234,7 +1234,7 @@ string_newtype!(
         if valid {
             Ok(())
         } else {
-            Err(format!("`{value}` is not a valid name: use lowercase letters, digits and `-`, starting with a letter"))
+            Err("not a valid name: use lowercase letters, digits and `-`, starting with a letter, at most 63 characters".to_owned())
         }
     }
 );
@@ -1248,7 +1248,7 @@ string_newtype!(
         let valid = !value.is_empty()
             && value.len() <= 64
             && value.chars().all(|c| c.is_ascii_alphanumeric() || "+=,.@_-".contains(c));
-        if valid { Ok(()) } else { Err(format!("`{value}` is not a valid IAM role name")) }
+        if valid { Ok(()) } else { Err("not a valid IAM role name: 1 to 64 of letters, digits and `+=,.@_-`".to_owned()) }
     }
 );
 
@@ -1264,7 +1264,7 @@ string_newtype!(
             && parts.next().is_some_and(|area| area.len() == 2 && area.chars().all(|c| c.is_ascii_lowercase()))
             && value.rsplit('-').next().is_some_and(|n| !n.is_empty() && n.chars().all(|c| c.is_ascii_digit()))
             && value.split('-').count() >= 3;
-        if valid { Ok(()) } else { Err(format!("`{value}` is not a region code like `eu-west-1`")) }
+        if valid { Ok(()) } else { Err("not a region code like `eu-west-1`".to_owned()) }
     }
 );
 
@@ -1280,7 +1280,7 @@ string_newtype!(
         if valid {
             Ok(())
         } else {
-            Err(format!("`{value}` is not an endpoint service short name like `ssm` or `ecr.api`"))
+            Err("not an endpoint service short name like `ssm` or `ecr.api`".to_owned())
         }
     }
 );
@@ -1293,7 +1293,7 @@ string_newtype!(
     |value| {
         let valid = value.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_' || c == ':')
             && value.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':');
-        if valid { Ok(()) } else { Err(format!("`{value}` is not a metric name like `http_requests_per_second`")) }
+        if valid { Ok(()) } else { Err("not a metric name like `http_requests_per_second`".to_owned()) }
     }
 );
 
@@ -1314,7 +1314,10 @@ impl FromStr for AccountId {
         if value.len() == 12 && value.bytes().all(|b| b.is_ascii_digit()) {
             Ok(AccountId(value.to_owned()))
         } else {
-            Err(InvalidValue(format!("account id must be exactly 12 digits, got `{value}`")))
+            Err(InvalidValue(match value.chars().count() {
+                12 => "account id must be exactly 12 digits, and this one holds other characters".to_owned(),
+                length => format!("account id must be exactly 12 digits, got {length} characters"),
+            }))
         }
     }
 }
@@ -1347,7 +1350,7 @@ impl<'de> Deserialize<'de> for AccountId {
                 let text = number.to_string();
                 if text.len() < 12 {
                     Err(serde::de::Error::custom(format!(
-                        "account id must be exactly 12 digits, got `{text}` ({} digits); quote ids with leading zeros, e.g. \"{text:0>12}\"",
+                        "account id must be exactly 12 digits, got a number of {} digits; write ids with leading zeros as quoted strings",
                         text.len()
                     )))
                 } else {
@@ -1398,9 +1401,9 @@ impl FromStr for Cidr {
     type Err = InvalidValue;
     fn from_str(value: &str) -> Result<Self, InvalidValue> {
         let net: Ipv4Net =
-            value.parse().map_err(|_| InvalidValue(format!("`{value}` is not an IPv4 CIDR block like 10.1.0.0/16")))?;
+            value.parse().map_err(|_| InvalidValue("not an IPv4 CIDR block like 10.1.0.0/16".to_owned()))?;
         if net.trunc() != net {
-            return Err(InvalidValue(format!("`{value}` has host bits set; did you mean {}?", net.trunc())));
+            return Err(InvalidValue(format!("host bits are set; did you mean {}?", net.trunc())));
         }
         Ok(Cidr(net))
     }

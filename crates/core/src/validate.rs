@@ -263,7 +263,7 @@ fn check_clusters(spec: &Spec, violations: &mut Vec<Violation>) {
         if !version_ok {
             violations.push(Violation::new(
                 path!("clusters", index, "version"),
-                format!("`{}` is not a Kubernetes minor version like `1.31`", cluster.version),
+                "not a Kubernetes minor version like `1.31`".to_owned(),
             ));
         }
         if let (Some(account), Some(tier)) = (account, &cluster.tier)
@@ -315,7 +315,7 @@ fn check_apps(spec: &Spec, violations: &mut Vec<Violation>) {
         if !pinned {
             violations.push(Violation::new(
                 path!("apps", index, "image"),
-                format!("`{image}` must carry a tag other than `latest` or a digest, so a deploy is reproducible"),
+                "the image must carry a tag other than `latest` or a digest, so a deploy is reproducible".to_owned(),
             ));
         }
         if app.port == 0 {
