@@ -755,29 +755,40 @@ mod tests {
         assert!(nodes[create].waits_for.is_empty());
     }
 
-    /// One domain's provider in the router tests: logs into a log shared by every domain, sees
-    /// the ids of its `parent` (in any domain), fails the addresses it is told to.
-    struct Domain<'l> {
-        log: &'l RefCell<Vec<String>>,
-        fail: BTreeSet<String>,
+    mockall::mock! {
+        /// One domain's provider in the router tests.
+        Domain {}
+        impl Provider for Domain {
+            type Error = String;
+            fn run<'s>(&self, step: &Step<'s>, ids: &Ids) -> impl Future<Output = Result<Option<String>, String>>;
+            fn collides(&self, create: &Change, delete: &Change) -> bool;
+        }
     }
 
-    impl Provider for Domain<'_> {
-        type Error = String;
+    type Answer = std::pin::Pin<Box<dyn Future<Output = Result<Option<String>, String>>>>;
 
-        async fn run(&self, step: &Step<'_>, ids: &Ids) -> Result<Option<String>, String> {
-            YieldNow(false).await;
-            let parent = step
-                .after
-                .and_then(|after| after.get("parent"))
-                .and_then(|parent| parent.as_str())
-                .map(|parent| ids.resolve(parent).unwrap_or_else(|| "?".into()));
-            self.log.borrow_mut().push(format!("{} {} {}", step.operation, step.address, parent.unwrap_or_default()));
-            if self.fail.contains(&step.address.to_string()) {
-                return Err(format!("{} refused", step.address));
-            }
-            Ok((step.operation != Operation::Delete).then(|| format!("id-{}", step.address.name())))
+    fn answer(result: Result<Option<String>, String>) -> Answer {
+        Box::pin(std::future::ready(result))
+    }
+
+    /// Expects exactly one `operation` on `target` from `domain`, answered with `result`, in
+    /// `sequence` when one is given.
+    fn expect(
+        domain: &mut MockDomain,
+        operation: Operation,
+        target: &str,
+        result: Result<Option<String>, String>,
+        sequence: Option<&mut mockall::Sequence>,
+    ) {
+        let target = address(target);
+        let expectation = domain
+            .expect_run()
+            .withf(move |step, _| step.operation == operation && *step.address == target)
+            .times(1);
+        if let Some(sequence) = sequence {
+            expectation.in_sequence(sequence);
         }
+        expectation.return_once(move |_, _| answer(result));
     }
 
     fn platform() -> Vec<Resource> {
@@ -791,26 +802,33 @@ mod tests {
 
     #[test]
     fn a_router_walks_one_plan_across_domains_in_dependency_order_with_shared_ids() {
-        let log = RefCell::new(Vec::new());
-        let (net, access) = (Domain { log: &log, fail: BTreeSet::new() }, Domain { log: &log, fail: BTreeSet::new() });
+        let mut sequence = mockall::Sequence::new();
+        let (mut net, mut access) = (MockDomain::new(), MockDomain::new());
+        expect(&mut net, Operation::Create, "dev/net/subnet/app-a", Ok(Some("subnet-1".into())), Some(&mut sequence));
+        // The bastion runs after its subnet, in another domain, and sees the subnet's id.
+        access
+            .expect_run()
+            .withf(|step, ids| {
+                step.address.name() == "bastion" && ids.resolve("dev/net/subnet/app-a").as_deref() == Some("subnet-1")
+            })
+            .times(1)
+            .in_sequence(&mut sequence)
+            .return_once(|_, _| answer(Ok(Some("i-1".into()))));
+        expect(&mut access, Operation::Create, "dev/access/trail/main", Ok(Some("trail".into())), None);
         let router = Router::default().route("net", &net).route("access", &access);
         let plan = diff(&platform(), &[]).expect("plan");
-        let report = block_on(apply(&plan, &router, &Ids::default(), 10, &Quiet));
+        let ids = Ids::default();
+        let report = block_on(apply(&plan, &router, &ids, 10, &Quiet));
         assert!(report.is_success(), "{report:?}");
-        let log = log.borrow();
-        let at = |prefix: &str| log.iter().position(|line| line.starts_with(prefix)).expect(prefix);
-        assert!(at("create dev/net/subnet/app-a") < at("create dev/access/instance/bastion"));
-        assert!(
-            log.contains(&"create dev/access/instance/bastion id-app-a".to_owned()),
-            "the bastion saw its subnet's id: {log:?}"
-        );
+        assert_eq!(ids.resolve("dev/access/instance/bastion").as_deref(), Some("i-1"));
     }
 
     #[test]
     fn a_failure_in_one_domain_skips_its_dependants_in_another_and_nothing_else() {
-        let log = RefCell::new(Vec::new());
-        let net = Domain { log: &log, fail: ["dev/net/subnet/app-a".to_owned()].into() };
-        let access = Domain { log: &log, fail: BTreeSet::new() };
+        let (mut net, mut access) = (MockDomain::new(), MockDomain::new());
+        expect(&mut net, Operation::Create, "dev/net/subnet/app-a", Err("dev/net/subnet/app-a refused".into()), None);
+        expect(&mut access, Operation::Create, "dev/access/trail/main", Ok(Some("trail".into())), None);
+        // No expectation for the bastion: a call to create it fails the test.
         let router = Router::default().route("net", &net).route("access", &access);
         let plan = diff(&platform(), &[]).expect("plan");
         let report = block_on(apply(&plan, &router, &Ids::default(), 10, &Quiet));
@@ -825,8 +843,22 @@ mod tests {
 
     #[test]
     fn replacing_a_resource_replaces_its_dependants_in_other_domains_around_it() {
-        let log = RefCell::new(Vec::new());
-        let (net, access) = (Domain { log: &log, fail: BTreeSet::new() }, Domain { log: &log, fail: BTreeSet::new() });
+        let mut sequence = mockall::Sequence::new();
+        let (mut net, mut access) = (MockDomain::new(), MockDomain::new());
+        expect(&mut access, Operation::Delete, "dev/access/instance/bastion", Ok(None), Some(&mut sequence));
+        expect(&mut net, Operation::Delete, "dev/net/subnet/app-a", Ok(None), Some(&mut sequence));
+        expect(&mut net, Operation::Create, "dev/net/subnet/app-a", Ok(Some("subnet-new".into())), Some(&mut sequence));
+        access
+            .expect_run()
+            .withf(|step, ids| {
+                step.operation == Operation::Create
+                    && step.address.name() == "bastion"
+                    && ids.resolve("dev/net/subnet/app-a").as_deref() == Some("subnet-new")
+            })
+            .times(1)
+            .in_sequence(&mut sequence)
+            .return_once(|_, _| answer(Ok(Some("i-2".into()))));
+        // The trail is unchanged: no expectation, so any step on it fails the test.
         let router = Router::default().route("net", &net).route("access", &access);
         let mut observed = platform();
         observed[0] = Resource::new(address("dev/net/subnet/app-a")).attr("cidr_block", "10.1.16.0/20");
@@ -834,18 +866,12 @@ mod tests {
         let ids = Ids::new([(address("dev/net/subnet/app-a"), "subnet-old".to_owned())].into());
         let report = block_on(apply(&plan, &router, &ids, 10, &Quiet));
         assert!(report.is_success(), "{report:?}");
-        let log = log.borrow();
-        let at = |prefix: &str| log.iter().position(|line| line.starts_with(prefix)).expect(prefix);
-        assert!(at("delete dev/access/instance/bastion") < at("delete dev/net/subnet/app-a"));
-        assert!(at("delete dev/net/subnet/app-a") < at("create dev/net/subnet/app-a"));
-        assert!(at("create dev/net/subnet/app-a") < at("create dev/access/instance/bastion"));
-        assert!(!log.iter().any(|line| line.contains("trail")), "the trail is untouched: {log:?}");
     }
 
     #[test]
     fn a_step_of_a_component_without_provider_fails_with_its_name() {
-        let log = RefCell::new(Vec::new());
-        let net = Domain { log: &log, fail: BTreeSet::new() };
+        let mut net = MockDomain::new();
+        expect(&mut net, Operation::Create, "dev/net/subnet/app-a", Ok(Some("subnet-1".into())), None);
         let router = Router::default().route("net", &net);
         let plan = diff(&platform(), &[]).expect("plan");
         let report = block_on(apply(&plan, &router, &Ids::default(), 10, &Quiet));
@@ -858,8 +884,12 @@ mod tests {
 
     #[test]
     fn resources_of_different_components_never_collide() {
-        let log = RefCell::new(Vec::new());
-        let (net, access) = (Domain { log: &log, fail: BTreeSet::new() }, Domain { log: &log, fail: BTreeSet::new() });
+        let (mut net, access) = (MockDomain::new(), MockDomain::new());
+        // Only net is asked, and only about net's own resources; access is never asked.
+        net.expect_collides()
+            .withf(|create, delete| create.address.component() == "net" && delete.address.component() == "net")
+            .times(1)
+            .return_const(true);
         let router = Router::default().route("net", &net).route("access", &access);
         let change = |text: &str| Change {
             address: address(text),
@@ -874,6 +904,24 @@ mod tests {
         };
         assert!(!router.collides(&change("dev/access/subnet/a"), &change("dev/net/subnet/b")));
         assert!(router.collides(&change("dev/net/subnet/a"), &change("dev/net/subnet/b")));
+    }
+
+    #[test]
+    fn the_walk_asks_the_routed_provider_which_deletes_a_create_must_wait_for() {
+        // A subnet moves to a new name in the same CIDR: net says the two collide, so the delete
+        // of the old one runs first.
+        let mut sequence = mockall::Sequence::new();
+        let mut net = MockDomain::new();
+        net.expect_collides().returning(|create, delete| create.address.kind() == delete.address.kind());
+        expect(&mut net, Operation::Delete, "dev/net/subnet/old", Ok(None), Some(&mut sequence));
+        expect(&mut net, Operation::Create, "dev/net/subnet/new", Ok(Some("subnet-2".into())), Some(&mut sequence));
+        let router = Router::default().route("net", &net);
+        let desired = [Resource::new(address("dev/net/subnet/new")).immutable("cidr_block", "10.1.0.0/20")];
+        let observed = [Resource::new(address("dev/net/subnet/old")).immutable("cidr_block", "10.1.0.0/20")];
+        let plan = diff(&desired, &observed).expect("plan");
+        let ids = Ids::new([(address("dev/net/subnet/old"), "subnet-1".to_owned())].into());
+        let report = block_on(apply(&plan, &router, &ids, 10, &Quiet));
+        assert!(report.is_success(), "{report:?}");
     }
 
     /// Fails every step with an error that quotes the whole step, as a careless provider might.

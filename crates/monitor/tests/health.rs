@@ -126,3 +126,38 @@ async fn background_refresh_keeps_dependency_metrics_current() {
     assert!(text.contains("dependency_check_failures_total{dependency=\"database\",kind=\"database\"} 1"), "{text}");
     refresher.abort();
 }
+
+mockall::mock! {
+    /// A dependency whose answers are scripted, in order, and whose calls are counted by mockall.
+    Dependency {}
+    #[async_trait::async_trait]
+    impl Check for Dependency {
+        async fn check(&self) -> Result<(), CheckError>;
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_cached_answer_is_served_until_the_interval_passes_then_the_next_one_counts() {
+    let mut sequence = mockall::Sequence::new();
+    let mut database = MockDependency::new();
+    database.expect_check().times(1).in_sequence(&mut sequence).returning(|| Ok(()));
+    database
+        .expect_check()
+        .times(1)
+        .in_sequence(&mut sequence)
+        .returning(|| Err(CheckError("connection refused".into())));
+    let health = Health::builder()
+        .dependency("database", "database", true, Duration::from_secs(1), database)
+        .cache_for(Duration::from_secs(5))
+        .build();
+    health.mark_started();
+    for _ in 0..3 {
+        assert_eq!(get(&health, "/health/ready").await.0, StatusCode::OK, "served from the first answer");
+    }
+    tokio::time::advance(Duration::from_secs(6)).await;
+    assert_eq!(get(&health, "/health/ready").await.0, StatusCode::SERVICE_UNAVAILABLE, "the second answer fails");
+    let (_, body) = get(&health, "/health").await;
+    assert_eq!(body["checks"][0]["error"], "connection refused", "the full report, from the same answer");
+    // A third check would panic in the mock: nothing asks again within the interval.
+    assert_eq!(get(&health, "/health/ready").await.0, StatusCode::SERVICE_UNAVAILABLE);
+}
