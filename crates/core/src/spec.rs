@@ -330,11 +330,27 @@ pub struct SessionManager {
     /// Idle session timeout in minutes (1 to 60).
     #[serde(default = "default_idle_timeout")]
     pub idle_timeout_minutes: u8,
+    /// Days session logs are kept, in CloudWatch Logs and in the log bucket (a value CloudWatch
+    /// Logs accepts: 1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, ...).
+    #[serde(default = "default_session_log_retention")]
+    pub log_retention_days: u16,
+    /// Start sessions as this operating-system user instead of `ssm-user` (`runAsEnabled`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run_as_user: Option<Name>,
+}
+
+fn default_session_log_retention() -> u16 {
+    365
 }
 
 impl Default for SessionManager {
     fn default() -> Self {
-        SessionManager { enabled: true, idle_timeout_minutes: default_idle_timeout() }
+        SessionManager {
+            enabled: true,
+            idle_timeout_minutes: default_idle_timeout(),
+            log_retention_days: default_session_log_retention(),
+            run_as_user: None,
+        }
     }
 }
 
@@ -355,11 +371,16 @@ pub struct Bastion {
     /// Tier whose first subnet holds the bastion; defaults to the first tier.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tier: Option<Name>,
+    /// Pin the image (`ami-...`). Without it, the latest Amazon Linux 2023 image is read from
+    /// its SSM public parameter when the bastion is created, and a newer one replaces the
+    /// bastion only with `--replace-bastion`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ami: Option<String>,
 }
 
 impl Default for Bastion {
     fn default() -> Self {
-        Bastion { enabled: false, instance_type: default_instance_type(), tier: None }
+        Bastion { enabled: false, instance_type: default_instance_type(), tier: None, ami: None }
     }
 }
 

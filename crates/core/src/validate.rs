@@ -233,6 +233,9 @@ fn why_required(spec: &Spec, account: &Account) -> &'static str {
     }
 }
 
+/// The longest trail retention accepted: ten years, the longest any audit regime we know asks.
+pub const MAX_TRAIL_RETENTION_DAYS: u16 = 3653;
+
 fn check_access(spec: &Spec, violations: &mut Vec<Violation>) {
     let minutes = spec.access.session_manager.idle_timeout_minutes;
     if !(1..=60).contains(&minutes) {
@@ -241,8 +244,43 @@ fn check_access(spec: &Spec, violations: &mut Vec<Violation>) {
             format!("must be between 1 and 60 minutes, got {minutes}"),
         ));
     }
-    if spec.audit.cloudtrail.enabled && spec.audit.cloudtrail.retention_days == 0 {
-        violations.push(Violation::new(path!("audit", "cloudtrail", "retention_days"), "must be at least 1 day"));
+    let session = &spec.access.session_manager;
+    if session.enabled && !LOG_RETENTION_DAYS.contains(&session.log_retention_days) {
+        violations.push(Violation::new(
+            path!("access", "session_manager", "log_retention_days"),
+            format!(
+                "CloudWatch Logs does not accept {} days; pick one of {}",
+                session.log_retention_days,
+                LOG_RETENTION_DAYS.map(|d| d.to_string()).join(", ")
+            ),
+        ));
+    }
+    let bastion = &spec.access.bastion;
+    if let Some(ami) = &bastion.ami
+        && !(ami.strip_prefix("ami-").is_some_and(|hex| {
+            (8..=17).contains(&hex.len()) && hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        }))
+    {
+        violations.push(Violation::new(path!("access", "bastion", "ami"), "not an image id like `ami-0123456789abcdef0`"));
+    }
+    let instance_type = bastion.instance_type.as_str();
+    if !instance_type.split_once('.').is_some_and(|(family, size)| {
+        !family.is_empty()
+            && !size.is_empty()
+            && family.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+            && size.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+    }) {
+        violations.push(Violation::new(
+            path!("access", "bastion", "instance_type"),
+            "not an EC2 instance type like `t3.micro`",
+        ));
+    }
+    let trail = &spec.audit.cloudtrail;
+    if trail.enabled && !(1..=MAX_TRAIL_RETENTION_DAYS).contains(&trail.retention_days) {
+        violations.push(Violation::new(
+            path!("audit", "cloudtrail", "retention_days"),
+            format!("must be between 1 and {MAX_TRAIL_RETENTION_DAYS} days (ten years), got {}", trail.retention_days),
+        ));
     }
 }
 
