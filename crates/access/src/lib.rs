@@ -1,11 +1,27 @@
 //! `enclave-access`: how operators reach the platform and how it is audited.
 //!
-//! This crate will own the Session Manager baseline (preferences document, the interface
-//! endpoints it needs, instance profiles), bastion hosts reachable only through Session Manager,
-//! least-privilege IAM roles and instance profiles, the organization CloudTrail and its bucket,
-//! and rendered mesh security (Istio `PeerAuthentication`, `AuthorizationPolicy`), admission
-//! policy (Gatekeeper) and runtime rules (Falco).
+//! Per account, from the spec's `access` and `audit` blocks:
+//! - the **Session Manager baseline**: a KMS key (rotation on) with its alias, session logs in
+//!   an S3 bucket (public access blocked, versioned, SSE-KMS, TLS only, expiring) and a
+//!   CloudWatch Logs group, the `SSM-SessionManagerRunShell` preferences document, the instance
+//!   role and profile (`AmazonSSMManagedInstanceCore` plus only the logging rights), and a
+//!   managed policy for people (sessions only on the stack's instances, with its document);
+//! - a **bastion** where enabled: a security group without inbound rules, a launch template
+//!   (no key pair, no public IP, IMDSv2 with one hop, encrypted root volume) and one instance in
+//!   the spec's tier;
+//! - **CloudTrail** where enabled: a trail (multi-region, validated, SSE-KMS, a CloudWatch Logs
+//!   copy through a role that may only write there) and its bucket.
 //!
-//! Nothing is implemented yet: the spec shape it will read (`access`, `audit`) is parsed and
-//! validated by `enclave-core` today.
+//! [`model::build`] computes what each account gets; [`resources::desired`] turns it into plan
+//! resources under the `access` component (some after the network's resources: the bastion
+//! after its subnet); [`policy`] holds every document; [`guardrails`] the `ACC` rules. Kinds
+//! are the closed [`kind::Kind`].
 #![deny(missing_docs)]
+
+pub mod guardrails;
+pub mod kind;
+pub mod model;
+pub mod policy;
+pub mod resources;
+
+pub use model::{AccessModel, Image, Placement};

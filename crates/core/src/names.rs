@@ -10,6 +10,9 @@ use std::collections::BTreeMap;
 /// never the traffic port.
 pub const METRICS_PORT_NAME: &str = "metrics";
 
+/// The IAM path of every role and policy enclave creates, in every domain.
+pub const ROLE_PATH: &str = "/enclave/";
+
 /// The tags a node group (auto scaling group) carries so the Cluster Autoscaler of `cluster`
 /// discovers it (`--node-group-auto-discovery=asg:tag=...`).
 pub fn node_group_discovery_tags(cluster: &str) -> BTreeMap<String, String> {

@@ -256,6 +256,12 @@ fn check_access(spec: &Spec, violations: &mut Vec<Violation>) {
         ));
     }
     let bastion = &spec.access.bastion;
+    if bastion.enabled && !session.enabled {
+        violations.push(Violation::new(
+            path!("access", "bastion", "enabled"),
+            "a bastion is reached only through Session Manager: enable `access.session_manager` too",
+        ));
+    }
     if let Some(ami) = &bastion.ami
         && !(ami.strip_prefix("ami-").is_some_and(|hex| {
             (8..=17).contains(&hex.len()) && hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))

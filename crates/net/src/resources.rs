@@ -59,8 +59,7 @@ pub fn flow_log_role_name(stack: &str) -> String {
     format!("{stack}-vpc-flow-logs")
 }
 
-/// The path of every IAM role enclave creates.
-pub const ROLE_PATH: &str = "/enclave/";
+pub use enclave_core::names::ROLE_PATH;
 
 fn account_resources(stack: &str, region: &str, network: &AccountNetwork) -> Vec<Resource> {
     let account = network.account.as_str();
