@@ -16,7 +16,7 @@ mod check;
 /// cargo-deny release the project pins.
 const CARGO_DENY_VERSION: &str = "0.20.2";
 /// Python tools the judges need, pinned, installed into `<target>/tools/venv`.
-const PYTHON_TOOLS: &[&str] = &["kubernetes-validate==1.37.0", "moto[server]==5.2.5"];
+const PYTHON_TOOLS: &[&str] = &["kubernetes-validate==1.37.0", "moto[server]==5.2.5", "parliament==1.6.4"];
 /// Overlay combinations of the reference platform whose rendered objects are judged.
 const REFERENCE_COMBINATIONS: &[&[&str]] = &[&[], &["client-a"], &["client-b"], &["staging"]];
 
@@ -27,6 +27,7 @@ fn main() {
         Some("demo") => demo(),
         Some("schemas") => check::write_schema_bundle(),
         Some("soak") => soak(&args[1..]),
+        Some("judge-iam") => judge_iam_policies(),
         Some("bench") => match args.get(1).map(String::as_str) {
             Some("health") => bench_health(),
             Some("apply") => bench_apply(),
@@ -39,7 +40,7 @@ fn main() {
         },
         _ => {
             eprintln!(
-                "usage: cargo xtask <command>\n\ncommands:\n  test   fmt, clippy, docs, every test, snapshot hygiene, cargo-deny\n  demo   validate, plan, apply, drift, diagram and destroy the reference platform on a local moto\n  bench  health | apply | check | scale\n  soak   --pairs N --seed S: N generated spec transitions against moto\n  schemas  regenerate the Kubernetes schema bundled in enclave-check"
+                "usage: cargo xtask <command>\n\ncommands:\n  test   fmt, clippy, docs, every test, snapshot hygiene, cargo-deny\n  demo   validate, plan, apply, drift, diagram and destroy the reference platform on a local moto\n  bench  health | apply | check | scale\n  soak   --pairs N --seed S: N generated spec transitions against moto\n  schemas  regenerate the Kubernetes schema bundled in enclave-check\n  judge-iam  parliament over every IAM, key and bucket policy the reference platform generates"
             );
             std::process::exit(2);
         }
@@ -97,6 +98,7 @@ fn test() -> Result<()> {
     check_pure_crates()?;
     check::check_schema_bundle()?;
     judge_rendered_objects()?;
+    judge_iam_policies()?;
     check::judge_sarif(&target_dir().join("debug").join("enclave"))?;
     let verdicts = check::judge_corpus()?;
     let prometheus = ensure_prometheus()?;
@@ -328,6 +330,100 @@ fn judge_rendered_objects() -> Result<()> {
 
 /// `promtool check rules` on every rendered rule file and `promtool test rules` on its
 /// generated unit tests; first, a test with a wrong expectation must fail.
+/// Every policy the access domain generates for the reference platform (instance role, people
+/// policy, trail role, key and bucket policies), judged by parliament with no finding allowed.
+/// The judge is first shown a policy granting `s3:*` on `*` and must flag it. Two documents are
+/// shown to it in an equivalent form it can read: in a key policy, `"Resource": "*"` means the
+/// key itself, so the key's own ARN stands in for it; and parliament's action database predates
+/// the `ssm:SessionDocumentAccessCheck` condition the Session Manager documentation prescribes
+/// for `ssm:StartSession`, so the people policy is judged without that one condition (removing
+/// a condition only widens what the judge sees). Trust policies are not identity policies and
+/// parliament cannot read them; the access crate's tests check them.
+fn judge_iam_policies() -> Result<()> {
+    let venv = ensure_venv()?;
+    let parliament = venv.join("bin").join("parliament");
+    let enclave = target_dir().join("debug").join("enclave");
+    let dir = target_dir().join("judges").join("iam");
+    let _ = fs::remove_dir_all(&dir);
+    let generated = dir.join("generated");
+    let judged = dir.join("judged");
+    let bad = dir.join("bad");
+    for folder in [&judged, &bad] {
+        fs::create_dir_all(folder)?;
+    }
+    run(
+        "enclave access policies (reference platform)",
+        enclave_command(&enclave, &["access", "policies", "-c"])
+            .arg(root().join("fixtures").join("reference"))
+            .arg("--out")
+            .arg(&generated),
+    )?;
+    let judge = |folder: &Path| -> Result<String> {
+        // parliament reads stdin when it is not a terminal; give it nothing.
+        let output = Command::new(&parliament)
+            .arg("--directory")
+            .arg(folder)
+            .stdin(std::process::Stdio::null())
+            .output()
+            .context("cannot run parliament")?;
+        Ok(format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr)))
+    };
+    fs::write(
+        bad.join("wide.json"),
+        r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:*","Resource":"*"}]}"#,
+    )?;
+    if judge(&bad)?.trim().is_empty() {
+        bail!("parliament passed a policy granting s3:* on *: the judge is not judging");
+    }
+    let mut count = 0;
+    for entry in fs::read_dir(&generated)? {
+        let path = entry?.path();
+        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default().to_owned();
+        if name.ends_with("trust-policy.json") {
+            continue;
+        }
+        count += 1;
+        let mut document: serde_json::Value = serde_json::from_str(&fs::read_to_string(&path)?)?;
+        let account = document["Statement"][0]["Principal"]["AWS"]
+            .as_str()
+            .and_then(|root| root.split(':').nth(4))
+            .unwrap_or("000000000000")
+            .to_owned();
+        for statement in document["Statement"].as_array_mut().into_iter().flatten() {
+            if name.contains("-kms-key-") && statement["Resource"] == "*" {
+                let key = format!("arn:aws:kms:eu-west-1:{account}:key/00000000-0000-4000-8000-000000000000");
+                // Alias actions need a grant on the key (this policy) and on the alias (IAM).
+                let aliases = statement["Action"].as_array().is_some_and(|actions| {
+                    actions.iter().all(|action| action.as_str().is_some_and(|a| a.ends_with("Alias")))
+                });
+                statement["Resource"] = if aliases {
+                    serde_json::json!([key, format!("arn:aws:kms:eu-west-1:{account}:alias/*")])
+                } else {
+                    key.into()
+                };
+            }
+            if name.contains("-iam-policy-session-users-")
+                && let Some(condition) = statement.get_mut("Condition").and_then(|c| c.as_object_mut())
+            {
+                condition.remove("BoolIfExists");
+                if condition.is_empty() {
+                    statement.as_object_mut().map(|s| s.remove("Condition"));
+                }
+            }
+        }
+        fs::write(judged.join(&name), serde_json::to_string_pretty(&document)?)?;
+    }
+    if count == 0 {
+        bail!("enclave access policies wrote no policy");
+    }
+    let verdict = judge(&judged)?;
+    if !verdict.trim().is_empty() {
+        bail!("parliament found problems in the generated policies:\n{verdict}");
+    }
+    eprintln!("parliament: {count} generated policies, no finding");
+    Ok(())
+}
+
 fn judge_alert_rules(promtool: &Path, rendered: &Path) -> Result<()> {
     let mut rule_files = Vec::new();
     let mut test_files = Vec::new();

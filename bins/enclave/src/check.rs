@@ -7,7 +7,7 @@ use crate::{Failure, load};
 
 pub(crate) fn check(args: &CheckArgs) -> Result<(), Failure> {
     let mut rules = enclave_check::catalogue();
-    rules.extend(enclave::network_rule_infos());
+    rules.extend(enclave::guardrail_rule_infos());
     if args.list_rules {
         for rule in &rules {
             println!(
@@ -35,7 +35,7 @@ pub(crate) fn check(args: &CheckArgs) -> Result<(), Failure> {
         let spec = SpecArgs { dir: dir.clone(), overlays: args.overlays.clone() };
         let (loaded, model) = load(&spec, Output::Text)?;
         if !args.schema_only {
-            report.extend(enclave::network_findings(&loaded, &model));
+            report.extend(enclave::guardrail_findings(&loaded, &model));
         }
     }
     if let Some(path) = &args.write_baseline {

@@ -90,6 +90,11 @@ pub(crate) enum Command {
         #[arg(long, short, value_enum, default_value_t = Output::Text)]
         output: Output,
     },
+    /// Access tools.
+    Access {
+        #[command(subcommand)]
+        command: AccessCommand,
+    },
     /// Scaling tools.
     Scaling {
         #[command(subcommand)]
@@ -100,6 +105,19 @@ pub(crate) enum Command {
     /// Check Kubernetes manifests and the spec's network against the guardrails, with strict
     /// schema validation; exit 3 when a finding reaches --fail-on.
     Check(CheckArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum AccessCommand {
+    /// Write every IAM, key, bucket and trust policy the spec's access resources carry, one JSON
+    /// file each (`<account>-<kind>-<name>-<attribute>.json`), for review or a policy linter.
+    Policies {
+        #[command(flatten)]
+        spec: SpecArgs,
+        /// Output folder (created if needed; nothing is written outside it).
+        #[arg(long, value_name = "OUT")]
+        out: PathBuf,
+    },
 }
 
 #[derive(Debug, clap::Args)]
@@ -191,6 +209,10 @@ pub(crate) struct CloudArgs {
     /// Limit to one account.
     #[arg(long, value_name = "NAME")]
     pub(crate) account: Option<String>,
+    /// Limit to these domains (comma-separated); the others are neither planned nor changed.
+    /// Default: every domain the spec enables.
+    #[arg(long, value_enum, value_delimiter = ',', value_name = "DOMAINS")]
+    pub(crate) only: Vec<enclave::platform::Domain>,
     /// Send every AWS call here (moto, a proxy); `AWS_ENDPOINT_URL` works too.
     #[arg(long, value_name = "URL")]
     pub(crate) endpoint_url: Option<String>,

@@ -44,6 +44,25 @@ impl Mode {
 pub(crate) fn run(spec: &SpecArgs, args: &CloudArgs, mode: Mode, compact: bool) -> Result<(), Failure> {
     let (loaded, mut model) = load(spec, args.output)?;
     enclave::select_account(&loaded, &mut model, args.account.as_deref()).map_err(|e| invalid(e, args.output))?;
+    let domains = enclave::platform::selected(&loaded.spec, &args.only);
+    let (reconciled, offline): (Vec<enclave::platform::Domain>, Vec<_>) =
+        domains.iter().partition(|domain| domain.reconciled());
+    if reconciled.is_empty() {
+        return Err(usage_error(
+            format!(
+                "--only {}: not reconciled against AWS by this build yet; `plan --offline` shows its resources",
+                offline.iter().map(ToString::to_string).collect::<Vec<_>>().join(",")
+            ),
+            args.output,
+        ));
+    }
+    if !offline.is_empty() && args.output == Output::Text {
+        eprintln!(
+            "note: {} is planned offline only so far (`enclave plan --offline`); this run reconciles {}",
+            offline.iter().map(ToString::to_string).collect::<Vec<_>>().join(", "),
+            reconciled.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
+        );
+    }
     let options = CloudOptions {
         endpoint_url: args.endpoint_url.clone(),
         waits: Waits { timeout: Duration::from_secs(args.wait_timeout), ..Waits::default() },

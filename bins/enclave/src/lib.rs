@@ -15,6 +15,7 @@
 #[cfg(feature = "cloud")]
 pub mod cloud;
 pub mod diagram;
+pub mod platform;
 
 use std::collections::BTreeSet;
 use std::path::{Component, Path, PathBuf};
@@ -157,17 +158,17 @@ pub fn render(spec: &Spec) -> Result<Vec<RenderedCluster>, BundleError> {
     Ok(rendered)
 }
 
-/// The network guardrails as `enclave check` rules, so their findings share its reports,
+/// Every domain's guardrails as `enclave check` rules, so their findings share its reports,
 /// suppressions by baseline, SARIF output and exit codes.
-pub fn network_rule_infos() -> Vec<enclave_check::RuleInfo> {
-    enclave_net::guardrails::rules().infos()
+pub fn guardrail_rule_infos() -> Vec<enclave_check::RuleInfo> {
+    platform::rule_infos()
 }
 
-/// Runs the network guardrails over the spec's model and places every finding at the account
+/// Runs every domain's guardrails over the spec and places every finding at the account
 /// it is about in the spec's files (`kind` is the resource type, `namespace` the account).
-pub fn network_findings(loaded: &Loaded, model: &NetworkModel) -> Vec<enclave_check::Finding> {
-    let rules = enclave_net::guardrails::rules();
-    enclave_check::Finding::from_guardrails(&rules.run(model), &rules.infos(), |address| place(loaded, address))
+pub fn guardrail_findings(loaded: &Loaded, model: &NetworkModel) -> Vec<enclave_check::Finding> {
+    let report = platform::guardrails(&loaded.spec, model);
+    enclave_check::Finding::from_guardrails(&report, &platform::rule_infos(), |address| place(loaded, address))
 }
 
 /// Where in the spec's files a resource of `address` comes from: its account's entry.

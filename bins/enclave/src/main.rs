@@ -19,7 +19,7 @@ mod offline;
 mod output;
 mod scaling;
 
-use cli::{Cli, Command, Output, ScalingCommand, SpecArgs};
+use cli::{AccessCommand, Cli, Command, Output, ScalingCommand, SpecArgs};
 use output::{report_error, report_invalid};
 
 /// How a command ended, beyond success.
@@ -73,9 +73,7 @@ fn load(args: &SpecArgs, output: Output) -> Result<(Loaded, NetworkModel), Failu
 fn run(command: Command) -> Result<(), Failure> {
     match command {
         Command::Validate { spec, output, fail_on } => offline::validate(&spec, output, fail_on),
-        Command::Plan { spec, offline: true, cloud, compact } => {
-            offline::plan_offline(&spec, cloud.account.as_deref(), cloud.output, compact)
-        }
+        Command::Plan { spec, offline: true, cloud, compact } => offline::plan_offline(&spec, &cloud, compact),
         #[cfg(feature = "cloud")]
         Command::Plan { spec, offline: false, cloud: args, compact } => {
             commands::run(&spec, &args, commands::Mode::Plan, compact)
@@ -107,6 +105,7 @@ fn run(command: Command) -> Result<(), Failure> {
         }
         Command::Render { spec, out, output } => offline::render(&spec, &out, output),
         Command::Check(args) => check::check(&args),
+        Command::Access { command: AccessCommand::Policies { spec, out } } => offline::policies(&spec, &out),
         Command::Scaling {
             command:
                 ScalingCommand::Simulate { hpa, trace, out, request, initial_replicas, readiness_delay, metric, output },

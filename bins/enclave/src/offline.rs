@@ -7,14 +7,14 @@ use anstyle::Style;
 use enclave_core::guardrail::Severity;
 use enclave_core::plan::{self, Plan, TextOptions};
 
-use crate::cli::{DiagramFormat, Output, SpecArgs};
+use crate::cli::{CloudArgs, DiagramFormat, Output, SpecArgs};
 use crate::output::{print_findings, print_json};
 use crate::{Failure, invalid, load};
 
 pub(crate) fn validate(args: &SpecArgs, output: Output, fail_on: Severity) -> Result<(), Failure> {
     let (loaded, model) = load(args, output)?;
-    let rules = enclave_net::guardrails::rules();
-    let report = rules.run(&model);
+    let rules = enclave::platform::rule_infos();
+    let report = enclave::platform::guardrails(&loaded.spec, &model);
     let failing = report.fails(fail_on);
     match output {
         Output::Json => print_json(&serde_json::json!({
@@ -24,7 +24,7 @@ pub(crate) fn validate(args: &SpecArgs, output: Output, fail_on: Severity) -> Re
             "overlays": args.overlays,
             "files": loaded.files,
             "accounts": enclave::account_summaries(&loaded, &model),
-            "rules": rules.rules().count(),
+            "rules": rules.len(),
             "findings": report.findings,
             "fail_on": fail_on,
             "failed": failing,
@@ -55,21 +55,18 @@ pub(crate) fn validate(args: &SpecArgs, output: Output, fail_on: Severity) -> Re
                     summary.endpoints
                 );
             }
-            print_findings(&mut out, &report, rules.rules().count());
+            print_findings(&mut out, &report, rules.len());
         }
     }
     if failing { Err(Failure::Findings) } else { Ok(()) }
 }
 
-pub(crate) fn plan_offline(
-    args: &SpecArgs,
-    account: Option<&str>,
-    output: Output,
-    compact: bool,
-) -> Result<(), Failure> {
+pub(crate) fn plan_offline(args: &SpecArgs, cloud: &CloudArgs, compact: bool) -> Result<(), Failure> {
+    let output = cloud.output;
     let (loaded, mut model) = load(args, output)?;
-    enclave::select_account(&loaded, &mut model, account).map_err(|e| invalid(e, output))?;
-    let desired = enclave_net::resources::desired(&model);
+    enclave::select_account(&loaded, &mut model, cloud.account.as_deref()).map_err(|e| invalid(e, output))?;
+    let domains = enclave::platform::selected(&loaded.spec, &cloud.only);
+    let desired = enclave::platform::desired(&loaded.spec, &model, &domains, &|_| enclave_access::Image::Latest);
     let plan: Plan = plan::diff(&desired, &[]).map_err(|cycle| Failure::Runtime(cycle.into()))?;
     let accounts: Vec<(String, String)> = model
         .accounts
@@ -80,6 +77,7 @@ pub(crate) fn plan_offline(
         Output::Json => print_json(&serde_json::json!({
             "format_version": 1,
             "mode": "offline",
+            "domains": domains,
             "stack": model.stack,
             "region": model.region,
             "overlays": args.overlays,
@@ -91,13 +89,35 @@ pub(crate) fn plan_offline(
             let mut out = anstream::stdout();
             let _ = writeln!(
                 out,
-                "Offline plan for stack {} in {}: nothing was observed, so everything in the spec is shown as a create.\n",
-                model.stack, model.region
+                "Offline plan for stack {} in {} ({}): nothing was observed, so everything in the spec is shown as a \
+                 create.\n",
+                model.stack,
+                model.region,
+                domains.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
             );
             let text = plan::render_text(&plan, &TextOptions { color: true, accounts, attributes: !compact });
             let _ = out.write_all(text.as_bytes());
         }
     }
+    Ok(())
+}
+
+pub(crate) fn policies(args: &SpecArgs, out: &std::path::Path) -> Result<(), Failure> {
+    let (loaded, model) = load(args, Output::Text)?;
+    let domains = std::collections::BTreeSet::from([enclave::platform::Domain::Access]);
+    let resources = enclave::platform::desired(&loaded.spec, &model, &domains, &|_| enclave_access::Image::Latest);
+    let documents = enclave_access::resources::policy_documents(&resources);
+    std::fs::create_dir_all(out)
+        .map_err(|e| Failure::Runtime(anyhow::anyhow!("cannot create {}: {e}", out.display())))?;
+    for (address, attribute, document) in &documents {
+        // Address segments are [a-z0-9.-]: the file name cannot leave `out`.
+        let name =
+            format!("{}-{}-{}-{}.json", address.account(), address.kind(), address.name(), attribute.replace('_', "-"));
+        let text = serde_json::to_string_pretty(document).map_err(|e| Failure::Runtime(e.into()))?;
+        std::fs::write(out.join(&name), text + "\n")
+            .map_err(|e| Failure::Runtime(anyhow::anyhow!("cannot write {name}: {e}")))?;
+    }
+    eprintln!("wrote {} policies to {}", documents.len(), out.display());
     Ok(())
 }
 

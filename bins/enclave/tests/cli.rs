@@ -44,7 +44,7 @@ fn validate_accepts_the_reference_platform() {
 
 #[test]
 fn offline_plan_text_shows_every_account_tier_zone_nat_and_endpoint() {
-    let output = reference(&["plan", "--offline"]);
+    let output = reference(&["plan", "--offline", "--only", "net"]);
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
     let text = stdout(&output);
     for account in
@@ -82,11 +82,34 @@ fn offline_plan_text_shows_every_account_tier_zone_nat_and_endpoint() {
 }
 
 #[test]
+fn one_offline_plan_spans_every_enabled_domain_and_only_narrows_it() {
+    let json = |args: &[&str]| -> serde_json::Value {
+        let output = reference(args);
+        assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+        serde_json::from_slice(&output.stdout).expect("valid JSON")
+    };
+    let all = json(&["plan", "--offline", "--output", "json"]);
+    assert_eq!(all["domains"], serde_json::json!(["net", "access"]));
+    let access = json(&["plan", "--offline", "--output", "json", "--only", "access"]);
+    let both = json(&["plan", "--offline", "--output", "json", "--only", "net,access"]);
+    assert_eq!(all["summary"], both["summary"]);
+    assert_eq!(access["summary"]["create"], 45, "15 access resources in each of 3 accounts");
+    assert_eq!(all["summary"]["create"], 137 + 45);
+    let changes = all["changes"].as_array().expect("changes");
+    let bastion = changes.iter().find(|c| c["address"] == "prod/access/instance/bastion").expect("bastion");
+    assert!(bastion["depends_on"].as_array().expect("list").contains(&serde_json::json!("prod/net/subnet/app-a")));
+    assert_eq!(bastion["after"]["http_tokens"], "required");
+    let unknown = reference(&["plan", "--offline", "--only", "dns"]);
+    assert_eq!(unknown.status.code(), Some(2), "an unknown domain is a usage error");
+}
+
+#[test]
 fn offline_plan_json_is_machine_readable() {
-    let output = reference(&["plan", "--offline", "--output", "json"]);
+    let output = reference(&["plan", "--offline", "--output", "json", "--only", "net"]);
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
     let plan: serde_json::Value = serde_json::from_slice(&output.stdout).expect("valid JSON");
     assert_eq!(plan["mode"], "offline");
+    assert_eq!(plan["domains"], serde_json::json!(["net"]));
     assert_eq!(plan["summary"]["create"], 137);
     assert_eq!(plan["accounts"].as_array().map(Vec::len), Some(3));
     let changes = plan["changes"].as_array().expect("changes");

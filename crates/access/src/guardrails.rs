@@ -51,9 +51,7 @@ fn of_kind<'a>(resources: &'a [Resource], kind: &'a str) -> impl Iterator<Item =
 fn setting<'a>(resource: &'a Resource, instance: &str, template: &[&str]) -> Option<&'a Value> {
     match resource.address.kind() {
         "instance" => resource.attributes.get(instance),
-        "launch-template" => {
-            template.iter().try_fold(resource.attributes.get("data")?, |value, key| value.get(key))
-        }
+        "launch-template" => template.iter().try_fold(resource.attributes.get("data")?, |value, key| value.get(key)),
         _ => None,
     }
 }
@@ -105,7 +103,8 @@ rule!(
         machines(resources)
             .filter(|r| {
                 let tokens = setting(r, "http_tokens", &["metadata_options", "http_tokens"]);
-                let hops = setting(r, "http_put_response_hop_limit", &["metadata_options", "http_put_response_hop_limit"]);
+                let hops =
+                    setting(r, "http_put_response_hop_limit", &["metadata_options", "http_put_response_hop_limit"]);
                 tokens.and_then(Value::as_str) != Some("required") || hops.and_then(Value::as_u64) != Some(1)
             })
             .map(|r| Hit::new(r.address.clone(), "allows IMDSv1 or more than one metadata hop"))
@@ -227,7 +226,14 @@ fn wildcard(document: &Value) -> Option<&'static str> {
             return Some("allows every action of a service");
         }
         let everywhere = strings(statement.get("Resource")).contains(&"*");
-        if everywhere && actions.iter().any(|action| RESOURCE_LEVEL_PREFIXES.iter().any(|p| action.starts_with(p))) {
+        // Describe and List calls of these services mostly have no resource-level permissions.
+        let narrowable = |action: &&str| {
+            RESOURCE_LEVEL_PREFIXES.iter().any(|p| action.starts_with(p))
+                && !action
+                    .split_once(':')
+                    .is_some_and(|(_, name)| name.starts_with("Describe") || name.starts_with("List"))
+        };
+        if everywhere && actions.iter().any(narrowable) {
             return Some("allows on every resource what can be granted on one");
         }
     }
@@ -286,13 +292,18 @@ mod tests {
                 .attr("http_put_response_hop_limit", 1),
             resource("dev/net/security-group/endpoints").attr("ingress", json!(["tcp/0-65535 10.0.0.0/8"])),
             resource("dev/access/security-group/rdp").attr("ingress", json!(["tcp/3389 10.1.0.0/16"])),
-            resource("dev/access/security-group/https").attr("ingress", json!(["tcp/443 10.1.0.0/16", "udp/22 10.0.0.0/8"])),
+            resource("dev/access/security-group/https")
+                .attr("ingress", json!(["tcp/443 10.1.0.0/16", "udp/22 10.0.0.0/8"])),
             resource("dev/access/trail/main").attr("multi_region", false).attr("log_file_validation", false),
             resource("dev/access/s3-bucket/logs").attr("public_access_block", json!({ "block_public_acls": true })),
-            resource("dev/access/iam-role/wide")
-                .attr("policy", json!({ "Statement": [{ "Effect": "Allow", "Action": "s3:PutObject", "Resource": "*" }] })),
-            resource("dev/access/iam-policy/all")
-                .attr("document", json!({ "Statement": [{ "Effect": "Allow", "Action": ["ec2:*"], "Resource": "arn:x" }] })),
+            resource("dev/access/iam-role/wide").attr(
+                "policy",
+                json!({ "Statement": [{ "Effect": "Allow", "Action": "s3:PutObject", "Resource": "*" }] }),
+            ),
+            resource("dev/access/iam-policy/all").attr(
+                "document",
+                json!({ "Statement": [{ "Effect": "Allow", "Action": ["ec2:*"], "Resource": "arn:x" }] }),
+            ),
         ];
         let mut found = ids(&resources);
         found.sort();

@@ -76,9 +76,7 @@ impl Kind {
             Kind::KmsKey => &["description", "rotation", "policy", "tags"],
             Kind::KmsAlias => &["target_key"],
             Kind::LogGroup => &["retention_days", "kms_key", "tags"],
-            Kind::Bucket => {
-                &["public_access_block", "versioning", "encryption", "policy", "lifecycle", "tags"]
-            }
+            Kind::Bucket => &["public_access_block", "versioning", "encryption", "policy", "lifecycle", "tags"],
             Kind::SessionDocument => &["content", "tags"],
             Kind::IamRole => &["trust_policy", "managed_policies", "policy", "tags"],
             Kind::InstanceProfile => &["role"],

@@ -3,12 +3,11 @@
 //! policies name their one service and pin it with `aws:SourceArn` / `aws:SourceAccount`.
 //! `cargo xtask test` has `parliament` judge each of them.
 
-use enclave_core::address::STACK_TAG;
+use enclave_core::Address;
+use enclave_core::address::{ADDRESS_TAG, STACK_TAG};
 use serde_json::{Value, json};
 
-use crate::model::{
-    AccessModel, AccountAccess, SESSION_DOCUMENT, SESSION_LOG_PREFIX, Session, Trail, key_alias,
-};
+use crate::model::{AccessModel, AccountAccess, SESSION_DOCUMENT, SESSION_LOG_PREFIX, Session, Trail, key_alias};
 
 /// ARNs of one account, region and partition.
 #[derive(Clone, Copy, Debug)]
@@ -72,18 +71,60 @@ fn deny_insecure_transport(arns: &Arns<'_>, bucket: &str) -> Value {
     })
 }
 
+/// Every action on one key the account delegates through IAM (instead of `kms:*`, which also
+/// names account-wide actions such as `kms:CreateKey` that a key policy cannot scope).
+const KEY_ACTIONS: [&str; 28] = [
+    "kms:CancelKeyDeletion",
+    "kms:CreateGrant",
+    "kms:Decrypt",
+    "kms:DescribeKey",
+    "kms:DisableKey",
+    "kms:DisableKeyRotation",
+    "kms:EnableKey",
+    "kms:EnableKeyRotation",
+    "kms:Encrypt",
+    "kms:GenerateDataKey",
+    "kms:GenerateDataKeyWithoutPlaintext",
+    "kms:GetKeyPolicy",
+    "kms:GetKeyRotationStatus",
+    "kms:ListGrants",
+    "kms:ListKeyPolicies",
+    "kms:ListKeyRotations",
+    "kms:ListResourceTags",
+    "kms:PutKeyPolicy",
+    "kms:ReEncryptFrom",
+    "kms:ReEncryptTo",
+    "kms:RetireGrant",
+    "kms:RevokeGrant",
+    "kms:RotateKeyOnDemand",
+    "kms:ScheduleKeyDeletion",
+    "kms:TagResource",
+    "kms:UntagResource",
+    "kms:UpdateKeyDescription",
+    "kms:DeleteImportedKeyMaterial",
+];
+
 /// The account's access key policy: the account administers and delegates the key through IAM
 /// (the key is unusable otherwise); CloudWatch Logs may use it only for the stack's log groups;
 /// CloudTrail only for this account's trail. In a key policy, `"Resource": "*"` means this key.
 pub fn key_policy(model: &AccessModel, account: &AccountAccess) -> Value {
     let arns = Arns::of(model, account);
-    let mut statements = vec![json!({
-        "Sid": "AccountAdministersAndDelegatesThroughIam",
-        "Effect": "Allow",
-        "Principal": { "AWS": arns.root() },
-        "Action": "kms:*",
-        "Resource": "*"
-    })];
+    let mut statements = vec![
+        json!({
+            "Sid": "AccountAdministersAndDelegatesThroughIam",
+            "Effect": "Allow",
+            "Principal": { "AWS": arns.root() },
+            "Action": KEY_ACTIONS,
+            "Resource": "*"
+        }),
+        json!({
+            "Sid": "AccountManagesAliasesOfTheKey",
+            "Effect": "Allow",
+            "Principal": { "AWS": arns.root() },
+            "Action": ["kms:CreateAlias", "kms:UpdateAlias", "kms:DeleteAlias"],
+            "Resource": "*"
+        }),
+    ];
     let groups: Vec<String> = account
         .session
         .iter()
@@ -183,8 +224,11 @@ pub fn trust_policy(service: &str, source_arn: Option<&str>) -> Value {
 }
 
 /// What instances need besides `AmazonSSMManagedInstanceCore`: write session logs to the
-/// bucket prefix and the log group, and use the access key (by its alias) for them.
-pub fn instance_policy(model: &AccessModel, arns: &Arns<'_>, session: &Session) -> Value {
+/// bucket prefix and the log group, and use the access key for them (the one key of the
+/// account carrying `key_address` as its address tag: its ARN is not known before it exists).
+/// `logs:DescribeLogGroups` (the agent checks the group's encryption) has no resource-level
+/// permissions, so it alone names `*`.
+pub fn instance_policy(arns: &Arns<'_>, session: &Session, key_address: &Address) -> Value {
     let group = arns.log_group(&session.log_group);
     json!({
         "Version": "2012-10-17",
@@ -208,10 +252,10 @@ pub fn instance_policy(model: &AccessModel, arns: &Arns<'_>, session: &Session) 
                 "Resource": format!("{group}:log-stream:*")
             },
             {
-                "Sid": "ReadSessionLogGroup",
+                "Sid": "CheckLogGroupEncryption",
                 "Effect": "Allow",
                 "Action": "logs:DescribeLogGroups",
-                "Resource": format!("{group}:*")
+                "Resource": "*"
             },
             {
                 "Sid": "UseTheAccessKey",
@@ -219,7 +263,7 @@ pub fn instance_policy(model: &AccessModel, arns: &Arns<'_>, session: &Session) 
                 "Action": ["kms:Decrypt", "kms:GenerateDataKey"],
                 "Resource": arns.keys(),
                 "Condition": {
-                    "ForAnyValue:StringEquals": { "kms:ResourceAliases": key_alias(&model.stack) }
+                    "StringEquals": { format!("aws:ResourceTag/{ADDRESS_TAG}"): key_address.to_string() }
                 }
             }
         ]

@@ -8,8 +8,8 @@ use serde_json::{Value, json};
 
 use crate::kind::Kind;
 use crate::model::{
-    AccessModel, AccountAccess, SESSION_DOCUMENT, SSM_CORE_POLICY, instance_role_name, key_alias,
-    people_policy_name, trail_role_name,
+    AccessModel, AccountAccess, SESSION_DOCUMENT, SSM_CORE_POLICY, instance_role_name, key_alias, people_policy_name,
+    trail_role_name,
 };
 use crate::policy::{self, Arns};
 
@@ -112,7 +112,7 @@ fn account_resources(model: &AccessModel, account: &AccountAccess) -> Vec<Resour
                 .immutable("path", ROLE_PATH)
                 .attr("trust_policy", policy::trust_policy("ec2.amazonaws.com", None))
                 .attr("managed_policies", json!([arns.aws_managed_policy(SSM_CORE_POLICY)]))
-                .attr("policy", policy::instance_policy(model, &arns, session))
+                .attr("policy", policy::instance_policy(&arns, session, &key))
                 .after(&bucket_address)
                 .after(&group)
                 .after(&alias),
@@ -144,7 +144,8 @@ fn account_resources(model: &AccessModel, account: &AccountAccess) -> Vec<Resour
                 .attr("tags", name_tag(name, Kind::SecurityGroup, "bastion"))
                 .after(&bastion.vpc),
         );
-        let metadata = json!({ "http_endpoint": "enabled", "http_tokens": "required", "http_put_response_hop_limit": 1 });
+        let metadata =
+            json!({ "http_endpoint": "enabled", "http_tokens": "required", "http_put_response_hop_limit": 1 });
         out.push(
             Resource::new(template.clone())
                 .immutable("name", format!("{}-bastion", model.stack))
@@ -224,6 +225,21 @@ fn account_resources(model: &AccessModel, account: &AccountAccess) -> Vec<Resour
         );
     }
     out
+}
+
+/// Every policy document among `resources` (IAM, key and bucket policies, trust policies):
+/// the resource, the attribute holding it, and the document. The session preferences document
+/// is not a policy and is left out.
+pub fn policy_documents(resources: &[Resource]) -> Vec<(&Address, &'static str, &Value)> {
+    resources
+        .iter()
+        .flat_map(|resource| {
+            ["policy", "trust_policy", "document"].into_iter().filter_map(move |attribute| {
+                let value = resource.attributes.get(attribute)?;
+                value.get("Statement").is_some().then_some((&resource.address, attribute, value))
+            })
+        })
+        .collect()
 }
 
 #[cfg(test)]

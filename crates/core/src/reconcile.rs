@@ -781,10 +781,8 @@ mod tests {
         sequence: Option<&mut mockall::Sequence>,
     ) {
         let target = address(target);
-        let expectation = domain
-            .expect_run()
-            .withf(move |step, _| step.operation == operation && *step.address == target)
-            .times(1);
+        let expectation =
+            domain.expect_run().withf(move |step, _| step.operation == operation && *step.address == target).times(1);
         if let Some(sequence) = sequence {
             expectation.in_sequence(sequence);
         }

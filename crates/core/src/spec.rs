@@ -1170,9 +1170,7 @@ impl<'de> Deserialize<'de> for IntOrPercent {
                 .and_then(|number| number.parse::<u8>().ok())
                 .filter(|percent| *percent <= 100)
                 .map(IntOrPercent::Percent)
-                .ok_or_else(|| {
-                    serde::de::Error::custom("not a count or a percentage from 0% to 100%")
-                }),
+                .ok_or_else(|| serde::de::Error::custom("not a count or a percentage from 0% to 100%")),
         }
     }
 }

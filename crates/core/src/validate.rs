@@ -267,7 +267,8 @@ fn check_access(spec: &Spec, violations: &mut Vec<Violation>) {
             (8..=17).contains(&hex.len()) && hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
         }))
     {
-        violations.push(Violation::new(path!("access", "bastion", "ami"), "not an image id like `ami-0123456789abcdef0`"));
+        violations
+            .push(Violation::new(path!("access", "bastion", "ami"), "not an image id like `ami-0123456789abcdef0`"));
     }
     let instance_type = bastion.instance_type.as_str();
     if !instance_type.split_once('.').is_some_and(|(family, size)| {

@@ -1,0 +1,195 @@
+//! The domains of one platform, side by side: which the spec enables, which a run selects
+//! (`--only`), and their desired resources as one list for one plan. The binary is the only
+//! place domains meet (no domain crate depends on another), so the network's placements for
+//! access (the VPC, the bastion's subnet) are computed here.
+
+use std::collections::BTreeSet;
+use std::fmt;
+
+use enclave_access::{AccessModel, Image, Placement};
+use enclave_core::Spec;
+use enclave_core::plan::Resource;
+use enclave_net::NetworkModel;
+use serde::Serialize;
+
+/// A domain of the platform: the component segment of its addresses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum Domain {
+    /// VPCs, subnets, routing, NAT, endpoints, flow logs (`enclave-net`).
+    Net,
+    /// Session Manager, bastions, CloudTrail (`enclave-access`).
+    Access,
+}
+
+impl Domain {
+    /// Every domain, in dependency order.
+    pub const ALL: [Domain; 2] = [Domain::Net, Domain::Access];
+
+    /// The component segment of the domain's addresses.
+    pub fn component(self) -> &'static str {
+        match self {
+            Domain::Net => enclave_net::resources::COMPONENT,
+            Domain::Access => enclave_access::resources::COMPONENT,
+        }
+    }
+
+    /// Whether `plan`, `apply`, `drift` and `destroy` reconcile this domain against AWS yet
+    /// (access is planned offline; its provider is being built).
+    pub fn reconciled(self) -> bool {
+        match self {
+            Domain::Net => true,
+            Domain::Access => false,
+        }
+    }
+
+    /// Whether the spec asks for anything of this domain.
+    pub fn enabled(self, spec: &Spec) -> bool {
+        match self {
+            Domain::Net => !spec.accounts.is_empty(),
+            Domain::Access => {
+                spec.access.session_manager.enabled || spec.access.bastion.enabled || spec.audit.cloudtrail.enabled
+            }
+        }
+    }
+}
+
+impl fmt::Display for Domain {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.component())
+    }
+}
+
+/// The domains a run plans: the ones the spec enables, narrowed to `only` when given.
+pub fn selected(spec: &Spec, only: &[Domain]) -> BTreeSet<Domain> {
+    Domain::ALL
+        .into_iter()
+        .filter(|domain| domain.enabled(spec) && (only.is_empty() || only.contains(domain)))
+        .collect()
+}
+
+/// Where the network puts what access needs, per account of `network`: the VPC, its CIDR, and
+/// the bastion tier's subnet in the first AZ; `image` gives each account's bastion image.
+pub fn placements(spec: &Spec, network: &NetworkModel, image: &dyn Fn(&str) -> Image) -> Vec<Placement> {
+    let tier = spec.access.bastion.tier.as_ref().map(ToString::to_string);
+    network
+        .accounts
+        .iter()
+        .map(|account| {
+            let at = |kind: &str, name: &str| {
+                enclave_core::Address::new(&account.account, enclave_net::resources::COMPONENT, kind, name)
+                    .unwrap_or_else(|error| panic!("internal address error: {error}"))
+            };
+            let subnet = account
+                .subnets
+                .iter()
+                .filter(|subnet| subnet.role == enclave_net::model::SubnetRole::Workload)
+                .find(|subnet| tier.as_ref().is_none_or(|tier| &subnet.tier == tier));
+            Placement {
+                account: account.account.clone(),
+                account_id: account.account_id.clone(),
+                vpc: at(enclave_net::kind::Kind::Vpc.as_str(), "main"),
+                vpc_cidr: account.vpc.cidr.to_string(),
+                bastion_subnet: subnet.map(|subnet| at(enclave_net::kind::Kind::Subnet.as_str(), &subnet.name)),
+                image: image(&account.account),
+            }
+        })
+        .collect()
+}
+
+/// The access model of the accounts in `network` (all of the spec's, or the `--account` one).
+pub fn access_model(spec: &Spec, network: &NetworkModel, image: &dyn Fn(&str) -> Image) -> AccessModel {
+    enclave_access::model::build(spec, &placements(spec, network, image))
+}
+
+/// The desired resources of every domain in `domains`, for one plan.
+pub fn desired(
+    spec: &Spec,
+    network: &NetworkModel,
+    domains: &BTreeSet<Domain>,
+    image: &dyn Fn(&str) -> Image,
+) -> Vec<Resource> {
+    let mut out = Vec::new();
+    for domain in domains {
+        match domain {
+            Domain::Net => out.extend(enclave_net::resources::desired(network)),
+            Domain::Access => out.extend(enclave_access::resources::desired(&access_model(spec, network, image))),
+        }
+    }
+    out
+}
+
+/// Every guardrail of every domain, as `enclave check --list-rules`, reports and SARIF show them.
+pub fn rule_infos() -> Vec<enclave_core::guardrail::RuleInfo> {
+    let mut infos = enclave_net::guardrails::rules().infos();
+    infos.extend(enclave_access::guardrails::rules().infos());
+    infos
+}
+
+/// Runs every domain's guardrails: the network's over its model, access's over the desired
+/// resources of every domain (so a network group opening SSH is caught too). Findings are
+/// sorted worst first, as one report.
+pub fn guardrails(spec: &Spec, network: &NetworkModel) -> enclave_core::guardrail::Report {
+    let mut report = enclave_net::guardrails::rules().run(network);
+    let domains = selected(spec, &[]);
+    let resources = desired(spec, network, &domains, &|_| Image::Latest);
+    report.findings.extend(enclave_access::guardrails::rules().run(&resources).findings);
+    report
+        .findings
+        .sort_by(|a, b| b.severity.cmp(&a.severity).then_with(|| (&a.rule, &a.address).cmp(&(&b.rule, &b.address))));
+    report
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn reference() -> (enclave_core::Loaded, NetworkModel) {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/reference");
+        crate::load(&enclave_core::LoadOptions::new(&dir)).expect("the reference platform loads")
+    }
+
+    #[test]
+    fn only_narrows_the_enabled_domains_and_never_adds_one() {
+        let (loaded, _) = reference();
+        assert_eq!(selected(&loaded.spec, &[]), BTreeSet::from([Domain::Net, Domain::Access]));
+        assert_eq!(selected(&loaded.spec, &[Domain::Access]), BTreeSet::from([Domain::Access]));
+        let mut spec = loaded.spec.clone();
+        spec.access.session_manager.enabled = false;
+        spec.access.bastion.enabled = false;
+        spec.audit.cloudtrail.enabled = false;
+        assert_eq!(selected(&spec, &[Domain::Access]), BTreeSet::new(), "a disabled domain stays off");
+    }
+
+    #[test]
+    fn the_bastion_sits_in_its_tier_first_zone_subnet_of_every_account() {
+        let (loaded, network) = reference();
+        for placement in placements(&loaded.spec, &network, &|_| Image::Latest) {
+            let subnet = placement.bastion_subnet.expect("a bastion subnet");
+            assert_eq!(subnet.to_string(), format!("{}/net/subnet/app-a", placement.account));
+        }
+    }
+
+    #[test]
+    fn one_plan_spans_both_domains_and_access_waits_for_the_network() {
+        let (loaded, network) = reference();
+        let resources = desired(&loaded.spec, &network, &selected(&loaded.spec, &[]), &|_| Image::Latest);
+        let plan = enclave_core::plan::diff(&resources, &[]).expect("no cycle");
+        let position = |address: &str| {
+            plan.changes.iter().position(|c| c.address.to_string() == address).unwrap_or_else(|| panic!("{address}"))
+        };
+        assert!(position("prod/net/subnet/app-a") < position("prod/access/instance/bastion"));
+        assert!(position("prod/net/vpc/main") < position("prod/access/security-group/bastion"));
+        let findings = enclave_access::guardrails::rules().run(&resources).findings;
+        assert!(findings.is_empty(), "our own platform breaks no access guardrail: {findings:?}");
+        let mut spec = loaded.spec.clone();
+        spec.audit.cloudtrail.multi_region = false;
+        let rules: Vec<String> = guardrails(&spec, &network)
+            .findings
+            .iter()
+            .filter(|f| f.rule.starts_with("ACC"))
+            .map(|f| f.rule.clone())
+            .collect();
+        assert_eq!(rules, ["ACC006", "ACC006", "ACC006"], "one trail per account records one region");
+    }
+}
