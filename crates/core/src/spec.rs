@@ -372,8 +372,7 @@ pub struct Bastion {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tier: Option<Name>,
     /// Pin the image (`ami-...`). Without it, the latest Amazon Linux 2023 image is read from
-    /// its SSM public parameter when the bastion is created, and a newer one replaces the
-    /// bastion only with `--replace-bastion`.
+    /// its SSM public parameter when the bastion is created.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ami: Option<String>,
 }
