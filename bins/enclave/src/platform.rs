@@ -76,10 +76,7 @@ pub fn placements(spec: &Spec, network: &NetworkModel, image: &dyn Fn(&str) -> I
         .accounts
         .iter()
         .map(|account| {
-            let at = |kind: &str, name: &str| {
-                enclave_core::Address::new(&account.account, enclave_net::resources::COMPONENT, kind, name)
-                    .unwrap_or_else(|error| panic!("internal address error: {error}"))
-            };
+            let at = |kind, name: &str| enclave_net::resources::address(&account.account, kind, name);
             let subnet = account
                 .subnets
                 .iter()
@@ -88,9 +85,9 @@ pub fn placements(spec: &Spec, network: &NetworkModel, image: &dyn Fn(&str) -> I
             Placement {
                 account: account.account.clone(),
                 account_id: account.account_id.clone(),
-                vpc: at(enclave_net::kind::Kind::Vpc.as_str(), "main"),
+                vpc: at(enclave_net::kind::Kind::Vpc, "main"),
                 vpc_cidr: account.vpc.cidr.to_string(),
-                bastion_subnet: subnet.map(|subnet| at(enclave_net::kind::Kind::Subnet.as_str(), &subnet.name)),
+                bastion_subnet: subnet.map(|subnet| at(enclave_net::kind::Kind::Subnet, &subnet.name)),
                 image: image(&account.account),
             }
         })
@@ -133,10 +130,7 @@ pub fn guardrails(spec: &Spec, network: &NetworkModel) -> enclave_core::guardrai
     let mut report = enclave_net::guardrails::rules().run(network);
     let domains = selected(spec, &[]);
     let resources = desired(spec, network, &domains, &|_| Image::Latest);
-    report.findings.extend(enclave_access::guardrails::rules().run(&resources).findings);
-    report
-        .findings
-        .sort_by(|a, b| b.severity.cmp(&a.severity).then_with(|| (&a.rule, &a.address).cmp(&(&b.rule, &b.address))));
+    report.merge(enclave_access::guardrails::rules().run(&resources));
     report
 }
 

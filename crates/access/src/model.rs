@@ -44,7 +44,7 @@ pub struct Placement {
 pub enum Image {
     /// Pinned in the spec (`access.bastion.ami`).
     Pinned(String),
-    /// Read from [`AL2023_PARAMETER`] (or kept from the running bastion) by this run.
+    /// Read from [`AL2023_PARAMETER`] by a run that reaches AWS.
     Resolved(String),
     /// To be read from [`AL2023_PARAMETER`] when the bastion is created (offline plans).
     Latest,

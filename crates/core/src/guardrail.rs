@@ -175,7 +175,7 @@ impl<T: ?Sized> RuleSet<T> {
 
     /// Runs every rule; findings are sorted by severity (worst first), then rule and address.
     pub fn run(&self, subject: &T) -> Report {
-        let mut findings: Vec<Finding> = self
+        let findings: Vec<Finding> = self
             .rules
             .iter()
             .flat_map(|rule| {
@@ -187,10 +187,9 @@ impl<T: ?Sized> RuleSet<T> {
                 })
             })
             .collect();
-        findings.sort_by(|a, b| {
-            b.severity.cmp(&a.severity).then_with(|| (&a.rule, &a.address).cmp(&(&b.rule, &b.address)))
-        });
-        Report { findings }
+        let mut report = Report { findings };
+        report.sort();
+        report
     }
 }
 
@@ -210,6 +209,19 @@ impl Report {
     /// Whether any finding reaches `threshold`.
     pub fn fails(&self, threshold: Severity) -> bool {
         self.at_or_above(threshold).next().is_some()
+    }
+
+    /// Adds the findings of `other` (another domain's rules), keeping the report's order.
+    pub fn merge(&mut self, other: Report) {
+        self.findings.extend(other.findings);
+        self.sort();
+    }
+
+    /// Worst first, then by rule and address.
+    fn sort(&mut self) {
+        self.findings.sort_by(|a, b| {
+            b.severity.cmp(&a.severity).then_with(|| (&a.rule, &a.address).cmp(&(&b.rule, &b.address)))
+        });
     }
 }
 

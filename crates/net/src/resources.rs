@@ -16,7 +16,7 @@ pub const TIER_TAG: &str = "enclave:tier";
 pub const COMPONENT: &str = "net";
 
 /// The address of `kind`/`name` in `account`'s network.
-pub(crate) fn address(account: &str, kind: Kind, name: &str) -> Address {
+pub fn address(account: &str, kind: Kind, name: &str) -> Address {
     // Names come from validated spec names, AZ letters and service names, all valid segments.
     Address::new(account, COMPONENT, kind.as_str(), name)
         .unwrap_or_else(|error| panic!("internal address error: {error}"))
