@@ -6,9 +6,11 @@
 //! loopback port; they are ignored (with a reason) so that a plain `cargo test` needs nothing
 //! installed.
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::Duration;
 
 use aws_sdk_ec2::types::Filter;
@@ -254,15 +256,7 @@ async fn read_calls_for_a_converged_plan_do_not_grow_with_subnets() {
 }
 
 fn enclave(args: &[&str], endpoint: &str) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_enclave"))
-        .args(args)
-        .args(["--endpoint-url", endpoint])
-        .env("AWS_ACCESS_KEY_ID", "testing")
-        .env("AWS_SECRET_ACCESS_KEY", "testing")
-        .env_remove("AWS_PROFILE")
-        .env("AWS_EC2_METADATA_DISABLED", "true")
-        .output()
-        .expect("enclave runs")
+    common::enclave_against(args, endpoint).output().expect("enclave runs")
 }
 
 fn reference_dir() -> String {
@@ -485,11 +479,7 @@ async fn killing_apply_at_seeded_points_and_rerunning_converges_without_duplicat
             FaultProxy::start(moto.endpoint(), Faults { freeze_after_mutations: Some(*point), ..Faults::default() })
                 .await
                 .expect("proxy");
-        let mut child = Command::new(env!("CARGO_BIN_EXE_enclave"))
-            .args(["apply", "-c", &dir, "--yes", "--endpoint-url", &proxy.endpoint()])
-            .env("AWS_ACCESS_KEY_ID", "testing")
-            .env("AWS_SECRET_ACCESS_KEY", "testing")
-            .env("AWS_EC2_METADATA_DISABLED", "true")
+        let mut child = common::enclave_against(&["apply", "-c", &dir, "--yes"], &proxy.endpoint())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()

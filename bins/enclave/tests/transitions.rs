@@ -11,6 +11,8 @@
 //! Every test starts its own moto (`MOTO_SERVER`, installed by `cargo xtask test`); they are
 //! ignored (with a reason) so that a plain `cargo test` needs nothing installed.
 
+mod common;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -496,15 +498,7 @@ async fn generated_spec_pairs_converge_in_one_apply() {
 }
 
 fn enclave(dir: &Path, args: &[&str], endpoint: &str) -> std::process::Output {
-    std::process::Command::new(env!("CARGO_BIN_EXE_enclave"))
-        .args(args)
-        .args(["-c", dir.to_str().expect("utf-8"), "--endpoint-url", endpoint])
-        .env("AWS_ACCESS_KEY_ID", "testing")
-        .env("AWS_SECRET_ACCESS_KEY", "testing")
-        .env_remove("AWS_PROFILE")
-        .env("AWS_EC2_METADATA_DISABLED", "true")
-        .output()
-        .expect("enclave runs")
+    common::enclave_against(args, endpoint).args(["-c", dir.to_str().expect("utf-8")]).output().expect("enclave runs")
 }
 
 fn write_spec(dir: &Path, shape: &Shape) {

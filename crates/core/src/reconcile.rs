@@ -74,6 +74,21 @@ pub struct Step<'a> {
     pub secrets: &'a BTreeMap<String, Secret>,
 }
 
+/// No sensitive values: the secrets of a step that sets none.
+static NO_SECRETS: BTreeMap<String, Secret> = BTreeMap::new();
+
+impl<'a> Step<'a> {
+    /// A create of `address` with `after` and no sensitive attribute (providers' tests).
+    pub fn create(address: &'a Address, after: &'a Attributes) -> Self {
+        Step { address, operation: Operation::Create, before: None, after: Some(after), secrets: &NO_SECRETS }
+    }
+
+    /// A delete of `address`, observed as `before` (providers' tests).
+    pub fn delete(address: &'a Address, before: &'a Attributes) -> Self {
+        Step { address, operation: Operation::Delete, before: Some(before), after: None, secrets: &NO_SECRETS }
+    }
+}
+
 /// AWS (or other) ids by address: observed ones at the start, created ones added as the walk
 /// goes, deleted ones removed.
 #[derive(Debug, Default)]

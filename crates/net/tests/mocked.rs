@@ -13,7 +13,7 @@ use aws_sdk_ec2::types::{NatGateway, NatGatewayState, SecurityGroup, Subnet, Tag
 use aws_smithy_mocks::{MockResponseInterceptor, Rule, RuleMode, create_mock_http_client, mock};
 use enclave_core::Address;
 use enclave_core::plan::Attributes;
-use enclave_core::reconcile::{Ids, Operation, Provider, Step};
+use enclave_core::reconcile::{Ids, Provider, Step};
 use enclave_net::apply::{Network, Waits};
 use enclave_net::clients::Clients;
 use serde_json::json;
@@ -92,13 +92,7 @@ async fn a_nat_gateway_that_stays_pending_times_out_saying_what_was_awaited() {
         "subnet": "dev/net/subnet/egress-a", "allocation": "dev/net/eip/nat-a", "connectivity_type": "public",
         "tags": { "Name": "dev-nat-gateway-a" },
     }));
-    let step = Step {
-        address: &nat,
-        operation: Operation::Create,
-        before: None,
-        after: Some(&after),
-        secrets: &Default::default(),
-    };
+    let step = Step::create(&nat, &after);
     let ids = ids(&[("dev/net/subnet/egress-a", "subnet-1"), ("dev/net/eip/nat-a", "eipalloc-1")]);
     let error = network.run(&step, &ids).await.expect_err("times out");
     assert!(
@@ -122,13 +116,7 @@ async fn dependency_violation_on_delete_is_retried_until_it_clears() {
     let network = network(&[&delete]);
     let subnet = address("dev/net/subnet/app-a");
     let before = attributes(json!({ "cidr_block": "10.1.0.0/20" }));
-    let step = Step {
-        address: &subnet,
-        operation: Operation::Delete,
-        before: Some(&before),
-        after: None,
-        secrets: &Default::default(),
-    };
+    let step = Step::delete(&subnet, &before);
     network.run(&step, &ids(&[("dev/net/subnet/app-a", "subnet-1")])).await.expect("deleted on the third try");
     assert_eq!(delete.num_calls(), 3);
 }
@@ -165,13 +153,7 @@ async fn a_vpc_held_by_untagged_resources_is_reported_with_them_and_they_are_lef
     let network = network(&[&delete, &subnets, &groups, &interfaces]);
     let vpc = address("dev/net/vpc/main");
     let before = attributes(json!({ "cidr_block": "10.1.0.0/16" }));
-    let step = Step {
-        address: &vpc,
-        operation: Operation::Delete,
-        before: Some(&before),
-        after: None,
-        secrets: &Default::default(),
-    };
+    let step = Step::delete(&vpc, &before);
     let error = network.run(&step, &ids(&[("dev/net/vpc/main", "vpc-1")])).await.expect_err("blocked");
     let message = error.to_string();
     assert!(message.contains("subnet subnet-squatter (10.1.200.0/24)"), "{message}");
@@ -214,13 +196,7 @@ async fn an_ambiguous_create_failure_adopts_what_the_lost_call_made_instead_of_d
         "cidr_block": "10.1.0.0/16", "enable_dns_support": true, "enable_dns_hostnames": true,
         "tags": { "Name": "dev-vpc-main" },
     }));
-    let step = Step {
-        address: &vpc,
-        operation: Operation::Create,
-        before: None,
-        after: Some(&after),
-        secrets: &Default::default(),
-    };
+    let step = Step::create(&vpc, &after);
     let id = network.run(&step, &Ids::default()).await.expect("adopted");
     assert_eq!(id.as_deref(), Some("vpc-made"));
     assert_eq!((create.num_calls(), lookup.num_calls()), (1, 1));
@@ -243,13 +219,7 @@ async fn throttled_creates_are_retried_and_do_not_fail_the_step() {
     let vpc = address("dev/net/vpc/main");
     let after =
         attributes(json!({ "cidr_block": "10.1.0.0/16", "enable_dns_support": true, "enable_dns_hostnames": false }));
-    let step = Step {
-        address: &vpc,
-        operation: Operation::Create,
-        before: None,
-        after: Some(&after),
-        secrets: &Default::default(),
-    };
+    let step = Step::create(&vpc, &after);
     let id = network.run(&step, &Ids::default()).await.expect("created after throttling");
     assert_eq!(id.as_deref(), Some("vpc-new"));
     assert_eq!(create.num_calls(), 4);
