@@ -229,6 +229,10 @@ pub(crate) struct CloudArgs {
     /// stack's record, and every plan says so) instead of planning their deletion.
     #[arg(long)]
     pub(crate) keep_removed_accounts: bool,
+    /// Replace running bastions with the latest Amazon Linux 2023 image when theirs is older
+    /// (without it, a running bastion keeps its image and the plan notes the newer one).
+    #[arg(long)]
+    pub(crate) replace_bastion: bool,
 }
 
 /// Flags of the commands that change things (`apply`, `destroy`).

@@ -1,29 +1,71 @@
-//! The network reconciler wired to AWS: connect to every account, observe, plan, apply,
+//! Every reconciled domain wired to AWS: connect to every account, observe, plan, apply,
 //! destroy. The CLI's `plan`, `apply`, `drift` and `destroy` are thin layers over this.
+//!
+//! One run plans the selected domains ([`CloudOptions::domains`]) as one plan and applies it
+//! through one [`Router`]: the network (`enclave-net`) and access (`enclave-access`). The
+//! network is observed whenever access is selected too, for the ids access refers to (its
+//! bastion's subnet and VPC), but only selected domains are planned or changed.
 //!
 //! Accounts removed from the spec are found through the stack's record of managed accounts
 //! ([`enclave_aws::record`]): their resources are planned as deletes (or kept, with
 //! [`RemovedAccounts::Keep`]). Apply records the spec's accounts before it changes anything, so
 //! an account is never forgotten by a run that dies half-way.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
+use enclave_access::Image;
+use enclave_access::apply::{Access, Account as AccessAccount};
 use enclave_aws::{Aws, AwsOptions};
+use enclave_core::Spec;
 use enclave_core::plan::{self, Plan};
 use enclave_core::reconcile::{self, Ids, Observed, Progress, Report, Router};
 use enclave_net::NetworkModel;
 use enclave_net::apply::{Network, Waits};
 use enclave_net::clients::{CallError, Clients};
 
-/// How to reach AWS for a run.
-#[derive(Clone, Debug, Default)]
+use crate::platform::Domain;
+
+/// How to reach AWS for a run, and what it reconciles.
+#[derive(Clone, Debug)]
 pub struct CloudOptions {
     /// Endpoint override for every service (moto, a proxy). `AWS_ENDPOINT_URL` works too.
     pub endpoint_url: Option<String>,
-    /// Bounds on waiting for NAT gateways, endpoints and blocked deletes.
+    /// Bounds on waiting for NAT gateways, endpoints, instances and blocked deletes.
     pub waits: Waits,
     /// What to do with recorded accounts that are no longer in the model.
     pub removed_accounts: RemovedAccounts,
+    /// The domains planned and changed (default: the network only).
+    pub domains: BTreeSet<Domain>,
+    /// The spec access is computed from; access is planned only with it.
+    pub spec: Option<Spec>,
+    /// Replace running bastions whose image is older than the latest Amazon Linux 2023 image
+    /// (`--replace-bastion`); without it a running bastion keeps its image.
+    pub replace_bastion: bool,
+}
+
+impl Default for CloudOptions {
+    fn default() -> Self {
+        CloudOptions {
+            endpoint_url: None,
+            waits: Waits::default(),
+            removed_accounts: RemovedAccounts::default(),
+            domains: BTreeSet::from([Domain::Net]),
+            spec: None,
+            replace_bastion: false,
+        }
+    }
+}
+
+/// A running bastion whose image is older than the latest one (kept unless
+/// `--replace-bastion`).
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct NewerImage {
+    /// The account.
+    pub account: String,
+    /// The image the bastion runs.
+    pub running: String,
+    /// The latest Amazon Linux 2023 image.
+    pub latest: String,
 }
 
 /// What a run does with the accounts the stack's record lists and the model does not.
@@ -62,6 +104,14 @@ pub enum CloudError {
         /// The failed call.
         source: CallError,
     },
+    /// Reading the latest bastion image failed.
+    #[error("reading the bastion image in account {account}: {source}")]
+    Image {
+        /// The account.
+        account: String,
+        /// The failed call.
+        source: CallError,
+    },
     /// The plan's dependencies form a cycle (a bug in a provider's resources).
     #[error(transparent)]
     Cycle(#[from] plan::CycleError),
@@ -72,6 +122,11 @@ pub struct Cloud {
     aws: Aws,
     model: NetworkModel,
     network: Network,
+    access: Access,
+    domains: BTreeSet<Domain>,
+    spec: Option<Spec>,
+    replace_bastion: bool,
+    newer_images: std::sync::Mutex<Vec<NewerImage>>,
     /// The record as last read or written by this run (`None`: there is none).
     recorded: std::sync::Mutex<Option<enclave_aws::record::Accounts>>,
     removed: Vec<RemovedAccount>,
@@ -115,14 +170,36 @@ impl Cloud {
             RemovedAccounts::Ignore => (Vec::new(), Vec::new()),
         };
         let mut accounts = BTreeMap::new();
+        let mut access_accounts = BTreeMap::new();
         let members = model.accounts.iter().map(|n| (&n.account, &n.account_id));
         for (name, id) in members.chain(removed.iter().map(|r| (&r.name, &r.id))) {
             let config = aws.account(id).await?;
             accounts.insert(name.clone(), Clients::new(&config, &aws.counter()));
+            access_accounts.insert(
+                name.clone(),
+                AccessAccount { clients: enclave_access::clients::Clients::new(&config, &aws.counter()), id: id.clone() },
+            );
         }
         let network = Network::new(&model.stack, accounts).waits(options.waits);
+        let access = Access::new(&model.stack, &model.region, access_accounts).waits(options.waits);
         let recorded = std::sync::Mutex::new(recorded);
-        Ok(Cloud { aws, model, network, recorded, removed, kept })
+        let mut domains = options.domains.clone();
+        if options.spec.is_none() {
+            domains.remove(&Domain::Access);
+        }
+        Ok(Cloud {
+            aws,
+            model,
+            network,
+            access,
+            domains,
+            spec: options.spec.clone(),
+            replace_bastion: options.replace_bastion,
+            newer_images: std::sync::Mutex::new(Vec::new()),
+            recorded,
+            removed,
+            kept,
+        })
     }
 
     /// Accounts the record lists that left the spec, whose resources this run deletes.
@@ -145,13 +222,44 @@ impl Cloud {
         self.aws.calls()
     }
 
-    /// Observes every account concurrently.
+    /// The domains this run plans and changes.
+    pub fn domains(&self) -> &BTreeSet<Domain> {
+        &self.domains
+    }
+
+    /// Running bastions whose image is older than the latest (kept: `--replace-bastion`
+    /// replaces them), as the last plan found them.
+    pub fn newer_images(&self) -> Vec<NewerImage> {
+        self.newer_images.lock().map(|images| images.clone()).unwrap_or_default()
+    }
+
+    /// Observes every account concurrently: the selected domains' resources, and the ids of
+    /// the network's whenever access is selected (it refers to them).
     pub async fn observe(&self) -> Result<Observation, CloudError> {
-        let names = self.model.accounts.iter().map(|n| &n.account).chain(self.removed.iter().map(|r| &r.name));
-        let observations = futures_util::future::join_all(names.map(|account| async move {
+        let with_access = self.domains.contains(&Domain::Access);
+        let removed_ids: BTreeMap<&String, &String> = self.removed.iter().map(|r| (&r.name, &r.id)).collect();
+        let names = self.model.accounts.iter().map(|n| (&n.account, &n.account_id)).chain(removed_ids);
+        let observations = futures_util::future::join_all(names.map(|(account, account_id)| async move {
             let clients = self.network.clients(account).expect("clients for every account");
-            let observed = enclave_net::observe::observe(clients, &self.model.stack, account).await;
-            (account.clone(), observed)
+            let net = enclave_net::observe::observe(clients, &self.model.stack, account);
+            let access = async {
+                if !with_access {
+                    return Ok(Observation::default());
+                }
+                let clients = &self.access.account(account).expect("clients for every account").clients;
+                let scope = enclave_access::observe::Scope {
+                    stack: &self.model.stack,
+                    account,
+                    account_id,
+                    partition: enclave_core::region::partition(&self.model.region),
+                };
+                enclave_access::observe::observe(clients, scope).await
+            };
+            let (net, access) = tokio::join!(net, access);
+            (account.clone(), net.and_then(|mut net| access.map(|access| {
+                net.extend(access);
+                net
+            })))
         }))
         .await;
         let mut all = Observation::default();
@@ -161,17 +269,88 @@ impl Cloud {
         Ok(all)
     }
 
+    /// The observed resources of the selected domains (the plan's "before").
+    fn selected(&self, observed: &Observation) -> Vec<plan::Resource> {
+        let components: BTreeSet<&str> = self.domains.iter().map(|domain| domain.component()).collect();
+        observed.resources.iter().filter(|r| components.contains(r.address.component())).cloned().collect()
+    }
+
+    /// Each account's bastion image: pinned in the spec; else the running bastion's (a newer
+    /// one is noted, and used only with `--replace-bastion`); else the latest Amazon Linux 2023
+    /// image, read from its SSM public parameter in that account.
+    async fn bastion_images(&self, spec: &Spec, observed: &Observation) -> Result<BTreeMap<String, Image>, CloudError> {
+        let mut images = BTreeMap::new();
+        let mut newer = Vec::new();
+        if !spec.access.bastion.enabled || !spec.access.session_manager.enabled {
+            return Ok(images);
+        }
+        if let Some(ami) = &spec.access.bastion.ami {
+            for account in &self.model.accounts {
+                images.insert(account.account.clone(), Image::Pinned(ami.clone()));
+            }
+            return Ok(images);
+        }
+        let latest = futures_util::future::join_all(self.model.accounts.iter().map(|account| async move {
+            let clients = &self.access.account(&account.account).expect("clients for every account").clients;
+            (account.account.clone(), enclave_access::apply::latest_image(clients).await)
+        }))
+        .await;
+        for (account, latest) in latest {
+            let latest = latest.map_err(|source| CloudError::Image { account: account.clone(), source })?;
+            let instance = enclave_access::resources::address(&account, enclave_access::kind::Kind::Instance, "bastion");
+            let running = observed
+                .resources
+                .iter()
+                .find(|r| r.address == instance)
+                .and_then(|r| r.attributes.get("image"))
+                .and_then(serde_json::Value::as_str)
+                .map(str::to_owned);
+            let image = match running {
+                Some(running) if running != latest && !self.replace_bastion => {
+                    newer.push(NewerImage { account: account.clone(), running: running.clone(), latest });
+                    running
+                }
+                _ => latest,
+            };
+            images.insert(account, Image::Resolved(image));
+        }
+        if let Ok(mut images) = self.newer_images.lock() {
+            *images = newer;
+        }
+        Ok(images)
+    }
+
+    /// The desired resources of every selected domain.
+    async fn desired(&self, observed: &Observation) -> Result<Vec<plan::Resource>, CloudError> {
+        let mut desired = Vec::new();
+        for domain in &self.domains {
+            match domain {
+                Domain::Net => desired.extend(enclave_net::resources::desired(&self.model)),
+                Domain::Access => {
+                    let Some(spec) = &self.spec else { continue };
+                    let images = self.bastion_images(spec, observed).await?;
+                    let model = crate::platform::access_model(spec, &self.model, &|account| {
+                        images.get(account).cloned().unwrap_or(Image::Latest)
+                    });
+                    desired.extend(enclave_access::resources::desired(&model));
+                }
+            }
+        }
+        Ok(desired)
+    }
+
     /// The plan that brings every account to the spec, and the ids to apply it with.
     pub async fn plan(&self) -> Result<(Plan, Observation), CloudError> {
         let observed = self.observe().await?;
-        let desired = enclave_net::resources::desired(&self.model);
-        Ok((plan::diff(&desired, &observed.resources)?, observed))
+        let desired = self.desired(&observed).await?;
+        Ok((plan::diff(&desired, &self.selected(&observed))?, observed))
     }
 
-    /// The plan that deletes everything this stack owns in the model's accounts.
+    /// The plan that deletes everything this stack owns in the model's accounts (of the
+    /// selected domains).
     pub async fn destroy_plan(&self) -> Result<(Plan, Observation), CloudError> {
         let observed = self.observe().await?;
-        Ok((plan::diff(&[], &observed.resources)?, observed))
+        Ok((plan::diff(&[], &self.selected(&observed))?, observed))
     }
 
     /// Carries out `plan` (from [`Cloud::plan`]), at most `parallelism` steps at a time. The
@@ -256,6 +435,8 @@ impl Cloud {
 
     /// One provider per enabled domain, by component.
     fn router(&self) -> Router<'_> {
-        Router::default().route(enclave_net::resources::COMPONENT, &self.network)
+        Router::default()
+            .route(enclave_net::resources::COMPONENT, &self.network)
+            .route(enclave_access::resources::COMPONENT, &self.access)
     }
 }

@@ -73,6 +73,9 @@ pub(crate) fn run(spec: &SpecArgs, args: &CloudArgs, mode: Mode, compact: bool) 
         } else {
             RemovedAccounts::Delete
         },
+        domains: reconciled.iter().copied().collect(),
+        spec: Some(loaded.spec.clone()),
+        replace_bastion: args.replace_bastion,
     };
     let role = loaded.spec.organization.assume_role.to_string();
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -134,7 +137,15 @@ pub(crate) fn run(spec: &SpecArgs, args: &CloudArgs, mode: Mode, compact: bool) 
                     kept.name, kept.id
                 );
             }
-            if !cloud.removed_accounts().is_empty() || !cloud.kept_accounts().is_empty() {
+            for newer in cloud.newer_images() {
+                let _ = writeln!(
+                    out,
+                    "Account {}: the bastion runs {} and {} is the latest Amazon Linux 2023 image; it is kept \
+                     (replace it with --replace-bastion, or pin an image with access.bastion.ami).",
+                    newer.account, newer.running, newer.latest
+                );
+            }
+            if !cloud.removed_accounts().is_empty() || !cloud.kept_accounts().is_empty() || !cloud.newer_images().is_empty() {
                 let _ = writeln!(out);
             }
             if plan.is_empty() {
@@ -192,6 +203,8 @@ pub(crate) fn run(spec: &SpecArgs, args: &CloudArgs, mode: Mode, compact: bool) 
                 "accounts": cloud.model().accounts.iter().map(|network| &network.account).collect::<Vec<_>>(),
                 "removed_accounts": cloud.removed_accounts(),
                 "kept_accounts": cloud.kept_accounts(),
+                "domains": cloud.domains(),
+                "newer_images": cloud.newer_images(),
                 "observed": observed.resources.len(),
                 "changes": plan.changes,
                 "summary": plan.summary(),

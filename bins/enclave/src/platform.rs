@@ -34,12 +34,11 @@ impl Domain {
         }
     }
 
-    /// Whether `plan`, `apply`, `drift` and `destroy` reconcile this domain against AWS yet
-    /// (access is planned offline; its provider is being built).
+    /// Whether `plan`, `apply`, `drift` and `destroy` reconcile this domain against AWS (a
+    /// domain still being built is planned offline only).
     pub fn reconciled(self) -> bool {
         match self {
-            Domain::Net => true,
-            Domain::Access => false,
+            Domain::Net | Domain::Access => true,
         }
     }
 

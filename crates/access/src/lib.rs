@@ -18,9 +18,15 @@
 //! are the closed [`kind::Kind`].
 #![deny(missing_docs)]
 
+#[cfg(feature = "aws")]
+pub mod apply;
+#[cfg(feature = "aws")]
+pub mod clients;
 pub mod guardrails;
 pub mod kind;
 pub mod model;
+#[cfg(feature = "aws")]
+pub mod observe;
 pub mod policy;
 pub mod resources;
 

@@ -18,6 +18,9 @@ pub const SESSION_DOCUMENT: &str = "SSM-SessionManagerRunShell";
 /// The AWS-managed policy every Session Manager instance needs.
 pub const SSM_CORE_POLICY: &str = "AmazonSSMManagedInstanceCore";
 
+/// The id of the one lifecycle rule enclave keeps on its buckets (expiry).
+pub const LIFECYCLE_RULE: &str = "enclave-expiry";
+
 /// The key prefix of session logs in the sessions bucket.
 pub const SESSION_LOG_PREFIX: &str = "sessions";
 

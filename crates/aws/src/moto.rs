@@ -1,6 +1,7 @@
 //! A moto server on a free loopback port, for integration tests: started by [`MotoServer::start`],
 //! killed when dropped. The binary is `$MOTO_SERVER`, or `moto_server` on `PATH`
-//! (`cargo xtask test` installs a pinned moto into the project's virtualenv and sets it).
+//! (`cargo xtask test` installs a pinned moto into the project's virtualenv and sets it). moto is
+//! started with `MOTO_IAM_LOAD_MANAGED_POLICIES=true`, so AWS-managed IAM policies exist.
 
 use std::net::{TcpListener, TcpStream};
 use std::process::{Child, Command, Stdio};
@@ -23,6 +24,8 @@ impl MotoServer {
         let binary = std::env::var_os("MOTO_SERVER").unwrap_or_else(|| "moto_server".into());
         let child = Command::new(&binary)
             .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            // AWS-managed policies (`AmazonSSMManagedInstanceCore`) exist only with this.
+            .env("MOTO_IAM_LOAD_MANAGED_POLICIES", "true")
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()

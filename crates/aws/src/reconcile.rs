@@ -50,6 +50,17 @@ pub fn owned<'a, T: Tagged>(item: &'a T, stack: &str) -> Option<(&'a str, Addres
     Some((item.id()?, item.tag(ADDRESS_TAG)?.parse().ok()?))
 }
 
+/// A policy document as AWS returns it, parsed: IAM sends documents URL-encoded, moto and the
+/// other services as sent. Text that is not JSON stays a string (and differs from any plan).
+pub fn policy_document(text: &str) -> serde_json::Value {
+    let decoded = if text.trim_start().starts_with('{') {
+        text.to_owned()
+    } else {
+        percent_encoding::percent_decode_str(text).decode_utf8_lossy().into_owned()
+    };
+    serde_json::from_str(&decoded).unwrap_or(serde_json::Value::String(text.to_owned()))
+}
+
 /// `ClientToken` for a create: stable for stack and address, at most 64 ASCII characters.
 pub fn client_token(stack: &str, address: &Address) -> String {
     // FNV-1a over "stack/address", twice with different offsets, as 32 hex digits.
@@ -146,6 +157,21 @@ pub enum Missing {
     Entity,
     /// `ParameterNotFound` (SSM).
     Parameter,
+    /// `NotFoundException` (KMS keys and aliases).
+    Key,
+    /// `NoSuchBucket` (S3).
+    Bucket,
+    /// A bucket without that configuration: `NoSuchBucketPolicy`, `NoSuchLifecycleConfiguration`,
+    /// `NoSuchPublicAccessBlockConfiguration`, `ServerSideEncryptionConfigurationNotFoundError`.
+    BucketConfiguration,
+    /// `InvalidDocument` (SSM: no such document).
+    Document,
+    /// `TrailNotFoundException` (CloudTrail).
+    Trail,
+    /// `InvalidInstanceID.NotFound`.
+    Instance,
+    /// `InvalidLaunchTemplateId.NotFound`, `InvalidLaunchTemplateName.NotFoundException`.
+    LaunchTemplate,
     /// Another `*NotFound*` code.
     Other,
 }
@@ -166,6 +192,17 @@ pub enum Existing {
     Resource,
     /// `ParameterAlreadyExists` (SSM).
     Parameter,
+    /// `AlreadyExistsException` (KMS aliases).
+    Alias,
+    /// `BucketAlreadyOwnedByYou` (S3; `BucketAlreadyExists` is someone else's and stays
+    /// [`Code::Other`]).
+    Bucket,
+    /// `DocumentAlreadyExists` (SSM).
+    Document,
+    /// `TrailAlreadyExistsException` (CloudTrail).
+    Trail,
+    /// `InvalidLaunchTemplateName.AlreadyExistsException`.
+    LaunchTemplate,
 }
 
 const THROTTLING: &[&str] =
@@ -197,6 +234,23 @@ impl Code {
             "ResourceNotFoundException" => missing(Missing::Resource),
             "NoSuchEntity" => missing(Missing::Entity),
             "ParameterNotFound" => missing(Missing::Parameter),
+            "NotFoundException" => missing(Missing::Key),
+            "NoSuchBucket" => missing(Missing::Bucket),
+            "NoSuchBucketPolicy"
+            | "NoSuchLifecycleConfiguration"
+            | "NoSuchPublicAccessBlockConfiguration"
+            | "ServerSideEncryptionConfigurationNotFoundError" => missing(Missing::BucketConfiguration),
+            "InvalidDocument" => missing(Missing::Document),
+            "TrailNotFoundException" => missing(Missing::Trail),
+            "InvalidInstanceID.NotFound" => missing(Missing::Instance),
+            "InvalidLaunchTemplateId.NotFound" | "InvalidLaunchTemplateName.NotFoundException" => {
+                missing(Missing::LaunchTemplate)
+            }
+            "AlreadyExistsException" => existing(Existing::Alias),
+            "BucketAlreadyOwnedByYou" => existing(Existing::Bucket),
+            "DocumentAlreadyExists" => existing(Existing::Document),
+            "TrailAlreadyExistsException" => existing(Existing::Trail),
+            "InvalidLaunchTemplateName.AlreadyExistsException" => existing(Existing::LaunchTemplate),
             "RouteAlreadyExists" => existing(Existing::Route),
             "Resource.AlreadyAssociated" => existing(Existing::Association),
             "InvalidPermission.Duplicate" => existing(Existing::Permission),
@@ -389,6 +443,130 @@ where
     }
 }
 
+/// Brings the rules of security group `id` to `ingress` and `egress` (rules as
+/// [`rule_strings`] writes them): revokes what is extra, authorizes what is missing; "already
+/// revoked" and "already authorized" count as done.
+#[cfg(feature = "ec2")]
+pub async fn sync_rules(ec2: &aws_sdk_ec2::Client, id: &str, ingress: &[String], egress: &[String]) -> Result<(), CallError> {
+    use std::collections::BTreeSet;
+
+    use aws_sdk_ec2::types::IpPermission;
+    let out =
+        ec2.describe_security_groups().group_ids(id).send().await.map_err(call_error("ec2:DescribeSecurityGroups"))?;
+    let Some(group) = out.security_groups().first() else {
+        return Err(CallError::aws("ec2:DescribeSecurityGroups", None, format!("{id} not found")));
+    };
+    for (is_ingress, wanted, current) in
+        [(true, ingress, group.ip_permissions()), (false, egress, group.ip_permissions_egress())]
+    {
+        let wanted: BTreeSet<String> = wanted.iter().cloned().collect();
+        let present: BTreeSet<String> = current.iter().flat_map(rule_strings).collect();
+        let revoke: Vec<IpPermission> = present.difference(&wanted).filter_map(|rule| permission(rule)).collect();
+        let authorize: Vec<IpPermission> = wanted.difference(&present).filter_map(|rule| permission(rule)).collect();
+        if !revoke.is_empty() {
+            let result = if is_ingress {
+                ec2.revoke_security_group_ingress()
+                    .group_id(id)
+                    .set_ip_permissions(Some(revoke))
+                    .send()
+                    .await
+                    .map(drop)
+                    .map_err(call_error("ec2:RevokeSecurityGroupIngress"))
+            } else {
+                ec2.revoke_security_group_egress()
+                    .group_id(id)
+                    .set_ip_permissions(Some(revoke))
+                    .send()
+                    .await
+                    .map(drop)
+                    .map_err(call_error("ec2:RevokeSecurityGroupEgress"))
+            };
+            match result {
+                Ok(()) => {}
+                Err(error) if error.is(&Code::NotFound(Missing::Permission)) => {}
+                Err(error) => return Err(error),
+            }
+        }
+        if !authorize.is_empty() {
+            let result = if is_ingress {
+                ec2.authorize_security_group_ingress()
+                    .group_id(id)
+                    .set_ip_permissions(Some(authorize))
+                    .send()
+                    .await
+                    .map(drop)
+                    .map_err(call_error("ec2:AuthorizeSecurityGroupIngress"))
+            } else {
+                ec2.authorize_security_group_egress()
+                    .group_id(id)
+                    .set_ip_permissions(Some(authorize))
+                    .send()
+                    .await
+                    .map(drop)
+                    .map_err(call_error("ec2:AuthorizeSecurityGroupEgress"))
+            };
+            match result {
+                Ok(()) => {}
+                Err(error) if error.is(&Code::AlreadyExists(Existing::Permission)) => {}
+                Err(error) => return Err(error),
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A parsed `tcp/443 10.1.0.0/16` rule (as [`rule_strings`] writes it), as an EC2 permission.
+#[cfg(feature = "ec2")]
+pub fn permission(rule: &str) -> Option<aws_sdk_ec2::types::IpPermission> {
+    use aws_sdk_ec2::types::{IpPermission, IpRange};
+    let (protocol_ports, range) = rule.split_once(' ')?;
+    let (protocol, ports) = protocol_ports.split_once('/').unwrap_or((protocol_ports, ""));
+    let (from, to) = match ports.split_once('-') {
+        Some((from, to)) => (from.parse().ok()?, to.parse().ok()?),
+        None if ports.is_empty() => (-1, -1),
+        None => (ports.parse().ok()?, ports.parse().ok()?),
+    };
+    let mut builder = IpPermission::builder().ip_protocol(protocol);
+    if protocol != "-1" {
+        builder = builder.from_port(from).to_port(to);
+    }
+    if range.starts_with("sg-") {
+        builder = builder.user_id_group_pairs(aws_sdk_ec2::types::UserIdGroupPair::builder().group_id(range).build());
+    } else if range.starts_with("pl-") {
+        builder = builder.prefix_list_ids(aws_sdk_ec2::types::PrefixListId::builder().prefix_list_id(range).build());
+    } else if range.contains(':') {
+        builder = builder.ipv6_ranges(aws_sdk_ec2::types::Ipv6Range::builder().cidr_ipv6(range).build());
+    } else {
+        builder = builder.ip_ranges(IpRange::builder().cidr_ip(range).build());
+    }
+    Some(builder.build())
+}
+
+#[cfg(feature = "ec2")]
+/// One security-group permission per range, as `tcp/443 10.1.0.0/16` (`-1` is every protocol).
+pub fn rule_strings(permission: &aws_sdk_ec2::types::IpPermission) -> Vec<String> {
+    let protocol = permission.ip_protocol().unwrap_or("-1");
+    let ports = match (permission.from_port(), permission.to_port()) {
+        (Some(from), Some(to)) if from == to => format!("/{from}"),
+        (Some(from), Some(to)) if protocol != "-1" => format!("/{from}-{to}"),
+        _ => String::new(),
+    };
+    let mut out = Vec::new();
+    out.extend(permission.ip_ranges().iter().filter_map(|r| r.cidr_ip()).map(|c| format!("{protocol}{ports} {c}")));
+    out.extend(permission.ipv6_ranges().iter().filter_map(|r| r.cidr_ipv6()).map(|c| format!("{protocol}{ports} {c}")));
+    out.extend(
+        permission
+            .prefix_list_ids()
+            .iter()
+            .filter_map(|p| p.prefix_list_id())
+            .map(|p| format!("{protocol}{ports} {p}")),
+    );
+    out.extend(
+        permission.user_id_group_pairs().iter().filter_map(|p| p.group_id()).map(|g| format!("{protocol}{ports} {g}")),
+    );
+    out
+}
+
 #[cfg(feature = "ec2")]
 mod ec2 {
     use aws_sdk_ec2::types::Tag;
@@ -423,6 +601,7 @@ mod ec2 {
         aws_sdk_ec2::types::VpcEndpoint => vpc_endpoint_id,
         aws_sdk_ec2::types::FlowLog => flow_log_id,
         aws_sdk_ec2::types::Instance => instance_id,
+        aws_sdk_ec2::types::LaunchTemplate => launch_template_id,
     );
 }
 

@@ -163,6 +163,14 @@ impl Observed {
         self.resources.push(resource);
     }
 
+    /// Keeps only the resources (and ids) of `component`: a domain observes by the stack's tag,
+    /// and what another domain owns (the bastion's security group seen by the network's
+    /// `DescribeSecurityGroups`) is that domain's to report.
+    pub fn retain_component(&mut self, component: &str) {
+        self.resources.retain(|resource| resource.address.component() == component);
+        self.ids.retain(|address, _| address.component() == component);
+    }
+
     /// Adds everything `other` observed.
     pub fn extend(&mut self, other: Observed) {
         self.resources.extend(other.resources);

@@ -62,29 +62,7 @@ pub fn address_filter(address: &Address) -> Filter {
     Filter::builder().name(format!("tag:{ADDRESS_TAG}")).values(address.to_string()).build()
 }
 
-/// One security-group permission per range, as `tcp/443 10.1.0.0/16` (`-1` is every protocol).
-pub fn rule_strings(permission: &IpPermission) -> Vec<String> {
-    let protocol = permission.ip_protocol().unwrap_or("-1");
-    let ports = match (permission.from_port(), permission.to_port()) {
-        (Some(from), Some(to)) if from == to => format!("/{from}"),
-        (Some(from), Some(to)) if protocol != "-1" => format!("/{from}-{to}"),
-        _ => String::new(),
-    };
-    let mut out = Vec::new();
-    out.extend(permission.ip_ranges().iter().filter_map(|r| r.cidr_ip()).map(|c| format!("{protocol}{ports} {c}")));
-    out.extend(permission.ipv6_ranges().iter().filter_map(|r| r.cidr_ipv6()).map(|c| format!("{protocol}{ports} {c}")));
-    out.extend(
-        permission
-            .prefix_list_ids()
-            .iter()
-            .filter_map(|p| p.prefix_list_id())
-            .map(|p| format!("{protocol}{ports} {p}")),
-    );
-    out.extend(
-        permission.user_id_group_pairs().iter().filter_map(|p| p.group_id()).map(|g| format!("{protocol}{ports} {g}")),
-    );
-    out
-}
+pub use enclave_aws::reconcile::rule_strings;
 
 fn rules(permissions: &[IpPermission]) -> Value {
     let mut all: Vec<String> = permissions.iter().flat_map(rule_strings).collect();
@@ -92,15 +70,7 @@ fn rules(permissions: &[IpPermission]) -> Value {
     json!(all)
 }
 
-/// IAM returns policy documents URL-encoded; moto returns them as sent.
-pub fn policy_document(text: &str) -> Value {
-    let decoded = if text.trim_start().starts_with('{') {
-        text.to_owned()
-    } else {
-        percent_encoding::percent_decode_str(text).decode_utf8_lossy().into_owned()
-    };
-    serde_json::from_str(&decoded).unwrap_or(Value::String(text.to_owned()))
-}
+pub use enclave_aws::reconcile::policy_document;
 
 macro_rules! all_pages {
     ($request:expr, $operation:literal) => {
@@ -347,6 +317,7 @@ pub async fn observe(clients: &Clients, stack: &str, account: &str) -> Result<Ob
         }
         observed.record(&arn, resource);
     }
+    observed.retain_component(COMPONENT);
     Ok(observed)
 }
 

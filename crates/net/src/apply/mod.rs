@@ -21,7 +21,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
 
 use aws_sdk_ec2::types::{
-    AttributeBooleanValue, ConnectivityType, DomainType, FlowLogsResourceType, IpPermission, IpRange,
+    AttributeBooleanValue, ConnectivityType, DomainType, FlowLogsResourceType,
     LogDestinationType, ResourceType, Tag, TagSpecification, TrafficType, VpcEndpointType,
 };
 use enclave_core::Address;
@@ -33,7 +33,7 @@ use enclave_aws::reconcile::{self as toolkit, WaitState};
 
 use crate::clients::{CallError, Clients, Code, Existing, Missing, call_error};
 use crate::kind::{Kind, UnknownKind};
-use crate::observe::{MANAGED_TAGS, Tagged, address_filter, owned, rule_strings, stack_filter};
+use crate::observe::{MANAGED_TAGS, Tagged, address_filter, owned, stack_filter};
 use crate::resources::{ADDRESS_TAG, ROLE_PATH, STACK_TAG};
 
 mod endpoints;

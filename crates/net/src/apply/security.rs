@@ -98,111 +98,25 @@ impl Context<'_> {
         self.delete(|| async { delete.clone().send().await.map(drop).map_err(call_error("ec2:DeleteTags")) }).await
     }
 
-    /// Brings a security group's rules to the desired ones: revokes what is extra, authorizes
-    /// what is missing.
+    /// Brings a security group's rules to the desired ones (the toolkit's
+    /// [`toolkit::sync_rules`]).
     pub(super) async fn sync_rules(&self, id: &str) -> Result<()> {
-        let ec2 = &self.clients.ec2;
-        let out = ec2
-            .describe_security_groups()
-            .group_ids(id)
-            .send()
-            .await
-            .map_err(call_error("ec2:DescribeSecurityGroups"))?;
-        let Some(group) = out.security_groups().first() else {
-            return Err(CallError::aws("ec2:DescribeSecurityGroups", None, format!("{id} not found")));
+        let strip = |rules: Vec<String>| -> Vec<String> {
+            rules.into_iter().map(|rule| rule.split_once(" (").map_or(rule.clone(), |(rule, _)| rule.to_owned())).collect()
         };
-        for (ingress, current) in [(true, group.ip_permissions()), (false, group.ip_permissions_egress())] {
-            let wanted: BTreeSet<String> = list(self.step.after, if ingress { "ingress" } else { "egress" })
-                .into_iter()
-                .map(|rule| rule.split_once(" (").map_or(rule.clone(), |(rule, _)| rule.to_owned()))
-                .collect();
-            let present: BTreeSet<String> = current.iter().flat_map(rule_strings).collect();
-            let revoke: Vec<IpPermission> = present.difference(&wanted).filter_map(|rule| permission(rule)).collect();
-            let authorize: Vec<IpPermission> =
-                wanted.difference(&present).filter_map(|rule| permission(rule)).collect();
-            if !revoke.is_empty() {
-                let result = if ingress {
-                    ec2.revoke_security_group_ingress()
-                        .group_id(id)
-                        .set_ip_permissions(Some(revoke))
-                        .send()
-                        .await
-                        .map(drop)
-                        .map_err(call_error("ec2:RevokeSecurityGroupIngress"))
-                } else {
-                    ec2.revoke_security_group_egress()
-                        .group_id(id)
-                        .set_ip_permissions(Some(revoke))
-                        .send()
-                        .await
-                        .map(drop)
-                        .map_err(call_error("ec2:RevokeSecurityGroupEgress"))
-                };
-                match result {
-                    // Already revoked (by hand, or by an earlier try): the goal is reached.
-                    Ok(()) => {}
-                    Err(error) if error.is(&Code::NotFound(Missing::Permission)) => {}
-                    Err(error) => return Err(error),
-                }
-            }
-            if !authorize.is_empty() {
-                let result = if ingress {
-                    ec2.authorize_security_group_ingress()
-                        .group_id(id)
-                        .set_ip_permissions(Some(authorize))
-                        .send()
-                        .await
-                        .map(drop)
-                        .map_err(call_error("ec2:AuthorizeSecurityGroupIngress"))
-                } else {
-                    ec2.authorize_security_group_egress()
-                        .group_id(id)
-                        .set_ip_permissions(Some(authorize))
-                        .send()
-                        .await
-                        .map(drop)
-                        .map_err(call_error("ec2:AuthorizeSecurityGroupEgress"))
-                };
-                match result {
-                    // Already authorised: the goal is reached.
-                    Ok(()) => {}
-                    Err(error) if error.is(&Code::AlreadyExists(Existing::Permission)) => {}
-                    Err(error) => return Err(error),
-                }
-            }
-        }
-        Ok(())
+        toolkit::sync_rules(
+            &self.clients.ec2,
+            id,
+            &strip(list(self.step.after, "ingress")),
+            &strip(list(self.step.after, "egress")),
+        )
+        .await
     }
-}
-
-/// A parsed `tcp/443 10.1.0.0/16` rule, as an EC2 permission.
-pub(super) fn permission(rule: &str) -> Option<IpPermission> {
-    let (protocol_ports, range) = rule.split_once(' ')?;
-    let (protocol, ports) = protocol_ports.split_once('/').unwrap_or((protocol_ports, ""));
-    let (from, to) = match ports.split_once('-') {
-        Some((from, to)) => (from.parse().ok()?, to.parse().ok()?),
-        None if ports.is_empty() => (-1, -1),
-        None => (ports.parse().ok()?, ports.parse().ok()?),
-    };
-    let mut builder = IpPermission::builder().ip_protocol(protocol);
-    if protocol != "-1" {
-        builder = builder.from_port(from).to_port(to);
-    }
-    if range.starts_with("sg-") {
-        builder = builder.user_id_group_pairs(aws_sdk_ec2::types::UserIdGroupPair::builder().group_id(range).build());
-    } else if range.starts_with("pl-") {
-        builder = builder.prefix_list_ids(aws_sdk_ec2::types::PrefixListId::builder().prefix_list_id(range).build());
-    } else if range.contains(':') {
-        builder = builder.ipv6_ranges(aws_sdk_ec2::types::Ipv6Range::builder().cidr_ipv6(range).build());
-    } else {
-        builder = builder.ip_ranges(IpRange::builder().cidr_ip(range).build());
-    }
-    Some(builder.build())
 }
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use enclave_aws::reconcile::{permission, rule_strings};
 
     #[test]
     fn rules_round_trip_through_permissions() {
