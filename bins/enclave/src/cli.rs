@@ -118,6 +118,28 @@ pub(crate) enum AccessCommand {
         #[arg(long, value_name = "OUT")]
         out: PathBuf,
     },
+    /// Open a Session Manager session on an account's bastion (a shell, or a forwarded port):
+    /// finds the stack's running bastion and runs `aws ssm start-session` as the member role.
+    /// No SSH anywhere.
+    Connect {
+        #[command(flatten)]
+        spec: SpecArgs,
+        /// The account (its name in the spec).
+        #[arg(value_name = "ACCOUNT")]
+        account: String,
+        /// Forward local port PORT to HOST:PORT through the bastion instead of opening a shell.
+        #[arg(long, value_name = "HOST:PORT")]
+        port_forward: Option<enclave_access::connect::PortForward>,
+        /// Print the command instead of running it.
+        #[arg(long)]
+        print: bool,
+        /// Send every AWS call here (moto, a proxy); `AWS_ENDPOINT_URL` works too.
+        #[arg(long, value_name = "URL")]
+        endpoint_url: Option<String>,
+        /// Output format (with --print).
+        #[arg(long, short, value_enum, default_value_t = Output::Text)]
+        output: Output,
+    },
 }
 
 #[derive(Debug, clap::Args)]

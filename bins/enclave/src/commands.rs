@@ -366,3 +366,117 @@ impl Progress for Bars {
         }
     }
 }
+
+/// `enclave access connect`: the stack's running bastion in `account`, and the Session Manager
+/// command that reaches it, printed (`--print`) or run as the member role (its temporary
+/// credentials handed to the AWS CLI in the environment, never printed).
+pub(crate) fn connect(
+    spec: &SpecArgs,
+    account: &str,
+    forward: Option<&enclave_access::connect::PortForward>,
+    print: bool,
+    endpoint_url: Option<String>,
+    output: Output,
+) -> Result<(), Failure> {
+    use aws_config::SdkConfig;
+    use aws_credential_types::provider::ProvideCredentials;
+
+    let (loaded, mut model) = load(spec, output)?;
+    enclave::select_account(&loaded, &mut model, Some(account)).map_err(|e| invalid(e, output))?;
+    let member = model.accounts.first().ok_or_else(|| Failure::Runtime(anyhow::anyhow!("no account {account}")))?.clone();
+    let stack = model.stack.clone();
+    let region = model.region.clone();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| Failure::Runtime(e.into()))?;
+    let (bastion, agent, config, role): (_, _, SdkConfig, String) = runtime.block_on(async {
+        let mut options = enclave_aws::AwsOptions::new(&region, loaded.spec.organization.assume_role.as_str());
+        options.endpoint_url = endpoint_url;
+        let aws = enclave_aws::Aws::connect(options).await;
+        let config = aws.account(&member.account_id).await.map_err(|e| Failure::Runtime(e.into()))?;
+        let clients = enclave_access::clients::Clients::new(&config, &aws.counter());
+        let bastion = enclave_access::connect::find_bastion(&clients, &stack, &member.account)
+            .await
+            .map_err(|e| Failure::Runtime(e.into()))?;
+        let agent = match &bastion {
+            Some(bastion) => Some(enclave_access::connect::agent_status(&clients, &bastion.instance_id).await),
+            None => None,
+        };
+        Ok::<_, Failure>((bastion, agent, config, aws.role_arn(&member.account_id)))
+    })?;
+    let Some(bastion) = bastion else {
+        return Err(Failure::Runtime(anyhow::anyhow!(
+            "account {account} has no running bastion of stack {stack}: enable access.bastion and run `enclave apply`"
+        )));
+    };
+    match agent {
+        Some(Ok(Some(status))) if status == "Online" => {}
+        Some(Ok(Some(status))) => eprintln!(
+            "warning: the Session Manager agent on {} reports {status}; the session may not open",
+            bastion.instance_id
+        ),
+        Some(Ok(None)) => eprintln!(
+            "warning: Systems Manager does not list {} yet (its agent registers a minute or two after launch)",
+            bastion.instance_id
+        ),
+        Some(Err(error)) => eprintln!(
+            "warning: could not read the agent status of {} ({} failed); trying the session anyway",
+            bastion.instance_id,
+            error.operation().unwrap_or("ssm:DescribeInstanceInformation")
+        ),
+        None => {}
+    }
+    let command = enclave_access::connect::session_command(&region, &bastion.instance_id, forward);
+    if print {
+        if output == Output::Json {
+            print_json(&serde_json::json!({
+                "format_version": 1,
+                "account": member.account,
+                "account_id": member.account_id,
+                "region": region,
+                "role_arn": role,
+                "instance_id": bastion.instance_id,
+                "command": command,
+            }));
+        } else {
+            eprintln!("# account {} ({}), as {role}:", member.account, member.account_id);
+            println!("{}", enclave_access::connect::shell_line(&command));
+        }
+        return Ok(());
+    }
+    let credentials = runtime
+        .block_on(async {
+            match config.credentials_provider() {
+                Some(provider) => provider.provide_credentials().await.map(Some),
+                None => Ok(None),
+            }
+        })
+        .map_err(|e| Failure::Runtime(anyhow::anyhow!("cannot read the credentials of {role}: {e}")))?;
+    let mut child = std::process::Command::new(&command[0]);
+    child.args(&command[1..]).env_remove("AWS_PROFILE");
+    if let Some(credentials) = credentials {
+        child.env("AWS_ACCESS_KEY_ID", credentials.access_key_id()).env("AWS_SECRET_ACCESS_KEY", credentials.secret_access_key());
+        match credentials.session_token() {
+            Some(token) => child.env("AWS_SESSION_TOKEN", token),
+            None => child.env_remove("AWS_SESSION_TOKEN"),
+        };
+    }
+    eprintln!("Connecting to {} in account {} as {role} ...", bastion.instance_id, member.account);
+    let status = child.status().map_err(|error| {
+        if error.kind() == std::io::ErrorKind::NotFound {
+            Failure::Runtime(anyhow::anyhow!(
+                "`aws` was not found: the AWS CLI and its Session Manager plugin open the session; \
+                 `enclave access connect {account} --print` shows the command"
+            ))
+        } else {
+            Failure::Runtime(anyhow::anyhow!("cannot run `aws`: {error}"))
+        }
+    })?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(Failure::Runtime(anyhow::anyhow!("`aws ssm start-session` ended with {status}")))
+    }
+}

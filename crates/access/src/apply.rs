@@ -468,8 +468,9 @@ impl Context<'_> {
         let kms = &self.clients().kms;
         let result = self
             .delete(|| async {
+                // The key id (AWS takes the ARN too; moto only the id).
                 kms.schedule_key_deletion()
-                    .key_id(arn)
+                    .key_id(arn_name(arn))
                     .pending_window_in_days(7)
                     .send()
                     .await
@@ -1630,7 +1631,7 @@ impl Context<'_> {
             Err(error) => return Err(error),
         };
         if flag(after, "logging") {
-            cloudtrail.start_logging().name(&arn).send().await.map_err(call_error("cloudtrail:StartLogging"))?;
+            cloudtrail.start_logging().name(arn_name(&arn)).send().await.map_err(call_error("cloudtrail:StartLogging"))?;
         }
         Ok(arn)
     }
@@ -1644,7 +1645,7 @@ impl Context<'_> {
             self.settled(TRAIL_NOT_SETTLED, || async {
                 cloudtrail
                     .update_trail()
-                    .name(arn)
+                    .name(arn_name(arn))
                     .s3_bucket_name(&bucket)
                     .is_multi_region_trail(flag(after, "multi_region"))
                     .enable_log_file_validation(flag(after, "log_file_validation"))
@@ -1661,9 +1662,9 @@ impl Context<'_> {
         }
         if changed(self.step, "logging") || self.step.before.is_none() {
             if flag(after, "logging") {
-                cloudtrail.start_logging().name(arn).send().await.map_err(call_error("cloudtrail:StartLogging"))?;
+                cloudtrail.start_logging().name(arn_name(arn)).send().await.map_err(call_error("cloudtrail:StartLogging"))?;
             } else {
-                cloudtrail.stop_logging().name(arn).send().await.map_err(call_error("cloudtrail:StopLogging"))?;
+                cloudtrail.stop_logging().name(arn_name(arn)).send().await.map_err(call_error("cloudtrail:StopLogging"))?;
             }
         }
         Ok(())
@@ -1671,7 +1672,9 @@ impl Context<'_> {
 
     async fn delete_trail(&self, arn: &str) -> Result<()> {
         let cloudtrail = &self.clients().cloudtrail;
-        self.delete(|| async { cloudtrail.delete_trail().name(arn).send().await.map(drop).map_err(call_error("cloudtrail:DeleteTrail")) })
+        // By name (AWS takes the ARN too; moto answers "not found" for it).
+        let name = arn_name(arn);
+        self.delete(|| async { cloudtrail.delete_trail().name(name).send().await.map(drop).map_err(call_error("cloudtrail:DeleteTrail")) })
             .await
     }
 }

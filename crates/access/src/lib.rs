@@ -22,6 +22,7 @@
 pub mod apply;
 #[cfg(feature = "aws")]
 pub mod clients;
+pub mod connect;
 pub mod guardrails;
 pub mod kind;
 pub mod model;

@@ -79,6 +79,10 @@ pub fn arn_name(arn: &str) -> &str {
     arn.rsplit(['/', ':']).next().unwrap_or(arn)
 }
 
+/// The resource types read through the tagging API (`logs`, not `logs:log-group`, which moto
+/// does not match).
+const TAGGED_TYPES: [&str; 4] = ["kms:key", "s3", "logs", "ssm:document"];
+
 /// What the tagging API found, by kind: (id, address).
 type Found = BTreeMap<Kind, Vec<(String, Address)>>;
 
@@ -88,6 +92,8 @@ async fn tagged_resources(clients: &Clients, stack: &str) -> Result<Found, CallE
         .tagging
         .get_resources()
         .tag_filters(filter)
+        // Only the types read from here: the network's many EC2 resources carry the same tag.
+        .set_resource_type_filters(Some(TAGGED_TYPES.iter().map(|t| (*t).to_owned()).collect()))
         .resources_per_page(100)
         .into_paginator()
         .send()

@@ -86,14 +86,26 @@ enum Protocol {
     Ec2,
     Query,
     Json,
+    /// S3's REST protocol: the operation is the method and path, not a field.
+    RestXml,
 }
 
-/// The operation name and protocol of an AWS request.
-fn operation(request_target: Option<&str>, body: &[u8]) -> (String, Protocol) {
+/// The operation name and protocol of an AWS request. A REST request (S3) without a target
+/// header or an `Action` field is named by its method: `GetObject`-like reads are `Get`, every
+/// other method (`PUT`, `POST`, `DELETE`) is a mutation.
+fn operation(method: &hyper::Method, request_target: Option<&str>, body: &[u8]) -> (String, Protocol) {
     if let Some(target) = request_target {
         return (target.rsplit('.').next().unwrap_or(target).to_owned(), Protocol::Json);
     }
-    let body = String::from_utf8_lossy(body);
+    let text = String::from_utf8_lossy(body);
+    if !text.contains("Action=") {
+        let name = match *method {
+            hyper::Method::GET | hyper::Method::HEAD => "Get",
+            _ => "RestWrite",
+        };
+        return (name.to_owned(), Protocol::RestXml);
+    }
+    let body = text;
     let field = |name: &str| {
         body.split('&')
             .find_map(|pair| pair.strip_prefix(name).and_then(|rest| rest.strip_prefix('=')).map(str::to_owned))
@@ -123,6 +135,10 @@ fn error_response(protocol: Protocol, status: StatusCode, code: &str, message: &
         Protocol::Json => {
             (format!("{{\"__type\":\"{code}\",\"message\":\"{message}\"}}"), "application/x-amz-json-1.1")
         }
+        Protocol::RestXml => (
+            format!("<Error><Code>{code}</Code><Message>{message}</Message><RequestId>fault-proxy</RequestId></Error>"),
+            "application/xml",
+        ),
     };
     let mut response = Response::new(Full::new(Bytes::from(body)));
     *response.status_mut() = status;
@@ -137,6 +153,9 @@ fn throttling(protocol: Protocol) -> Response<Full<Bytes>> {
         }
         Protocol::Query => error_response(protocol, StatusCode::BAD_REQUEST, "Throttling", "Rate exceeded"),
         Protocol::Json => error_response(protocol, StatusCode::BAD_REQUEST, "ThrottlingException", "Rate exceeded"),
+        Protocol::RestXml => {
+            error_response(protocol, StatusCode::SERVICE_UNAVAILABLE, "SlowDown", "Please reduce your request rate.")
+        }
     }
 }
 
@@ -165,7 +184,7 @@ impl Shared {
         let (parts, body) = request.into_parts();
         let body = body.collect().await.map_err(|_| Dropped)?.to_bytes();
         let target = parts.headers.get("x-amz-target").and_then(|v| v.to_str().ok());
-        let (operation, protocol) = operation(target, &body);
+        let (operation, protocol) = operation(&parts.method, target, &body);
         if !self.faults.delay.is_zero() {
             tokio::time::sleep(self.faults.delay).await;
         }
@@ -287,11 +306,13 @@ mod tests {
     #[test]
     fn operations_and_protocols_are_recognised() {
         assert_eq!(
-            operation(None, b"Action=CreateVpc&Version=2016-11-15&CidrBlock=10.0.0.0%2F16"),
+            operation(&hyper::Method::POST, None, b"Action=CreateVpc&Version=2016-11-15&CidrBlock=10.0.0.0%2F16"),
             ("CreateVpc".into(), Protocol::Ec2)
         );
-        assert_eq!(operation(None, b"Action=AssumeRole&Version=2011-06-15"), ("AssumeRole".into(), Protocol::Query));
-        assert_eq!(operation(Some("Logs_20140328.CreateLogGroup"), b"{}"), ("CreateLogGroup".into(), Protocol::Json));
+        assert_eq!(operation(&hyper::Method::PUT, None, b"<Tagging/>"), ("RestWrite".into(), Protocol::RestXml));
+        assert!(is_mutation("RestWrite") && !is_mutation("Get"));
+        assert_eq!(operation(&hyper::Method::POST, None, b"Action=AssumeRole&Version=2011-06-15"), ("AssumeRole".into(), Protocol::Query));
+        assert_eq!(operation(&hyper::Method::POST, Some("Logs_20140328.CreateLogGroup"), b"{}"), ("CreateLogGroup".into(), Protocol::Json));
         assert!(is_mutation("CreateVpc") && !is_mutation("DescribeVpcs") && !is_mutation("GetRole"));
     }
 }

@@ -206,7 +206,7 @@ pub enum Existing {
 }
 
 const THROTTLING: &[&str] =
-    &["RequestLimitExceeded", "Throttling", "ThrottlingException", "RequestThrottled", "TooManyRequestsException"];
+    &["RequestLimitExceeded", "Throttling", "ThrottlingException", "RequestThrottled", "TooManyRequestsException", "SlowDown"];
 const TRANSIENT: &[&str] = &["InternalError", "InternalFailure", "ServiceUnavailable", "Unavailable"];
 
 impl Code {
@@ -310,6 +310,14 @@ impl CallError {
     pub fn code(&self) -> Option<&Code> {
         match self {
             CallError::Aws { code, .. } => code.as_ref(),
+            CallError::Enclave { .. } => None,
+        }
+    }
+
+    /// The failed operation (`ec2:CreateVpc`), for an AWS error.
+    pub fn operation(&self) -> Option<&str> {
+        match self {
+            CallError::Aws { operation, .. } => Some(operation),
             CallError::Enclave { .. } => None,
         }
     }
