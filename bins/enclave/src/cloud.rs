@@ -177,7 +177,10 @@ impl Cloud {
             accounts.insert(name.clone(), Clients::new(&config, &aws.counter()));
             access_accounts.insert(
                 name.clone(),
-                AccessAccount { clients: enclave_access::clients::Clients::new(&config, &aws.counter()), id: id.clone() },
+                AccessAccount {
+                    clients: enclave_access::clients::Clients::new(&config, &aws.counter()),
+                    id: id.clone(),
+                },
             );
         }
         let network = Network::new(&model.stack, accounts).waits(options.waits);
@@ -256,10 +259,15 @@ impl Cloud {
                 enclave_access::observe::observe(clients, scope).await
             };
             let (net, access) = tokio::join!(net, access);
-            (account.clone(), net.and_then(|mut net| access.map(|access| {
-                net.extend(access);
-                net
-            })))
+            (
+                account.clone(),
+                net.and_then(|mut net| {
+                    access.map(|access| {
+                        net.extend(access);
+                        net
+                    })
+                }),
+            )
         }))
         .await;
         let mut all = Observation::default();
@@ -297,7 +305,8 @@ impl Cloud {
         .await;
         for (account, latest) in latest {
             let latest = latest.map_err(|source| CloudError::Image { account: account.clone(), source })?;
-            let instance = enclave_access::resources::address(&account, enclave_access::kind::Kind::Instance, "bastion");
+            let instance =
+                enclave_access::resources::address(&account, enclave_access::kind::Kind::Instance, "bastion");
             let running = observed
                 .resources
                 .iter()

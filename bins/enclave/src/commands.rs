@@ -45,23 +45,11 @@ pub(crate) fn run(spec: &SpecArgs, args: &CloudArgs, mode: Mode, compact: bool) 
     let (loaded, mut model) = load(spec, args.output)?;
     enclave::select_account(&loaded, &mut model, args.account.as_deref()).map_err(|e| invalid(e, args.output))?;
     let domains = enclave::platform::selected(&loaded.spec, &args.only);
-    let (reconciled, offline): (Vec<enclave::platform::Domain>, Vec<_>) =
-        domains.iter().partition(|domain| domain.reconciled());
-    if reconciled.is_empty() {
+    if domains.is_empty() {
         return Err(usage_error(
-            format!(
-                "--only {}: not reconciled against AWS by this build yet; `plan --offline` shows its resources",
-                offline.iter().map(ToString::to_string).collect::<Vec<_>>().join(",")
-            ),
+            "nothing to reconcile: the spec enables none of the domains --only names".to_owned(),
             args.output,
         ));
-    }
-    if !offline.is_empty() && args.output == Output::Text {
-        eprintln!(
-            "note: {} is planned offline only so far (`enclave plan --offline`); this run reconciles {}",
-            offline.iter().map(ToString::to_string).collect::<Vec<_>>().join(", "),
-            reconciled.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
-        );
     }
     let options = CloudOptions {
         endpoint_url: args.endpoint_url.clone(),
@@ -73,7 +61,7 @@ pub(crate) fn run(spec: &SpecArgs, args: &CloudArgs, mode: Mode, compact: bool) 
         } else {
             RemovedAccounts::Delete
         },
-        domains: reconciled.iter().copied().collect(),
+        domains,
         spec: Some(loaded.spec.clone()),
         replace_bastion: args.replace_bastion,
     };
@@ -383,7 +371,8 @@ pub(crate) fn connect(
 
     let (loaded, mut model) = load(spec, output)?;
     enclave::select_account(&loaded, &mut model, Some(account)).map_err(|e| invalid(e, output))?;
-    let member = model.accounts.first().ok_or_else(|| Failure::Runtime(anyhow::anyhow!("no account {account}")))?.clone();
+    let member =
+        model.accounts.first().ok_or_else(|| Failure::Runtime(anyhow::anyhow!("no account {account}")))?.clone();
     let stack = model.stack.clone();
     let region = model.region.clone();
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -457,7 +446,9 @@ pub(crate) fn connect(
     let mut child = std::process::Command::new(&command[0]);
     child.args(&command[1..]).env_remove("AWS_PROFILE");
     if let Some(credentials) = credentials {
-        child.env("AWS_ACCESS_KEY_ID", credentials.access_key_id()).env("AWS_SECRET_ACCESS_KEY", credentials.secret_access_key());
+        child
+            .env("AWS_ACCESS_KEY_ID", credentials.access_key_id())
+            .env("AWS_SECRET_ACCESS_KEY", credentials.secret_access_key());
         match credentials.session_token() {
             Some(token) => child.env("AWS_SESSION_TOKEN", token),
             None => child.env_remove("AWS_SESSION_TOKEN"),

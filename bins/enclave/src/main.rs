@@ -107,9 +107,9 @@ fn run(command: Command) -> Result<(), Failure> {
         Command::Check(args) => check::check(&args),
         Command::Access { command: AccessCommand::Policies { spec, out } } => offline::policies(&spec, &out),
         #[cfg(feature = "cloud")]
-        Command::Access { command: AccessCommand::Connect { spec, account, port_forward, print, endpoint_url, output } } => {
-            commands::connect(&spec, &account, port_forward.as_ref(), print, endpoint_url, output)
-        }
+        Command::Access {
+            command: AccessCommand::Connect { spec, account, port_forward, print, endpoint_url, output },
+        } => commands::connect(&spec, &account, port_forward.as_ref(), print, endpoint_url, output),
         #[cfg(not(feature = "cloud"))]
         Command::Access { command: AccessCommand::Connect { .. } } => Err(Failure::Usage(anyhow::anyhow!(
             "this enclave was built without the `cloud` feature; `access connect` needs it"

@@ -34,14 +34,6 @@ impl Domain {
         }
     }
 
-    /// Whether `plan`, `apply`, `drift` and `destroy` reconcile this domain against AWS (a
-    /// domain still being built is planned offline only).
-    pub fn reconciled(self) -> bool {
-        match self {
-            Domain::Net | Domain::Access => true,
-        }
-    }
-
     /// Whether the spec asks for anything of this domain.
     pub fn enabled(self, spec: &Spec) -> bool {
         match self {

@@ -71,7 +71,9 @@ async fn instances(clients: &Clients) -> Vec<aws_sdk_ec2::types::Instance> {
     out.reservations()
         .iter()
         .flat_map(|r| r.instances())
-        .filter(|i| i.state().and_then(|s| s.name()).is_some_and(|n| !matches!(n.as_str(), "terminated" | "shutting-down")))
+        .filter(|i| {
+            i.state().and_then(|s| s.name()).is_some_and(|n| !matches!(n.as_str(), "terminated" | "shutting-down"))
+        })
         .cloned()
         .collect()
 }
@@ -157,7 +159,12 @@ async fn reference_access_is_applied_as_specified_converges_and_drift_is_repaire
         assert_eq!(metadata.http_put_response_hop_limit(), Some(1));
         assert!(bastion.key_name().is_none(), "{name}: no key pair");
         assert!(bastion.public_ip_address().is_none(), "{name}: no public IP");
-        assert!(bastion.iam_instance_profile().and_then(|p| p.arn()).is_some_and(|a| a.ends_with("acme-platform-ssm-instance")));
+        assert!(
+            bastion
+                .iam_instance_profile()
+                .and_then(|p| p.arn())
+                .is_some_and(|a| a.ends_with("acme-platform-ssm-instance"))
+        );
         let subnet = clients
             .ec2
             .describe_subnets()
@@ -169,13 +176,19 @@ async fn reference_access_is_applied_as_specified_converges_and_drift_is_repaire
         let groups = clients
             .ec2
             .describe_security_groups()
-            .filters(aws_sdk_ec2::types::Filter::builder().name("tag:enclave:address").values(format!("{name}/access/security-group/bastion")).build())
+            .filters(
+                aws_sdk_ec2::types::Filter::builder()
+                    .name("tag:enclave:address")
+                    .values(format!("{name}/access/security-group/bastion"))
+                    .build(),
+            )
             .send()
             .await
             .expect("group");
         let group = &groups.security_groups()[0];
         assert!(group.ip_permissions().is_empty(), "{name}: no inbound rule");
-        let egress: Vec<String> = group.ip_permissions_egress().iter().flat_map(enclave_aws::reconcile::rule_strings).collect();
+        let egress: Vec<String> =
+            group.ip_permissions_egress().iter().flat_map(enclave_aws::reconcile::rule_strings).collect();
         assert_eq!(egress.len(), 1, "{name}: one outbound rule");
         assert!(egress[0].starts_with("tcp/443 10."), "{name}: HTTPS to the VPC only: {egress:?}");
 
@@ -197,7 +210,13 @@ async fn reference_access_is_applied_as_specified_converges_and_drift_is_repaire
         assert_eq!(trail.is_multi_region_trail(), Some(true));
         assert_eq!(trail.log_file_validation_enabled(), Some(true));
         assert!(trail.kms_key_id().is_some() && trail.cloud_watch_logs_role_arn().is_some());
-        let status = clients.cloudtrail.get_trail_status().name(trail.trail_arn().unwrap_or_default()).send().await.expect("status");
+        let status = clients
+            .cloudtrail
+            .get_trail_status()
+            .name(trail.trail_arn().unwrap_or_default())
+            .send()
+            .await
+            .expect("status");
         assert_eq!(status.is_logging(), Some(true), "{name}: logging");
 
         // Its bucket: private, versioned, encrypted with the key, CloudTrail-only writes over TLS.
@@ -205,7 +224,12 @@ async fn reference_access_is_applied_as_specified_converges_and_drift_is_repaire
         let block = clients.s3.get_public_access_block().bucket(&bucket).send().await.expect("block");
         let block = block.public_access_block_configuration().expect("configuration");
         assert_eq!(
-            [block.block_public_acls(), block.ignore_public_acls(), block.block_public_policy(), block.restrict_public_buckets()],
+            [
+                block.block_public_acls(),
+                block.ignore_public_acls(),
+                block.block_public_policy(),
+                block.restrict_public_buckets()
+            ],
             [Some(true); 4]
         );
         let encryption = clients.s3.get_bucket_encryption().bucket(&bucket).send().await.expect("encryption");
@@ -216,10 +240,17 @@ async fn reference_access_is_applied_as_specified_converges_and_drift_is_repaire
         let policy = clients.s3.get_bucket_policy().bucket(&bucket).send().await.expect("policy");
         let policy: Value = serde_json::from_str(policy.policy().expect("text")).expect("json");
         let statements = policy["Statement"].as_array().expect("statements");
-        assert!(statements.iter().any(|s| s["Effect"] == "Deny" && s["Condition"]["Bool"]["aws:SecureTransport"] == "false"));
+        assert!(
+            statements
+                .iter()
+                .any(|s| s["Effect"] == "Deny" && s["Condition"]["Bool"]["aws:SecureTransport"] == "false")
+        );
         let writes: Vec<&Value> = statements.iter().filter(|s| s["Action"] == "s3:PutObject").collect();
-        assert!(!writes.is_empty() && writes.iter().all(|s| s["Principal"]["Service"] == "cloudtrail.amazonaws.com"
-            && s["Condition"]["StringEquals"]["aws:SourceArn"].is_string()));
+        assert!(
+            !writes.is_empty()
+                && writes.iter().all(|s| s["Principal"]["Service"] == "cloudtrail.amazonaws.com"
+                    && s["Condition"]["StringEquals"]["aws:SourceArn"].is_string())
+        );
     }
     // Versioning is read back through moto's misrooted answer (see observe.rs).
     let plan = json_of(&["plan", "-c", &dir], moto.endpoint());
@@ -332,10 +363,21 @@ async fn destroy_removes_only_our_access_resources_and_empties_only_our_buckets(
     let location = aws_sdk_s3::types::CreateBucketConfiguration::builder()
         .location_constraint(aws_sdk_s3::types::BucketLocationConstraint::EuWest1)
         .build();
-    prod.s3.create_bucket().bucket("someone-elses-logs").create_bucket_configuration(location).send().await.expect("bucket");
+    prod.s3
+        .create_bucket()
+        .bucket("someone-elses-logs")
+        .create_bucket_configuration(location)
+        .send()
+        .await
+        .expect("bucket");
     // Our bucket policy denies requests without TLS, and moto enforces that on its plain-HTTP
     // endpoint: the policy is removed by hand to put an object in.
-    prod.s3.delete_bucket_policy().bucket("acme-platform-333333333333-eu-west-1-sessions").send().await.expect("policy");
+    prod.s3
+        .delete_bucket_policy()
+        .bucket("acme-platform-333333333333-eu-west-1-sessions")
+        .send()
+        .await
+        .expect("policy");
     for bucket in ["someone-elses-logs", "acme-platform-333333333333-eu-west-1-sessions"] {
         prod.s3
             .put_object()
@@ -346,14 +388,24 @@ async fn destroy_removes_only_our_access_resources_and_empties_only_our_buckets(
             .await
             .expect("object");
     }
-    prod.cloudtrail.create_trail().name("someone-elses-trail").s3_bucket_name("someone-elses-logs").send().await.expect("trail");
+    prod.cloudtrail
+        .create_trail()
+        .name("someone-elses-trail")
+        .s3_bucket_name("someone-elses-logs")
+        .send()
+        .await
+        .expect("trail");
 
     let destroyed = json_of(&["destroy", "-c", &dir, "--yes"], moto.endpoint());
     assert_eq!(destroyed["report"]["failed"], json!([]), "{destroyed:#}");
     assert_eq!(destroyed["summary"]["delete"], 182);
 
     let live = instances(&prod).await;
-    assert_eq!(live.iter().filter_map(|i| i.instance_id()).collect::<Vec<_>>(), [decoy.as_str()], "only the decoy runs");
+    assert_eq!(
+        live.iter().filter_map(|i| i.instance_id()).collect::<Vec<_>>(),
+        [decoy.as_str()],
+        "only the decoy runs"
+    );
     let trails = prod.cloudtrail.describe_trails().send().await.expect("trails");
     assert_eq!(trails.trail_list().iter().filter_map(|t| t.name()).collect::<Vec<_>>(), ["someone-elses-trail"]);
     let buckets = prod.s3.list_buckets().send().await.expect("buckets");
@@ -365,7 +417,9 @@ async fn destroy_removes_only_our_access_resources_and_empties_only_our_buckets(
         let tagged = clients
             .tagging
             .get_resources()
-            .tag_filters(aws_sdk_resourcegroupstagging::types::TagFilter::builder().key("enclave:stack").values(STACK).build())
+            .tag_filters(
+                aws_sdk_resourcegroupstagging::types::TagFilter::builder().key("enclave:stack").values(STACK).build(),
+            )
             .send()
             .await
             .expect("tagged");
@@ -515,7 +569,10 @@ async fn connect_prints_and_runs_the_session_command_for_each_account_bastion() 
             format!("aws ssm start-session --region eu-west-1 --target {instance}")
         );
         assert!(String::from_utf8_lossy(&out.stderr).contains(&format!("arn:aws:iam::{id}:role/{ROLE}")));
-        let forward = json_of(&["access", "connect", "-c", &dir, name, "--print", "--port-forward", "db.internal:5432"], moto.endpoint());
+        let forward = json_of(
+            &["access", "connect", "-c", &dir, name, "--print", "--port-forward", "db.internal:5432"],
+            moto.endpoint(),
+        );
         assert_eq!(forward["instance_id"], instance);
         assert_eq!(forward["role_arn"], format!("arn:aws:iam::{id}:role/{ROLE}"));
         let command: Vec<String> = serde_json::from_value(forward["command"].clone()).expect("command");
@@ -552,7 +609,15 @@ async fn connect_prints_and_runs_the_session_command_for_each_account_bastion() 
     let lines: Vec<&str> = recorded.lines().collect();
     assert_eq!(
         lines,
-        ["ssm", "start-session", "--region", "eu-west-1", "--target", test_bastion.instance_id().expect("id"), "credentials"],
+        [
+            "ssm",
+            "start-session",
+            "--region",
+            "eu-west-1",
+            "--target",
+            test_bastion.instance_id().expect("id"),
+            "credentials"
+        ],
         "the member role's temporary credentials are handed over"
     );
     let _ = std::fs::remove_dir_all(&bin);

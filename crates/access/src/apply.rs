@@ -19,12 +19,12 @@ use std::future::Future;
 use aws_sdk_ec2::types::{
     BlockDeviceMapping, EbsBlockDevice, HttpTokensState, InstanceMetadataEndpointState, InstanceMetadataOptionsRequest,
     InstanceNetworkInterfaceSpecification, LaunchTemplateBlockDeviceMappingRequest,
-    LaunchTemplateEbsBlockDeviceRequest, LaunchTemplateIamInstanceProfileSpecificationRequest,
-    LaunchTemplateInstanceMetadataEndpointState, LaunchTemplateInstanceMetadataOptionsRequest,
-    LaunchTemplateInstanceNetworkInterfaceSpecificationRequest, LaunchTemplateSpecification, LaunchTemplateHttpTokensState,
-    RequestLaunchTemplateData, ResourceType, TagSpecification, VolumeType,
+    LaunchTemplateEbsBlockDeviceRequest, LaunchTemplateHttpTokensState,
+    LaunchTemplateIamInstanceProfileSpecificationRequest, LaunchTemplateInstanceMetadataEndpointState,
+    LaunchTemplateInstanceMetadataOptionsRequest, LaunchTemplateInstanceNetworkInterfaceSpecificationRequest,
+    LaunchTemplateSpecification, RequestLaunchTemplateData, ResourceType, TagSpecification, VolumeType,
 };
-use enclave_aws::reconcile::{self as toolkit, Waits, WaitState, client_token};
+use enclave_aws::reconcile::{self as toolkit, WaitState, Waits, client_token};
 use enclave_core::Address;
 use enclave_core::plan::{Attributes, Change};
 use enclave_core::reconcile::{Ids, Operation, Provider, Step};
@@ -241,8 +241,12 @@ impl Context<'_> {
         Fut: Future<Output = Result<()>>,
     {
         let gone = gone_codes(self.kind);
-        toolkit::delete(self.access.waits, |error| gone.iter().any(|missing| error.is(&Code::NotFound(*missing))), delete)
-            .await
+        toolkit::delete(
+            self.access.waits,
+            |error| gone.iter().any(|missing| error.is(&Code::NotFound(*missing))),
+            delete,
+        )
+        .await
     }
 
     /// Retries `call` while AWS has not yet seen a role, key or policy made moments ago (IAM and
@@ -277,7 +281,8 @@ impl Context<'_> {
             .resource_type(resource_type)
             .tags(tag(STACK_TAG, self.stack()))
             .tags(tag(ADDRESS_TAG, &self.address().to_string()));
-        if let Some(name) = self.after().and_then(|a| a.get("tags")).and_then(|t| t.get("Name")).and_then(Value::as_str) {
+        if let Some(name) = self.after().and_then(|a| a.get("tags")).and_then(|t| t.get("Name")).and_then(Value::as_str)
+        {
             builder = builder.tags(tag("Name", name));
         }
         builder.build()
@@ -392,7 +397,8 @@ impl Context<'_> {
                 || async {
                     let Some(arn) = self.find_tagged("kms:key").await? else { return Ok(None) };
                     let key = kms.describe_key().key_id(&arn).send().await.map_err(call_error("kms:DescribeKey"))?;
-                    let live = key.key_metadata().and_then(|m| m.key_state()).is_none_or(|s| s.as_str() != "PendingDeletion");
+                    let live =
+                        key.key_metadata().and_then(|m| m.key_state()).is_none_or(|s| s.as_str() != "PendingDeletion");
                     Ok(live.then_some(arn))
                 },
                 || async {
@@ -499,12 +505,7 @@ impl Context<'_> {
             Ok(_) => Ok(name),
             Err(error) if error.is(&Code::AlreadyExists(Existing::Alias)) => {
                 // Ours only when it already points at our key (a retried create).
-                let aliases = kms
-                    .list_aliases()
-                    .key_id(&key)
-                    .send()
-                    .await
-                    .map_err(call_error("kms:ListAliases"))?;
+                let aliases = kms.list_aliases().key_id(&key).send().await.map_err(call_error("kms:ListAliases"))?;
                 if aliases.aliases().iter().any(|alias| alias.alias_name() == Some(name.as_str())) {
                     Ok(name)
                 } else {
@@ -556,7 +557,8 @@ impl Context<'_> {
                     .send()
                     .await
                     .map_err(call_error("logs:ListTagsForResource"))?;
-                let ours = tags.tags().is_some_and(|tags| tags.get(STACK_TAG).map(String::as_str) == Some(self.stack()));
+                let ours =
+                    tags.tags().is_some_and(|tags| tags.get(STACK_TAG).map(String::as_str) == Some(self.stack()));
                 if !ours {
                     return Err(self.owned_elsewhere("the log group"));
                 }
@@ -609,7 +611,12 @@ impl Context<'_> {
     async fn delete_log_group(&self, name: &str) -> Result<()> {
         let logs = &self.clients().logs;
         self.delete(|| async {
-            logs.delete_log_group().log_group_name(name).send().await.map(drop).map_err(call_error("logs:DeleteLogGroup"))
+            logs.delete_log_group()
+                .log_group_name(name)
+                .send()
+                .await
+                .map(drop)
+                .map_err(call_error("logs:DeleteLogGroup"))
         })
         .await
     }
@@ -654,7 +661,12 @@ impl Context<'_> {
             ))
             .build()
             .map_err(|e| CallError::enclave(e.to_string()))?;
-        s3.put_bucket_tagging().bucket(&name).tagging(tagging).send().await.map_err(call_error("s3:PutBucketTagging"))?;
+        s3.put_bucket_tagging()
+            .bucket(&name)
+            .tagging(tagging)
+            .send()
+            .await
+            .map_err(call_error("s3:PutBucketTagging"))?;
         self.configure_bucket(&name, true).await?;
         Ok(name)
     }
@@ -683,7 +695,8 @@ impl Context<'_> {
                 .map_err(call_error("s3:PutPublicAccessBlock"))?;
         }
         if wants("versioning") {
-            let status = aws_sdk_s3::types::BucketVersioningStatus::from(text(after, "versioning").unwrap_or("Enabled"));
+            let status =
+                aws_sdk_s3::types::BucketVersioningStatus::from(text(after, "versioning").unwrap_or("Enabled"));
             s3.put_bucket_versioning()
                 .bucket(name)
                 .versioning_configuration(aws_sdk_s3::types::VersioningConfiguration::builder().status(status).build())
@@ -738,9 +751,10 @@ impl Context<'_> {
                 .set_expiration(
                     days("expire_days").map(|d| aws_sdk_s3::types::LifecycleExpiration::builder().days(d).build()),
                 )
-                .set_noncurrent_version_expiration(days("noncurrent_expire_days").map(|d| {
-                    aws_sdk_s3::types::NoncurrentVersionExpiration::builder().noncurrent_days(d).build()
-                }))
+                .set_noncurrent_version_expiration(
+                    days("noncurrent_expire_days")
+                        .map(|d| aws_sdk_s3::types::NoncurrentVersionExpiration::builder().noncurrent_days(d).build()),
+                )
                 .build()
                 .map_err(|e| CallError::enclave(e.to_string()))?;
             s3.put_bucket_lifecycle_configuration()
@@ -775,7 +789,11 @@ impl Context<'_> {
                 .map(|v| (v.key(), v.version_id()))
                 .chain(listed.delete_markers().iter().map(|m| (m.key(), m.version_id())))
                 .filter_map(|(key, version)| {
-                    aws_sdk_s3::types::ObjectIdentifier::builder().key(key?).set_version_id(version.map(str::to_owned)).build().ok()
+                    aws_sdk_s3::types::ObjectIdentifier::builder()
+                        .key(key?)
+                        .set_version_id(version.map(str::to_owned))
+                        .build()
+                        .ok()
                 })
                 .collect();
             if objects.is_empty() {
@@ -814,7 +832,11 @@ impl Context<'_> {
             .document_format(aws_sdk_ssm::types::DocumentFormat::Json);
         for (key, value) in self.tag_pairs() {
             request = request.tags(
-                aws_sdk_ssm::types::Tag::builder().key(key).value(value).build().map_err(|e| CallError::enclave(e.to_string()))?,
+                aws_sdk_ssm::types::Tag::builder()
+                    .key(key)
+                    .value(value)
+                    .build()
+                    .map_err(|e| CallError::enclave(e.to_string()))?,
             );
         }
         match request.send().await.map_err(call_error("ssm:CreateDocument")) {
@@ -854,8 +876,13 @@ impl Context<'_> {
             .unwrap_or(0);
         let numbers = (1..=latest).map(|n| (n, n.to_string()));
         for (_, version) in numbers.rev() {
-            let document =
-                ssm.get_document().name(name).document_version(&version).send().await.map_err(call_error("ssm:GetDocument"))?;
+            let document = ssm
+                .get_document()
+                .name(name)
+                .document_version(&version)
+                .send()
+                .await
+                .map_err(call_error("ssm:GetDocument"))?;
             let content = document.content().and_then(|text| serde_json::from_str::<Value>(text).ok());
             if content.as_ref() == Some(&wanted) {
                 return Ok(Some(version));
@@ -880,10 +907,13 @@ impl Context<'_> {
             .map_err(call_error("ssm:UpdateDocument"));
         let version = match updated {
             Ok(out) => out.document_description().and_then(|d| d.document_version()).map(str::to_owned),
-            Err(error) if error.is(&Code::Other("DuplicateDocumentContent".into())) => self.version_with_content(name).await?,
+            Err(error) if error.is(&Code::Other("DuplicateDocumentContent".into())) => {
+                self.version_with_content(name).await?
+            }
             Err(error) => return Err(error),
         };
-        let version = version.ok_or_else(|| CallError::aws("ssm:UpdateDocument", None, "no document version returned"))?;
+        let version =
+            version.ok_or_else(|| CallError::aws("ssm:UpdateDocument", None, "no document version returned"))?;
         ssm.update_document_default_version()
             .name(name)
             .document_version(version)
@@ -895,8 +925,10 @@ impl Context<'_> {
 
     async fn delete_document(&self, name: &str) -> Result<()> {
         let ssm = &self.clients().ssm;
-        self.delete(|| async { ssm.delete_document().name(name).send().await.map(drop).map_err(call_error("ssm:DeleteDocument")) })
-            .await
+        self.delete(|| async {
+            ssm.delete_document().name(name).send().await.map(drop).map_err(call_error("ssm:DeleteDocument"))
+        })
+        .await
     }
 }
 
@@ -906,7 +938,11 @@ impl Context<'_> {
         self.tag_pairs()
             .into_iter()
             .map(|(key, value)| {
-                aws_sdk_iam::types::Tag::builder().key(key).value(value).build().map_err(|e| CallError::enclave(e.to_string()))
+                aws_sdk_iam::types::Tag::builder()
+                    .key(key)
+                    .value(value)
+                    .build()
+                    .map_err(|e| CallError::enclave(e.to_string()))
             })
             .collect()
     }
@@ -954,12 +990,25 @@ impl Context<'_> {
         }
         if all || changed(self.step, "managed_policies") {
             let wanted: BTreeSet<String> = strings(after.and_then(|a| a.get("managed_policies"))).into_iter().collect();
-            let had: BTreeSet<String> = strings(self.step.before.and_then(|b| b.get("managed_policies"))).into_iter().collect();
+            let had: BTreeSet<String> =
+                strings(self.step.before.and_then(|b| b.get("managed_policies"))).into_iter().collect();
             for arn in wanted.difference(&had) {
-                iam.attach_role_policy().role_name(name).policy_arn(arn).send().await.map_err(call_error("iam:AttachRolePolicy"))?;
+                iam.attach_role_policy()
+                    .role_name(name)
+                    .policy_arn(arn)
+                    .send()
+                    .await
+                    .map_err(call_error("iam:AttachRolePolicy"))?;
             }
             for arn in had.difference(&wanted) {
-                match iam.detach_role_policy().role_name(name).policy_arn(arn).send().await.map_err(call_error("iam:DetachRolePolicy")) {
+                match iam
+                    .detach_role_policy()
+                    .role_name(name)
+                    .policy_arn(arn)
+                    .send()
+                    .await
+                    .map_err(call_error("iam:DetachRolePolicy"))
+                {
                     Ok(_) => {}
                     Err(error) if error.is(&Code::NotFound(Missing::Entity)) => {}
                     Err(error) => return Err(error),
@@ -969,7 +1018,14 @@ impl Context<'_> {
         if all || changed(self.step, "policy") {
             match after.and_then(|a| a.get("policy")) {
                 Some(Value::Null) | None => {
-                    match iam.delete_role_policy().role_name(name).policy_name(INLINE_POLICY).send().await.map_err(call_error("iam:DeleteRolePolicy")) {
+                    match iam
+                        .delete_role_policy()
+                        .role_name(name)
+                        .policy_name(INLINE_POLICY)
+                        .send()
+                        .await
+                        .map_err(call_error("iam:DeleteRolePolicy"))
+                    {
                         Ok(_) => {}
                         Err(error) if error.is(&Code::NotFound(Missing::Entity)) => {}
                         Err(error) => return Err(error),
@@ -995,21 +1051,41 @@ impl Context<'_> {
             Err(error) if error.is(&Code::NotFound(Missing::Entity)) => Ok(()),
             other => other,
         };
-        let attached = match iam.list_attached_role_policies().role_name(name).send().await.map_err(call_error("iam:ListAttachedRolePolicies")) {
+        let attached = match iam
+            .list_attached_role_policies()
+            .role_name(name)
+            .send()
+            .await
+            .map_err(call_error("iam:ListAttachedRolePolicies"))
+        {
             Ok(out) => out.attached_policies.unwrap_or_default(),
             Err(error) if error.is(&Code::NotFound(Missing::Entity)) => return Ok(()),
             Err(error) => return Err(error),
         };
         for policy in attached.iter().filter_map(|p| p.policy_arn()) {
             ignore_missing(
-                iam.detach_role_policy().role_name(name).policy_arn(policy).send().await.map(drop).map_err(call_error("iam:DetachRolePolicy")),
+                iam.detach_role_policy()
+                    .role_name(name)
+                    .policy_arn(policy)
+                    .send()
+                    .await
+                    .map(drop)
+                    .map_err(call_error("iam:DetachRolePolicy")),
             )?;
         }
         ignore_missing(
-            iam.delete_role_policy().role_name(name).policy_name(INLINE_POLICY).send().await.map(drop).map_err(call_error("iam:DeleteRolePolicy")),
+            iam.delete_role_policy()
+                .role_name(name)
+                .policy_name(INLINE_POLICY)
+                .send()
+                .await
+                .map(drop)
+                .map_err(call_error("iam:DeleteRolePolicy")),
         )?;
-        self.delete(|| async { iam.delete_role().role_name(name).send().await.map(drop).map_err(call_error("iam:DeleteRole")) })
-            .await
+        self.delete(|| async {
+            iam.delete_role().role_name(name).send().await.map(drop).map_err(call_error("iam:DeleteRole"))
+        })
+        .await
     }
 
     async fn create_instance_profile(&self) -> Result<String> {
@@ -1026,8 +1102,15 @@ impl Context<'_> {
         let (arn, roles) = match created {
             Ok(out) => (out.instance_profile().map(|p| p.arn().to_owned()).unwrap_or_default(), Vec::new()),
             Err(error) if error.is(&Code::AlreadyExists(Existing::Entity)) => {
-                let out = iam.get_instance_profile().instance_profile_name(&name).send().await.map_err(call_error("iam:GetInstanceProfile"))?;
-                let profile = out.instance_profile().ok_or_else(|| CallError::aws("iam:GetInstanceProfile", None, "none returned"))?;
+                let out = iam
+                    .get_instance_profile()
+                    .instance_profile_name(&name)
+                    .send()
+                    .await
+                    .map_err(call_error("iam:GetInstanceProfile"))?;
+                let profile = out
+                    .instance_profile()
+                    .ok_or_else(|| CallError::aws("iam:GetInstanceProfile", None, "none returned"))?;
                 if !carries_stack(self.stack(), profile.tags().iter().map(|t| (t.key(), t.value()))) {
                     return Err(self.owned_elsewhere("the instance profile"));
                 }
@@ -1050,7 +1133,12 @@ impl Context<'_> {
     async fn update_instance_profile(&self, arn: &str) -> Result<()> {
         let iam = &self.clients().iam;
         let name = arn_name(arn);
-        let out = iam.get_instance_profile().instance_profile_name(name).send().await.map_err(call_error("iam:GetInstanceProfile"))?;
+        let out = iam
+            .get_instance_profile()
+            .instance_profile_name(name)
+            .send()
+            .await
+            .map_err(call_error("iam:GetInstanceProfile"))?;
         for role in out.instance_profile().map(|p| p.roles()).unwrap_or_default() {
             iam.remove_role_from_instance_profile()
                 .instance_profile_name(name)
@@ -1071,7 +1159,13 @@ impl Context<'_> {
 
     async fn delete_instance_profile(&self, name: &str) -> Result<()> {
         let iam = &self.clients().iam;
-        let out = match iam.get_instance_profile().instance_profile_name(name).send().await.map_err(call_error("iam:GetInstanceProfile")) {
+        let out = match iam
+            .get_instance_profile()
+            .instance_profile_name(name)
+            .send()
+            .await
+            .map_err(call_error("iam:GetInstanceProfile"))
+        {
             Ok(out) => out,
             Err(error) if error.is(&Code::NotFound(Missing::Entity)) => return Ok(()),
             Err(error) => return Err(error),
@@ -1091,7 +1185,12 @@ impl Context<'_> {
             }
         }
         self.delete(|| async {
-            iam.delete_instance_profile().instance_profile_name(name).send().await.map(drop).map_err(call_error("iam:DeleteInstanceProfile"))
+            iam.delete_instance_profile()
+                .instance_profile_name(name)
+                .send()
+                .await
+                .map(drop)
+                .map_err(call_error("iam:DeleteInstanceProfile"))
         })
         .await
     }
@@ -1129,7 +1228,8 @@ impl Context<'_> {
     /// A new default version; the oldest other version goes first when IAM's five are used.
     async fn update_policy(&self, arn: &str) -> Result<()> {
         let iam = &self.clients().iam;
-        let versions = iam.list_policy_versions().policy_arn(arn).send().await.map_err(call_error("iam:ListPolicyVersions"))?;
+        let versions =
+            iam.list_policy_versions().policy_arn(arn).send().await.map_err(call_error("iam:ListPolicyVersions"))?;
         let mut old: Vec<_> = versions.versions().iter().filter(|v| !v.is_default_version()).collect();
         if versions.versions().len() >= 5 {
             old.sort_by_key(|v| v.create_date().map(|d| d.secs()));
@@ -1155,39 +1255,72 @@ impl Context<'_> {
     /// Detaches the policy from whoever holds it, deletes its other versions, then it.
     async fn delete_policy(&self, arn: &str) -> Result<()> {
         let iam = &self.clients().iam;
-        let entities = match iam.list_entities_for_policy().policy_arn(arn).send().await.map_err(call_error("iam:ListEntitiesForPolicy")) {
+        let entities = match iam
+            .list_entities_for_policy()
+            .policy_arn(arn)
+            .send()
+            .await
+            .map_err(call_error("iam:ListEntitiesForPolicy"))
+        {
             Ok(out) => out,
             Err(error) if error.is(&Code::NotFound(Missing::Entity)) => return Ok(()),
             Err(error) => return Err(error),
         };
         for role in entities.policy_roles().iter().filter_map(|r| r.role_name()) {
-            iam.detach_role_policy().role_name(role).policy_arn(arn).send().await.map_err(call_error("iam:DetachRolePolicy"))?;
+            iam.detach_role_policy()
+                .role_name(role)
+                .policy_arn(arn)
+                .send()
+                .await
+                .map_err(call_error("iam:DetachRolePolicy"))?;
         }
         for user in entities.policy_users().iter().filter_map(|u| u.user_name()) {
-            iam.detach_user_policy().user_name(user).policy_arn(arn).send().await.map_err(call_error("iam:DetachUserPolicy"))?;
+            iam.detach_user_policy()
+                .user_name(user)
+                .policy_arn(arn)
+                .send()
+                .await
+                .map_err(call_error("iam:DetachUserPolicy"))?;
         }
         for group in entities.policy_groups().iter().filter_map(|g| g.group_name()) {
-            iam.detach_group_policy().group_name(group).policy_arn(arn).send().await.map_err(call_error("iam:DetachGroupPolicy"))?;
+            iam.detach_group_policy()
+                .group_name(group)
+                .policy_arn(arn)
+                .send()
+                .await
+                .map_err(call_error("iam:DetachGroupPolicy"))?;
         }
-        let versions = iam.list_policy_versions().policy_arn(arn).send().await.map_err(call_error("iam:ListPolicyVersions"))?;
+        let versions =
+            iam.list_policy_versions().policy_arn(arn).send().await.map_err(call_error("iam:ListPolicyVersions"))?;
         for version in versions.versions().iter().filter(|v| !v.is_default_version()).filter_map(|v| v.version_id()) {
-            iam.delete_policy_version().policy_arn(arn).version_id(version).send().await.map_err(call_error("iam:DeletePolicyVersion"))?;
+            iam.delete_policy_version()
+                .policy_arn(arn)
+                .version_id(version)
+                .send()
+                .await
+                .map_err(call_error("iam:DeletePolicyVersion"))?;
         }
-        self.delete(|| async { iam.delete_policy().policy_arn(arn).send().await.map(drop).map_err(call_error("iam:DeletePolicy")) })
-            .await
+        self.delete(|| async {
+            iam.delete_policy().policy_arn(arn).send().await.map(drop).map_err(call_error("iam:DeletePolicy"))
+        })
+        .await
     }
 }
 
 // EC2: the bastion's group, template and instance.
 impl Context<'_> {
     fn ec2_filters(&self) -> [aws_sdk_ec2::types::Filter; 2] {
-        let filter = |key: &str, value: String| aws_sdk_ec2::types::Filter::builder().name(format!("tag:{key}")).values(value).build();
+        let filter = |key: &str, value: String| {
+            aws_sdk_ec2::types::Filter::builder().name(format!("tag:{key}")).values(value).build()
+        };
         [filter(STACK_TAG, self.stack().to_owned()), filter(ADDRESS_TAG, self.address().to_string())]
     }
 
     fn first_ours<'i, T: toolkit::Tagged + 'i>(&self, items: impl IntoIterator<Item = &'i T>) -> Option<String> {
         items.into_iter().find_map(|item| {
-            toolkit::owned(item, self.stack()).filter(|(_, address)| address == self.address()).map(|(id, _)| id.to_owned())
+            toolkit::owned(item, self.stack())
+                .filter(|(_, address)| address == self.address())
+                .map(|(id, _)| id.to_owned())
         })
     }
 
@@ -1237,7 +1370,8 @@ impl Context<'_> {
         if !changed(self.step, "tags") {
             return Ok(());
         }
-        let Some(name) = self.after().and_then(|a| a.get("tags")).and_then(|t| t.get("Name")).and_then(Value::as_str) else {
+        let Some(name) = self.after().and_then(|a| a.get("tags")).and_then(|t| t.get("Name")).and_then(Value::as_str)
+        else {
             return Ok(());
         };
         self.clients()
@@ -1261,7 +1395,12 @@ impl Context<'_> {
     async fn delete_security_group(&self, id: &str) -> Result<()> {
         let ec2 = &self.clients().ec2;
         self.delete(|| async {
-            ec2.delete_security_group().group_id(id).send().await.map(drop).map_err(call_error("ec2:DeleteSecurityGroup"))
+            ec2.delete_security_group()
+                .group_id(id)
+                .send()
+                .await
+                .map(drop)
+                .map_err(call_error("ec2:DeleteSecurityGroup"))
         })
         .await
     }
@@ -1274,7 +1413,8 @@ impl Context<'_> {
             CallError::enclave(format!("{}: the bastion image is not resolved to an AMI id", self.address()))
         })?;
         let metadata = data.get("metadata_options").cloned().unwrap_or(Value::Null);
-        let profile = self.resolve(data.get("instance_profile").and_then(Value::as_str).unwrap_or_default(), "instance profile")?;
+        let profile =
+            self.resolve(data.get("instance_profile").and_then(Value::as_str).unwrap_or_default(), "instance profile")?;
         let groups = strings(data.get("security_groups"))
             .iter()
             .map(|group| self.resolve(group, "security group"))
@@ -1293,14 +1433,20 @@ impl Context<'_> {
                         metadata.get("http_tokens").and_then(Value::as_str).unwrap_or("required"),
                     ))
                     .http_put_response_hop_limit(
-                        metadata.get("http_put_response_hop_limit").and_then(Value::as_i64).and_then(|h| i32::try_from(h).ok()).unwrap_or(1),
+                        metadata
+                            .get("http_put_response_hop_limit")
+                            .and_then(Value::as_i64)
+                            .and_then(|h| i32::try_from(h).ok())
+                            .unwrap_or(1),
                     )
                     .build(),
             )
             .network_interfaces(
                 LaunchTemplateInstanceNetworkInterfaceSpecificationRequest::builder()
                     .device_index(0)
-                    .associate_public_ip_address(data.get("associate_public_ip_address").and_then(Value::as_bool).unwrap_or(false))
+                    .associate_public_ip_address(
+                        data.get("associate_public_ip_address").and_then(Value::as_bool).unwrap_or(false),
+                    )
                     .set_groups(Some(groups))
                     .build(),
             )
@@ -1310,7 +1456,9 @@ impl Context<'_> {
                     .ebs(
                         LaunchTemplateEbsBlockDeviceRequest::builder()
                             .encrypted(root.get("encrypted").and_then(Value::as_bool).unwrap_or(true))
-                            .volume_type(VolumeType::from(root.get("volume_type").and_then(Value::as_str).unwrap_or("gp3")))
+                            .volume_type(VolumeType::from(
+                                root.get("volume_type").and_then(Value::as_str).unwrap_or("gp3"),
+                            ))
                             .build(),
                     )
                     .build(),
@@ -1384,13 +1532,25 @@ impl Context<'_> {
     async fn delete_launch_template(&self, id: &str) -> Result<()> {
         let ec2 = &self.clients().ec2;
         self.delete(|| async {
-            ec2.delete_launch_template().launch_template_id(id).send().await.map(drop).map_err(call_error("ec2:DeleteLaunchTemplate"))
+            ec2.delete_launch_template()
+                .launch_template_id(id)
+                .send()
+                .await
+                .map(drop)
+                .map_err(call_error("ec2:DeleteLaunchTemplate"))
         })
         .await
     }
 
     async fn instance_state(&self, id: &str) -> Result<Option<String>> {
-        let out = self.clients().ec2.describe_instances().instance_ids(id).send().await.map_err(call_error("ec2:DescribeInstances"));
+        let out = self
+            .clients()
+            .ec2
+            .describe_instances()
+            .instance_ids(id)
+            .send()
+            .await
+            .map_err(call_error("ec2:DescribeInstances"));
         match out {
             Ok(out) => Ok(out
                 .reservations()
@@ -1433,23 +1593,30 @@ impl Context<'_> {
                         .send()
                         .await
                         .map_err(call_error("ec2:DescribeInstances"))?;
-                    let live = out
-                        .reservations()
-                        .iter()
-                        .flat_map(|r| r.instances())
-                        .filter(|i| i.state().and_then(|s| s.name()).is_none_or(|n| !matches!(n.as_str(), "shutting-down" | "terminated")));
+                    let live = out.reservations().iter().flat_map(|r| r.instances()).filter(|i| {
+                        i.state()
+                            .and_then(|s| s.name())
+                            .is_none_or(|n| !matches!(n.as_str(), "shutting-down" | "terminated"))
+                    });
                     Ok(self.first_ours(live))
                 },
                 || async {
                     self.settled(&["InvalidParameterValue"], || async {
                         let out = ec2
                             .run_instances()
-                            .launch_template(LaunchTemplateSpecification::builder().launch_template_id(&template).version("$Default").build())
+                            .launch_template(
+                                LaunchTemplateSpecification::builder()
+                                    .launch_template_id(&template)
+                                    .version("$Default")
+                                    .build(),
+                            )
                             .image_id(&image)
                             .instance_type(aws_sdk_ec2::types::InstanceType::from(self.text("instance_type")?.as_str()))
                             .min_count(1)
                             .max_count(1)
-                            .iam_instance_profile(aws_sdk_ec2::types::IamInstanceProfileSpecification::builder().arn(&profile).build())
+                            .iam_instance_profile(
+                                aws_sdk_ec2::types::IamInstanceProfileSpecification::builder().arn(&profile).build(),
+                            )
                             .network_interfaces(
                                 InstanceNetworkInterfaceSpecification::builder()
                                     .device_index(0)
@@ -1499,7 +1666,9 @@ impl Context<'_> {
         self.wait("the bastion to run", || async {
             Ok(match self.instance_state(&id).await?.as_deref() {
                 Some("running") => WaitState::Done,
-                Some(state @ ("shutting-down" | "terminated" | "stopping" | "stopped")) => WaitState::Failed(state.to_owned()),
+                Some(state @ ("shutting-down" | "terminated" | "stopping" | "stopped")) => {
+                    WaitState::Failed(state.to_owned())
+                }
                 Some(state) => WaitState::Pending(state.to_owned()),
                 None => WaitState::Pending("not visible yet".to_owned()),
             })
@@ -1546,7 +1715,12 @@ impl Context<'_> {
     async fn delete_instance(&self, id: &str) -> Result<()> {
         let ec2 = &self.clients().ec2;
         self.delete(|| async {
-            ec2.terminate_instances().instance_ids(id).send().await.map(drop).map_err(call_error("ec2:TerminateInstances"))
+            ec2.terminate_instances()
+                .instance_ids(id)
+                .send()
+                .await
+                .map(drop)
+                .map_err(call_error("ec2:TerminateInstances"))
         })
         .await?;
         self.wait("the bastion to terminate", || async {
@@ -1615,12 +1789,22 @@ impl Context<'_> {
             })
             .await;
         let arn = match created {
-            Ok(out) => out.trail_arn().map(str::to_owned).unwrap_or_else(|| self.arn("cloudtrail", &format!("trail/{name}"))),
+            Ok(out) => {
+                out.trail_arn().map(str::to_owned).unwrap_or_else(|| self.arn("cloudtrail", &format!("trail/{name}")))
+            }
             Err(error) if error.is(&Code::AlreadyExists(Existing::Trail)) => {
                 let arn = self.arn("cloudtrail", &format!("trail/{name}"));
-                let listed = cloudtrail.list_tags().resource_id_list(&arn).send().await.map_err(call_error("cloudtrail:ListTags"))?;
+                let listed = cloudtrail
+                    .list_tags()
+                    .resource_id_list(&arn)
+                    .send()
+                    .await
+                    .map_err(call_error("cloudtrail:ListTags"))?;
                 let ours = listed.resource_tag_list().iter().any(|list| {
-                    carries_stack(self.stack(), list.tags_list().iter().map(|t| (t.key(), t.value().unwrap_or_default())))
+                    carries_stack(
+                        self.stack(),
+                        list.tags_list().iter().map(|t| (t.key(), t.value().unwrap_or_default())),
+                    )
                 });
                 if !ours {
                     return Err(self.owned_elsewhere("the trail"));
@@ -1631,7 +1815,12 @@ impl Context<'_> {
             Err(error) => return Err(error),
         };
         if flag(after, "logging") {
-            cloudtrail.start_logging().name(arn_name(&arn)).send().await.map_err(call_error("cloudtrail:StartLogging"))?;
+            cloudtrail
+                .start_logging()
+                .name(arn_name(&arn))
+                .send()
+                .await
+                .map_err(call_error("cloudtrail:StartLogging"))?;
         }
         Ok(arn)
     }
@@ -1639,7 +1828,15 @@ impl Context<'_> {
     async fn update_trail(&self, arn: &str) -> Result<()> {
         let cloudtrail = &self.clients().cloudtrail;
         let after = self.after();
-        let settings = ["bucket", "multi_region", "log_file_validation", "global_service_events", "kms_key", "log_group", "log_role"];
+        let settings = [
+            "bucket",
+            "multi_region",
+            "log_file_validation",
+            "global_service_events",
+            "kms_key",
+            "log_group",
+            "log_role",
+        ];
         if settings.iter().any(|name| changed(self.step, name)) || self.step.before.is_none() {
             let (bucket, key, group, role) = self.trail_targets()?;
             self.settled(TRAIL_NOT_SETTLED, || async {
@@ -1662,9 +1859,19 @@ impl Context<'_> {
         }
         if changed(self.step, "logging") || self.step.before.is_none() {
             if flag(after, "logging") {
-                cloudtrail.start_logging().name(arn_name(arn)).send().await.map_err(call_error("cloudtrail:StartLogging"))?;
+                cloudtrail
+                    .start_logging()
+                    .name(arn_name(arn))
+                    .send()
+                    .await
+                    .map_err(call_error("cloudtrail:StartLogging"))?;
             } else {
-                cloudtrail.stop_logging().name(arn_name(arn)).send().await.map_err(call_error("cloudtrail:StopLogging"))?;
+                cloudtrail
+                    .stop_logging()
+                    .name(arn_name(arn))
+                    .send()
+                    .await
+                    .map_err(call_error("cloudtrail:StopLogging"))?;
             }
         }
         Ok(())
@@ -1674,8 +1881,10 @@ impl Context<'_> {
         let cloudtrail = &self.clients().cloudtrail;
         // By name (AWS takes the ARN too; moto answers "not found" for it).
         let name = arn_name(arn);
-        self.delete(|| async { cloudtrail.delete_trail().name(name).send().await.map(drop).map_err(call_error("cloudtrail:DeleteTrail")) })
-            .await
+        self.delete(|| async {
+            cloudtrail.delete_trail().name(name).send().await.map(drop).map_err(call_error("cloudtrail:DeleteTrail"))
+        })
+        .await
     }
 }
 

@@ -28,7 +28,9 @@ pub struct Clients {
 
 macro_rules! client {
     ($crate_name:ident, $config:expr, $counter:expr) => {
-        $crate_name::Client::from_conf($crate_name::config::Builder::from($config).interceptor($counter.clone()).build())
+        $crate_name::Client::from_conf(
+            $crate_name::config::Builder::from($config).interceptor($counter.clone()).build(),
+        )
     };
 }
 

@@ -163,7 +163,8 @@ mod aws {
             // Advisory: one try, so an endpoint without it (moto) costs no retries.
             .customize()
             .config_override(
-                aws_sdk_ssm::config::Builder::default().retry_config(aws_sdk_ssm::config::retry::RetryConfig::disabled()),
+                aws_sdk_ssm::config::Builder::default()
+                    .retry_config(aws_sdk_ssm::config::retry::RetryConfig::disabled()),
             )
             .send()
             .await

@@ -254,7 +254,9 @@ pub async fn observe(clients: &Clients, scope: Scope<'_>) -> Result<Observed, Ca
             .map_or_else(|| json!(trail.bucket), |b| json!(b.resource.address.to_string()));
         // The trail's key may read back as the alias we gave, its ARN, or the key's ARN.
         let key = match trail.kms_key.as_deref() {
-            Some(key) if owned_alias.as_ref().is_some_and(|a| a.name == key || a.arn == key || a.target_arn() == key) => {
+            Some(key)
+                if owned_alias.as_ref().is_some_and(|a| a.name == key || a.arn == key || a.target_arn() == key) =>
+            {
                 json!(alias_address.to_string())
             }
             other => refer(other),
@@ -281,13 +283,14 @@ pub async fn observe(clients: &Clients, scope: Scope<'_>) -> Result<Observed, Ca
     Ok(observed)
 }
 
-async fn observe_keys(clients: &Clients, keys: &[(String, Address)]) -> Result<Vec<(String, Address, Resource)>, CallError> {
+async fn observe_keys(
+    clients: &Clients,
+    keys: &[(String, Address)],
+) -> Result<Vec<(String, Address, Resource)>, CallError> {
     let kms = &clients.kms;
     let all = futures_util::future::try_join_all(keys.iter().map(|(arn, address)| async move {
-        let described = absent(
-            kms.describe_key().key_id(arn).send().await.map_err(call_error("kms:DescribeKey")),
-            Missing::Key,
-        )?;
+        let described =
+            absent(kms.describe_key().key_id(arn).send().await.map_err(call_error("kms:DescribeKey")), Missing::Key)?;
         let Some(metadata) = described.and_then(|out| out.key_metadata) else { return Ok(None) };
         // A key scheduled for deletion is on its way out: as good as gone.
         if metadata.key_state().is_some_and(|state| state.as_str() == "PendingDeletion") {
@@ -369,7 +372,11 @@ struct Group {
     kms_key: Option<String>,
 }
 
-async fn observe_log_groups(clients: &Clients, stack: &str, groups: &[(String, Address)]) -> Result<Vec<Group>, CallError> {
+async fn observe_log_groups(
+    clients: &Clients,
+    stack: &str,
+    groups: &[(String, Address)],
+) -> Result<Vec<Group>, CallError> {
     if groups.is_empty() {
         return Ok(Vec::new());
     }
@@ -412,14 +419,20 @@ async fn observe_buckets(clients: &Clients, buckets: &[(String, Address)]) -> Re
         let (block, versioning, encryption, policy, lifecycle) = tokio::try_join!(
             async {
                 absent(
-                    s3.get_public_access_block().bucket(name).send().await.map_err(call_error("s3:GetPublicAccessBlock")),
+                    s3.get_public_access_block()
+                        .bucket(name)
+                        .send()
+                        .await
+                        .map_err(call_error("s3:GetPublicAccessBlock")),
                     config,
                 )
             },
             async {
                 match s3.get_bucket_versioning().bucket(name).send().await {
                     Ok(out) => Ok(out.status().map(|status| status.as_str().to_owned())),
-                    Err(error) => misrooted_versioning(&error).ok_or_else(|| call_error("s3:GetBucketVersioning")(error)),
+                    Err(error) => {
+                        misrooted_versioning(&error).ok_or_else(|| call_error("s3:GetBucketVersioning")(error))
+                    }
                 }
             },
             async {
@@ -429,7 +442,10 @@ async fn observe_buckets(clients: &Clients, buckets: &[(String, Address)]) -> Re
                 )
             },
             async {
-                absent(s3.get_bucket_policy().bucket(name).send().await.map_err(call_error("s3:GetBucketPolicy")), config)
+                absent(
+                    s3.get_bucket_policy().bucket(name).send().await.map_err(call_error("s3:GetBucketPolicy")),
+                    config,
+                )
             },
             async {
                 absent(
@@ -488,17 +504,23 @@ async fn observe_buckets(clients: &Clients, buckets: &[(String, Address)]) -> Re
 /// The versioning status in a `GetBucketVersioning` answer whose XML root is
 /// `GetBucketVersioningResponse` instead of `VersioningConfiguration` (moto 5.2.5 answers so; the
 /// SDK rejects it, keeping the raw answer in the error). `None` for every other error.
-fn misrooted_versioning<E>(error: &aws_sdk_s3::error::SdkError<E, aws_sdk_s3::config::http::HttpResponse>) -> Option<Option<String>> {
+fn misrooted_versioning<E>(
+    error: &aws_sdk_s3::error::SdkError<E, aws_sdk_s3::config::http::HttpResponse>,
+) -> Option<Option<String>> {
     let aws_sdk_s3::error::SdkError::ServiceError(context) = error else { return None };
     let body = std::str::from_utf8(context.raw().body().bytes()?).ok()?;
     if !body.contains("<GetBucketVersioningResponse") {
         return None;
     }
-    let status = body.split_once("<Status>").and_then(|(_, rest)| rest.split_once("</Status>")).map(|(s, _)| s.to_owned());
+    let status =
+        body.split_once("<Status>").and_then(|(_, rest)| rest.split_once("</Status>")).map(|(s, _)| s.to_owned());
     Some(status)
 }
 
-async fn observe_documents(clients: &Clients, documents: &[(String, Address)]) -> Result<Vec<(String, Resource)>, CallError> {
+async fn observe_documents(
+    clients: &Clients,
+    documents: &[(String, Address)],
+) -> Result<Vec<(String, Resource)>, CallError> {
     let ssm = &clients.ssm;
     let all = futures_util::future::try_join_all(documents.iter().map(|(name, address)| async move {
         let document = absent(
@@ -535,7 +557,8 @@ async fn observe_roles(clients: &Clients, stack: &str) -> Result<Vec<Role>, Call
     let iam = &clients.iam;
     let names = [instance_role_name(stack), trail_role_name(stack)];
     let all = futures_util::future::try_join_all(names.iter().map(|name| async move {
-        let got = absent(iam.get_role().role_name(name).send().await.map_err(call_error("iam:GetRole")), Missing::Entity)?;
+        let got =
+            absent(iam.get_role().role_name(name).send().await.map_err(call_error("iam:GetRole")), Missing::Entity)?;
         let Some(role) = got.and_then(|out| out.role) else { return Ok(None) };
         let Some(address) = ours(stack, iam_tags(role.tags())) else { return Ok(None) };
         let (attached, inline) = tokio::try_join!(
@@ -587,9 +610,13 @@ struct Profile {
 async fn observe_instance_profile(clients: &Clients, stack: &str) -> Result<Option<Profile>, CallError> {
     let name = instance_role_name(stack);
     let got = absent(
-        clients.iam.get_instance_profile().instance_profile_name(&name).send().await.map_err(call_error(
-            "iam:GetInstanceProfile",
-        )),
+        clients
+            .iam
+            .get_instance_profile()
+            .instance_profile_name(&name)
+            .send()
+            .await
+            .map_err(call_error("iam:GetInstanceProfile")),
         Missing::Entity,
     )?;
     let Some(profile) = got.and_then(|out| out.instance_profile) else { return Ok(None) };
@@ -706,7 +733,9 @@ async fn observe_bastion(clients: &Clients, stack: &str) -> Result<Bastion, Call
             .send()
             .await
             .map_err(call_error("ec2:DescribeLaunchTemplateVersions"))?;
-        Ok::<_, CallError>(out.launch_template_versions.unwrap_or_default().into_iter().next().and_then(|v| v.launch_template_data))
+        Ok::<_, CallError>(
+            out.launch_template_versions.unwrap_or_default().into_iter().next().and_then(|v| v.launch_template_data),
+        )
     }))
     .await?;
     let volume_ids: Vec<String> = instances
@@ -752,7 +781,9 @@ async fn observe_bastion(clients: &Clients, stack: &str) -> Result<Bastion, Call
         },
     )?;
     let mut network = BTreeMap::new();
-    for (id, address) in vpcs.iter().filter_map(|v| owned(v, stack)).chain(subnets.iter().filter_map(|s| owned(s, stack))) {
+    for (id, address) in
+        vpcs.iter().filter_map(|v| owned(v, stack)).chain(subnets.iter().filter_map(|s| owned(s, stack)))
+    {
         network.insert(id.to_owned(), address);
     }
     Ok(Bastion {
@@ -797,7 +828,8 @@ impl Bastion {
             }
         };
         let refer_all = |ids: Vec<&str>| -> Value {
-            let mut all: Vec<String> = ids.into_iter().map(|id| refer(Some(id)).as_str().unwrap_or(id).to_owned()).collect();
+            let mut all: Vec<String> =
+                ids.into_iter().map(|id| refer(Some(id)).as_str().unwrap_or(id).to_owned()).collect();
             all.sort();
             json!(all)
         };
@@ -852,7 +884,8 @@ impl Bastion {
         }
         for instance in &self.instances {
             let Some((id, address)) = owned_here(instance, stack) else { continue };
-            let template = instance.tags().iter().find(|t| t.key() == Some("aws:ec2launchtemplate:id")).and_then(|t| t.value());
+            let template =
+                instance.tags().iter().find(|t| t.key() == Some("aws:ec2launchtemplate:id")).and_then(|t| t.value());
             let metadata = instance.metadata_options();
             let volumes: Vec<bool> = instance
                 .block_device_mappings()
@@ -893,7 +926,9 @@ fn instance_groups(instance: &aws_sdk_ec2::types::Instance) -> Vec<&str> {
         .find(|interface| interface.attachment().and_then(|a| a.device_index()) == Some(0))
         .or_else(|| instance.network_interfaces().first());
     match primary {
-        Some(interface) if !interface.groups().is_empty() => interface.groups().iter().filter_map(|g| g.group_id()).collect(),
+        Some(interface) if !interface.groups().is_empty() => {
+            interface.groups().iter().filter_map(|g| g.group_id()).collect()
+        }
         _ => instance.security_groups().iter().filter_map(|g| g.group_id()).collect(),
     }
 }

@@ -311,8 +311,14 @@ mod tests {
         );
         assert_eq!(operation(&hyper::Method::PUT, None, b"<Tagging/>"), ("RestWrite".into(), Protocol::RestXml));
         assert!(is_mutation("RestWrite") && !is_mutation("Get"));
-        assert_eq!(operation(&hyper::Method::POST, None, b"Action=AssumeRole&Version=2011-06-15"), ("AssumeRole".into(), Protocol::Query));
-        assert_eq!(operation(&hyper::Method::POST, Some("Logs_20140328.CreateLogGroup"), b"{}"), ("CreateLogGroup".into(), Protocol::Json));
+        assert_eq!(
+            operation(&hyper::Method::POST, None, b"Action=AssumeRole&Version=2011-06-15"),
+            ("AssumeRole".into(), Protocol::Query)
+        );
+        assert_eq!(
+            operation(&hyper::Method::POST, Some("Logs_20140328.CreateLogGroup"), b"{}"),
+            ("CreateLogGroup".into(), Protocol::Json)
+        );
         assert!(is_mutation("CreateVpc") && !is_mutation("DescribeVpcs") && !is_mutation("GetRole"));
     }
 }

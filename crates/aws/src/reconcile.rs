@@ -205,8 +205,14 @@ pub enum Existing {
     LaunchTemplate,
 }
 
-const THROTTLING: &[&str] =
-    &["RequestLimitExceeded", "Throttling", "ThrottlingException", "RequestThrottled", "TooManyRequestsException", "SlowDown"];
+const THROTTLING: &[&str] = &[
+    "RequestLimitExceeded",
+    "Throttling",
+    "ThrottlingException",
+    "RequestThrottled",
+    "TooManyRequestsException",
+    "SlowDown",
+];
 const TRANSIENT: &[&str] = &["InternalError", "InternalFailure", "ServiceUnavailable", "Unavailable"];
 
 impl Code {
@@ -455,7 +461,12 @@ where
 /// [`rule_strings`] writes them): revokes what is extra, authorizes what is missing; "already
 /// revoked" and "already authorized" count as done.
 #[cfg(feature = "ec2")]
-pub async fn sync_rules(ec2: &aws_sdk_ec2::Client, id: &str, ingress: &[String], egress: &[String]) -> Result<(), CallError> {
+pub async fn sync_rules(
+    ec2: &aws_sdk_ec2::Client,
+    id: &str,
+    ingress: &[String],
+    egress: &[String],
+) -> Result<(), CallError> {
     use std::collections::BTreeSet;
 
     use aws_sdk_ec2::types::IpPermission;

@@ -21,8 +21,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
 
 use aws_sdk_ec2::types::{
-    AttributeBooleanValue, ConnectivityType, DomainType, FlowLogsResourceType,
-    LogDestinationType, ResourceType, Tag, TagSpecification, TrafficType, VpcEndpointType,
+    AttributeBooleanValue, ConnectivityType, DomainType, FlowLogsResourceType, LogDestinationType, ResourceType, Tag,
+    TagSpecification, TrafficType, VpcEndpointType,
 };
 use enclave_core::Address;
 use enclave_core::plan::{Attributes, Change};

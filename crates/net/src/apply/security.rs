@@ -102,7 +102,10 @@ impl Context<'_> {
     /// [`toolkit::sync_rules`]).
     pub(super) async fn sync_rules(&self, id: &str) -> Result<()> {
         let strip = |rules: Vec<String>| -> Vec<String> {
-            rules.into_iter().map(|rule| rule.split_once(" (").map_or(rule.clone(), |(rule, _)| rule.to_owned())).collect()
+            rules
+                .into_iter()
+                .map(|rule| rule.split_once(" (").map_or(rule.clone(), |(rule, _)| rule.to_owned()))
+                .collect()
         };
         toolkit::sync_rules(
             &self.clients.ec2,
