@@ -595,6 +595,8 @@ impl Moto {
         let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
         let child = Command::new(venv.join("bin").join("moto_server"))
             .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            // AWS-managed IAM policies (AmazonSSMManagedInstanceCore for the bastion) exist only with this.
+            .env("MOTO_IAM_LOAD_MANAGED_POLICIES", "true")
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
             .spawn()
@@ -870,6 +872,10 @@ fn demo() -> Result<()> {
     step("enclave apply --yes", &["apply", "--yes", "--compact", "--stats"])?;
     step("enclave plan again: no changes", &["plan", "--stats"])?;
     step("enclave drift: clean", &["drift"])?;
+    step(
+        "enclave access connect prod --print: the Session Manager command to the bastion",
+        &["access", "connect", "prod", "--print"],
+    )?;
     let diagram = target_dir().join("demo-network.mmd");
     let diagram_text = diagram.to_string_lossy().into_owned();
     step("enclave diagram --format mermaid", &["diagram", "--format", "mermaid", "--out", &diagram_text])?;
@@ -878,8 +884,8 @@ fn demo() -> Result<()> {
     step("enclave plan after destroy: everything to create again", &["plan", "--compact", "--account", "dev"])?;
     drop(moto);
     eprintln!(
-        "\nThe demo applied the reference platform to three accounts on a local moto, converged, checked drift, \
-         drew the network and destroyed it. Try `--output json`, the overlays (client-a, client-b, staging) or \
+        "\nThe demo applied the reference platform (network and access) to three accounts on a local moto, \
+         converged, checked drift, printed the way in to a bastion, drew the platform and destroyed it. Try `--output json`, the overlays (client-a, client-b, staging) or \
          `enclave diagram --format svg` with Graphviz installed."
     );
     Ok(())

@@ -1,8 +1,12 @@
 //! The organization's network as a picture: accounts, VPCs, AZs with their tiers' subnets, NAT,
-//! internet gateway and endpoints, as Mermaid or Graphviz DOT (which `dot` turns into SVG).
+//! internet gateway and endpoints, and each account's access (the bastion in its subnet, reached
+//! only through Session Manager over the endpoints; session logs; the trail), as Mermaid or
+//! Graphviz DOT (which `dot` turns into SVG).
 
 use std::fmt::Write;
 
+use enclave_access::AccessModel;
+use enclave_access::model::AccountAccess;
 use enclave_net::NetworkModel;
 use enclave_net::model::{AccountNetwork, SubnetRole, Target};
 
@@ -24,8 +28,40 @@ fn nat_of(network: &AccountNetwork, table: &str) -> Option<String> {
     })
 }
 
+/// The access of `account` in `access`, when it has any.
+fn access_of<'a>(access: Option<&'a AccessModel>, account: &str) -> Option<&'a AccountAccess> {
+    access?.accounts.iter().find(|a| a.account == account)
+}
+
+/// The bastion's label: what makes it safe to have.
+fn bastion_label(access: &AccountAccess, newline: &str) -> Option<String> {
+    let bastion = access.bastion.as_ref()?;
+    Some(format!(
+        "bastion · {}{newline}no inbound · no key · IMDSv2{newline}Session Manager only",
+        bastion.instance_type
+    ))
+}
+
+fn trail_label(access: &AccountAccess, newline: &str) -> Option<String> {
+    let trail = access.trail.as_ref()?;
+    Some(format!(
+        "CloudTrail {}{newline}{} · {}{newline}S3 + CloudWatch Logs · KMS",
+        trail.name,
+        if trail.multi_region { "all regions" } else { "one region" },
+        if trail.log_file_validation { "validated" } else { "not validated" }
+    ))
+}
+
+fn sessions_label(access: &AccountAccess, newline: &str) -> Option<String> {
+    let session = access.session.as_ref()?;
+    Some(format!(
+        "session logs{newline}S3 + CloudWatch Logs · KMS{newline}idle timeout {} min",
+        session.idle_timeout_minutes
+    ))
+}
+
 /// A Mermaid flowchart.
-pub fn mermaid(model: &NetworkModel, organization: &str) -> String {
+pub fn mermaid(model: &NetworkModel, access: Option<&AccessModel>, organization: &str) -> String {
     let mut out = String::from("flowchart TB\n");
     let org = id(&["org"]);
     let _ = writeln!(out, "  {org}[\"{organization}<br/>stack {} · {}\"]", model.stack, model.region);
@@ -89,7 +125,31 @@ pub fn mermaid(model: &NetworkModel, organization: &str) -> String {
         if network.flow_log.is_some() {
             let _ = writeln!(out, "    {}>\"flow logs\"]", id(&[account, "flowlogs"]));
         }
+        let granted = access_of(access, account);
+        if let Some(label) = granted.and_then(|a| bastion_label(a, "<br/>")) {
+            let _ = writeln!(out, "    {}[[\"{label}\"]]", id(&[account, "bastion"]));
+        }
+        if let Some(label) = granted.and_then(|a| sessions_label(a, "<br/>")) {
+            let _ = writeln!(out, "    {}[(\"{label}\")]", id(&[account, "sessions"]));
+        }
+        if let Some(label) = granted.and_then(|a| trail_label(a, "<br/>")) {
+            let _ = writeln!(out, "    {}[(\"{label}\")]", id(&[account, "trail"]));
+        }
         let _ = writeln!(out, "  end");
+        if let Some(bastion) = granted.and_then(|a| a.bastion.as_ref()) {
+            let _ = writeln!(out, "  {} --- {}", id(&[account, bastion.subnet.name()]), id(&[account, "bastion"]));
+            if !network.endpoints.is_empty() {
+                let _ = writeln!(
+                    out,
+                    "  {} -.->|Session Manager, 443| {}",
+                    id(&[account, "endpoints"]),
+                    id(&[account, "bastion"])
+                );
+            }
+            if granted.is_some_and(|a| a.session.is_some()) {
+                let _ = writeln!(out, "  {} -.->|logs| {}", id(&[account, "bastion"]), id(&[account, "sessions"]));
+            }
+        }
         let _ = writeln!(out, "  {org} --> {}", id(&[account]));
         for nat in &network.nat_gateways {
             let _ = writeln!(out, "  {} --- {}", id(&[account, &nat.subnet]), id(&[account, "nat", &nat.name]));
@@ -109,7 +169,7 @@ pub fn mermaid(model: &NetworkModel, organization: &str) -> String {
 }
 
 /// A Graphviz DOT digraph.
-pub fn dot(model: &NetworkModel, organization: &str) -> String {
+pub fn dot(model: &NetworkModel, access: Option<&AccessModel>, organization: &str) -> String {
     let mut out = String::from(
         "digraph enclave {\n  rankdir=TB;\n  compound=true;\n  node [fontname=\"Helvetica\", fontsize=10];\n  graph [fontname=\"Helvetica\", fontsize=11];\n",
     );
@@ -165,7 +225,33 @@ pub fn dot(model: &NetworkModel, organization: &str) -> String {
                 services.join(", ")
             );
         }
+        let granted = access_of(access, account);
+        if let Some(label) = granted.and_then(|a| bastion_label(a, "\\n")) {
+            let _ = writeln!(out, "    {} [shape=box3d, label=\"{label}\"];", id(&[account, "bastion"]));
+        }
+        if let Some(label) = granted.and_then(|a| sessions_label(a, "\\n")) {
+            let _ = writeln!(out, "    {} [shape=folder, label=\"{label}\"];", id(&[account, "sessions"]));
+        }
+        if let Some(label) = granted.and_then(|a| trail_label(a, "\\n")) {
+            let _ = writeln!(out, "    {} [shape=folder, label=\"{label}\"];", id(&[account, "trail"]));
+        }
         let _ = writeln!(out, "  }}");
+        if let Some(bastion) = granted.and_then(|a| a.bastion.as_ref()) {
+            let _ = writeln!(
+                out,
+                "  {} -> {} [arrowhead=none];",
+                id(&[account, bastion.subnet.name()]),
+                id(&[account, "bastion"])
+            );
+            if !network.endpoints.is_empty() {
+                let _ = writeln!(
+                    out,
+                    "  {} -> {} [style=dashed, label=\"Session Manager\"];",
+                    id(&[account, "endpoints"]),
+                    id(&[account, "bastion"])
+                );
+            }
+        }
         let _ = writeln!(out, "  org -> {} [lhead=cluster_{}];", id(&[account, "anchor"]), id(&[account]));
         for nat in &network.nat_gateways {
             let _ = writeln!(

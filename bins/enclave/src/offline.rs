@@ -124,9 +124,12 @@ pub(crate) fn policies(args: &SpecArgs, out: &std::path::Path) -> Result<(), Fai
 pub(crate) fn diagram(args: &SpecArgs, format: DiagramFormat, out: Option<&std::path::Path>) -> Result<(), Failure> {
     let (loaded, model) = load(args, Output::Text)?;
     let organization = loaded.spec.organization.name.to_string();
+    let access = enclave::platform::Domain::Access
+        .enabled(&loaded.spec)
+        .then(|| enclave::platform::access_model(&loaded.spec, &model, &|_| enclave_access::Image::Latest));
     let text = match format {
-        DiagramFormat::Mermaid => enclave::diagram::mermaid(&model, &organization),
-        DiagramFormat::Dot | DiagramFormat::Svg => enclave::diagram::dot(&model, &organization),
+        DiagramFormat::Mermaid => enclave::diagram::mermaid(&model, access.as_ref(), &organization),
+        DiagramFormat::Dot | DiagramFormat::Svg => enclave::diagram::dot(&model, access.as_ref(), &organization),
     };
     let bytes = if format == DiagramFormat::Svg {
         let mut child = std::process::Command::new("dot")

@@ -628,3 +628,88 @@ fn tempdir(name: &str) -> PathBuf {
     std::fs::create_dir_all(&dir).expect("temp dir");
     dir
 }
+
+/// A copy of the reference config with the bastion's `ami` line set (or removed with `None`).
+fn reference_with_ami(root: &Path, ami: Option<&str>) -> String {
+    fn copy(from: &Path, to: &Path) {
+        std::fs::create_dir_all(to).expect("dir");
+        for entry in std::fs::read_dir(from).expect("read") {
+            let entry = entry.expect("entry");
+            let target = to.join(entry.file_name());
+            if entry.file_type().expect("type").is_dir() {
+                copy(&entry.path(), &target);
+            } else {
+                std::fs::copy(entry.path(), &target).expect("copy");
+            }
+        }
+    }
+    let _ = std::fs::remove_dir_all(root);
+    copy(Path::new(&reference_dir()), root);
+    let organization = root.join("base/organization.yaml");
+    let text = std::fs::read_to_string(&organization).expect("organization");
+    let pinned = match ami {
+        Some(ami) => text.replace("    tier: app\n", &format!("    tier: app\n    ami: {ami}\n")),
+        None => text,
+    };
+    std::fs::write(&organization, pinned).expect("written");
+    root.to_string_lossy().into_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs moto_server; cargo xtask test installs it and runs this with --ignored"]
+async fn a_newer_image_replaces_the_bastion_only_with_replace_bastion_or_a_pinned_ami() {
+    let moto = MotoServer::start().expect("moto");
+    let root = tempdir("image");
+    let old = "ami-12c6146b";
+    let pinned = reference_with_ami(&root.join("pinned"), Some(old));
+    applied(&["apply", "-c", &pinned, "--account", "dev", "--yes"], moto.endpoint());
+    let dev = clients(&moto, "111111111111").await;
+    assert_eq!(instances(&dev).await[0].image_id(), Some(old));
+    let latest = enclave_access::apply::latest_image(&dev).await.expect("the public parameter");
+    assert_ne!(latest, old);
+
+    // Unpinned: the running bastion keeps its image, and the plan says a newer one exists.
+    let unpinned = reference_with_ami(&root.join("unpinned"), None);
+    let plan = json_of(&["plan", "-c", &unpinned, "--account", "dev"], moto.endpoint());
+    assert_eq!(plan["changes"], json!([]), "{plan:#}");
+    assert_eq!(plan["newer_images"], json!([{ "account": "dev", "running": old, "latest": latest }]));
+    let text = enclave(&["plan", "-c", &unpinned, "--account", "dev"], moto.endpoint());
+    assert!(
+        String::from_utf8_lossy(&text.stdout).contains(&format!("the bastion runs {old} and {latest} is the latest"))
+    );
+
+    // --replace-bastion: a replacement, shown with the image, then applied.
+    let plan = json_of(&["plan", "-c", &unpinned, "--account", "dev", "--replace-bastion"], moto.endpoint());
+    let actions: BTreeMap<String, String> = plan["changes"]
+        .as_array()
+        .expect("changes")
+        .iter()
+        .map(|c| {
+            (c["address"].as_str().unwrap_or_default().to_owned(), c["action"].as_str().unwrap_or_default().to_owned())
+        })
+        .collect();
+    assert_eq!(
+        actions,
+        BTreeMap::from([
+            ("dev/access/instance/bastion".to_owned(), "replace".to_owned()),
+            ("dev/access/launch-template/bastion".to_owned(), "update".to_owned()),
+        ])
+    );
+    applied(&["apply", "-c", &unpinned, "--account", "dev", "--replace-bastion", "--yes"], moto.endpoint());
+    let live = instances(&dev).await;
+    assert_eq!(live.len(), 1, "the old bastion is gone");
+    assert_eq!(live[0].image_id(), Some(latest.as_str()));
+    assert_eq!(json_of(&["plan", "-c", &unpinned, "--account", "dev"], moto.endpoint())["changes"], json!([]));
+
+    // Pinning another image replaces the bastion without the flag.
+    let plan = json_of(&["plan", "-c", &pinned, "--account", "dev"], moto.endpoint());
+    assert!(
+        plan["changes"]
+            .as_array()
+            .expect("changes")
+            .iter()
+            .any(|c| c["address"] == "dev/access/instance/bastion" && c["action"] == "replace"),
+        "{plan:#}"
+    );
+    let _ = std::fs::remove_dir_all(&root);
+}

@@ -403,7 +403,7 @@ fn render_removes_what_it_no_longer_renders_and_nothing_else() {
 }
 
 #[test]
-fn diagram_draws_every_account_zone_subnet_nat_and_endpoint() {
+fn diagram_draws_every_account_zone_subnet_nat_endpoint_and_access() {
     let mermaid = reference(&["diagram"]);
     assert_eq!(mermaid.status.code(), Some(0), "{}", stderr(&mermaid));
     let text = String::from_utf8_lossy(&mermaid.stdout);
@@ -415,6 +415,13 @@ fn diagram_draws_every_account_zone_subnet_nat_and_endpoint() {
     assert!(text.contains("prod_nat_c{{\"NAT c\"}}") && !text.contains("dev_nat_c"), "dev has a single NAT");
     assert!(text.contains("gateway: s3"));
     assert!(text.contains("dev_app_b -.->|0.0.0.0/0| dev_nat_a"), "dev's private subnets all use its one NAT");
+    // Access: the bastion in its subnet, reached over the endpoints by Session Manager only.
+    for account in ["dev", "test", "prod"] {
+        assert!(text.contains(&format!("{account}_bastion[[\"bastion · t3.micro<br/>no inbound")), "{account}");
+        assert!(text.contains(&format!("{account}_app_a --- {account}_bastion")), "{account}: in app-a");
+        assert!(text.contains(&format!("{account}_endpoints -.->|Session Manager, 443| {account}_bastion")));
+        assert!(text.contains(&format!("{account}_trail[(\"CloudTrail acme-platform<br/>all regions · validated")));
+    }
 
     let dot = reference(&["diagram", "--format", "dot"]);
     let text = String::from_utf8_lossy(&dot.stdout);
