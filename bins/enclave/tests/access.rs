@@ -713,3 +713,108 @@ async fn a_newer_image_replaces_the_bastion_only_with_replace_bastion_or_a_pinne
     );
     let _ = std::fs::remove_dir_all(&root);
 }
+
+/// The access parts of a one-account spec that transitions change.
+#[derive(Clone, Debug, PartialEq)]
+struct AccessShape {
+    session: bool,
+    idle_minutes: u8,
+    log_days: u16,
+    bastion: Option<&'static str>,
+    trail: bool,
+}
+
+impl AccessShape {
+    fn base() -> AccessShape {
+        AccessShape { session: true, idle_minutes: 20, log_days: 365, bastion: Some("app"), trail: true }
+    }
+
+    fn yaml(&self) -> String {
+        format!(
+            "organization: {{ name: acme, region: eu-west-1, stack: moves }}\n\
+             network: {{ azs: 2, az_reserve: 4, nat: single, tiers: [{{ name: app, size: 22, slot: 0 }}, {{ name: data, size: 22, slot: 1 }}], endpoints: {{ interface: [ssm, ssmmessages, ec2messages, logs], gateway: [s3] }} }}\n\
+             access:\n  session_manager: {{ enabled: {}, idle_timeout_minutes: {}, log_retention_days: {} }}\n  bastion: {{ enabled: {}, tier: {} }}\n\
+             audit: {{ cloudtrail: {{ enabled: {} }} }}\n\
+             accounts: [{{ name: dev, id: \"111111111111\", environment: dev, vpc_cidr: 10.1.0.0/16 }}]\n",
+            self.session,
+            self.idle_minutes,
+            self.log_days,
+            self.bastion.is_some(),
+            self.bastion.unwrap_or("app"),
+            self.trail
+        )
+    }
+
+    /// What exists for it: live bastions (with their tier), trails, our live keys, our buckets.
+    fn expected(&self) -> (Vec<String>, usize, usize, usize) {
+        let bastions = self.bastion.map(|tier| vec![tier.to_owned()]).unwrap_or_default();
+        let key = usize::from(self.session || self.trail);
+        let buckets = usize::from(self.session) + usize::from(self.trail);
+        (bastions, usize::from(self.trail), key, buckets)
+    }
+}
+
+async fn converge_shape(moto: &MotoServer, shape: &AccessShape) {
+    let loaded =
+        enclave_core::config::load_str("spec.yaml", &shape.yaml()).unwrap_or_else(|e| panic!("{shape:?}: {e}"));
+    let model = enclave_net::build(&loaded.spec).expect("fits");
+    let options = CloudOptions {
+        endpoint_url: Some(moto.endpoint().to_owned()),
+        domains: BTreeSet::from([Domain::Net, Domain::Access]),
+        spec: Some(loaded.spec.clone()),
+        ..CloudOptions::default()
+    };
+    let cloud = Cloud::from_config(moto.sdk_config("eu-west-1"), model, ROLE, &options).await.expect("connects");
+    let (plan, observed) = cloud.plan().await.expect("plans");
+    let report = cloud.apply(&plan, &observed, 10, &Quiet).await.expect("applies");
+    assert!(report.is_success(), "{shape:?}: {report:#?}");
+    let (plan, _) = cloud.plan().await.expect("plans");
+    assert!(plan.is_empty(), "{shape:?}: the next plan is empty: {:#?}", plan.changes);
+
+    let dev = clients(moto, "111111111111").await;
+    let mut bastions = Vec::new();
+    for instance in instances(&dev).await.iter().filter(|i| tag(i.tags(), "enclave:stack") == Some("moves")) {
+        let subnet = dev
+            .ec2
+            .describe_subnets()
+            .subnet_ids(instance.subnet_id().unwrap_or_default())
+            .send()
+            .await
+            .expect("subnet");
+        bastions.push(tag(subnet.subnets()[0].tags(), "enclave:tier").unwrap_or_default().to_owned());
+    }
+    let trails = dev.cloudtrail.describe_trails().send().await.expect("trails").trail_list().len();
+    let found = inventory(&dev).await;
+    let buckets = dev
+        .s3
+        .list_buckets()
+        .send()
+        .await
+        .expect("buckets")
+        .buckets()
+        .iter()
+        .filter(|b| b.name().is_some_and(|n| n.starts_with("moves-")))
+        .count();
+    assert_eq!((bastions, trails, found.keys, buckets), shape.expected(), "{shape:?}: what exists");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs moto_server; cargo xtask test installs it and runs this with --ignored"]
+async fn access_transitions_converge_in_one_apply_both_ways() {
+    let base = AccessShape::base();
+    let transitions: Vec<(&str, AccessShape)> = vec![
+        ("bastion off", AccessShape { bastion: None, ..base.clone() }),
+        ("bastion to the data tier", AccessShape { bastion: Some("data"), ..base.clone() }),
+        ("trail off", AccessShape { trail: false, ..base.clone() }),
+        ("idle timeout 45 minutes", AccessShape { idle_minutes: 45, ..base.clone() }),
+        ("session logs kept 30 days", AccessShape { log_days: 30, ..base.clone() }),
+        ("access off entirely", AccessShape { session: false, bastion: None, trail: false, ..base.clone() }),
+    ];
+    let moto = MotoServer::start().expect("moto");
+    converge_shape(&moto, &base).await;
+    for (name, shape) in &transitions {
+        converge_shape(&moto, shape).await;
+        converge_shape(&moto, &base).await;
+        println!("{name}: there and back, one apply each, empty plans after");
+    }
+}

@@ -1582,6 +1582,7 @@ impl Context<'_> {
             .and_then(Value::as_i64)
             .and_then(|h| i32::try_from(h).ok())
             .unwrap_or(1);
+        let launch = Launch { template, subnet, profile, groups, image, tokens, hops };
         let id = self
             .create(
                 || async {
@@ -1601,65 +1602,18 @@ impl Context<'_> {
                     Ok(self.first_ours(live))
                 },
                 || async {
-                    self.settled(&["InvalidParameterValue"], || async {
-                        let out = ec2
-                            .run_instances()
-                            .launch_template(
-                                LaunchTemplateSpecification::builder()
-                                    .launch_template_id(&template)
-                                    .version("$Default")
-                                    .build(),
-                            )
-                            .image_id(&image)
-                            .instance_type(aws_sdk_ec2::types::InstanceType::from(self.text("instance_type")?.as_str()))
-                            .min_count(1)
-                            .max_count(1)
-                            .iam_instance_profile(
-                                aws_sdk_ec2::types::IamInstanceProfileSpecification::builder().arn(&profile).build(),
-                            )
-                            .network_interfaces(
-                                InstanceNetworkInterfaceSpecification::builder()
-                                    .device_index(0)
-                                    .subnet_id(&subnet)
-                                    .associate_public_ip_address(false)
-                                    .set_groups(Some(groups.clone()))
-                                    .build(),
-                            )
-                            .metadata_options(
-                                InstanceMetadataOptionsRequest::builder()
-                                    .http_endpoint(InstanceMetadataEndpointState::Enabled)
-                                    .http_tokens(HttpTokensState::from(tokens.as_str()))
-                                    .http_put_response_hop_limit(hops)
-                                    .build(),
-                            )
-                            .block_device_mappings(
-                                BlockDeviceMapping::builder()
-                                    .device_name(ROOT_DEVICE)
-                                    .ebs(
-                                        EbsBlockDevice::builder()
-                                            .encrypted(true)
-                                            .volume_type(VolumeType::Gp3)
-                                            .volume_size(ROOT_VOLUME_GIB)
-                                            .delete_on_termination(true)
-                                            .build(),
-                                    )
-                                    .build(),
-                            )
-                            .client_token(client_token(self.stack(), self.address()))
-                            .tag_specifications(self.ec2_tags(ResourceType::Instance))
-                            .tag_specifications(self.ec2_tags(ResourceType::Volume))
-                            .customize()
-                            .config_override(no_retry_ec2())
-                            .send()
-                            .await
-                            .map_err(call_error("ec2:RunInstances"))?;
-                        out.instances()
-                            .first()
-                            .and_then(|i| i.instance_id())
-                            .map(str::to_owned)
-                            .ok_or_else(|| CallError::aws("ec2:RunInstances", None, "no instance returned"))
-                    })
-                    .await
+                    // `ClientToken` makes a retried launch return the same instance. After a
+                    // replacement the token is the terminated predecessor's: AWS answers with that
+                    // instance, and a fresh token launches the new one.
+                    let token = client_token(self.stack(), self.address());
+                    let (id, state) = self.run_instance(&launch, token.clone()).await?;
+                    if !matches!(state.as_deref(), Some("shutting-down" | "terminated")) {
+                        return Ok(id);
+                    }
+                    let nanos = std::time::SystemTime::now()
+                        .duration_since(std::time::UNIX_EPOCH)
+                        .map_or(0, |elapsed| elapsed.as_nanos());
+                    Ok(self.run_instance(&launch, format!("{token}-{:x}", nanos & 0xffff_ffff_ffff)).await?.0)
                 },
             )
             .await?;
@@ -1675,6 +1629,86 @@ impl Context<'_> {
         })
         .await?;
         Ok(id)
+    }
+
+    /// One `RunInstances` with `token`: the instance's id and state. While EC2 does not yet
+    /// see an instance profile made moments ago (`InvalidParameterValue`), it is tried again for
+    /// at most a minute.
+    async fn run_instance(&self, launch: &Launch, token: String) -> Result<(String, Option<String>)> {
+        let ec2 = &self.clients().ec2;
+        let began = std::time::Instant::now();
+        let bound = self.access.waits.timeout.min(std::time::Duration::from_secs(60));
+        loop {
+            let result = ec2
+                .run_instances()
+                .launch_template(
+                    LaunchTemplateSpecification::builder()
+                        .launch_template_id(&launch.template)
+                        .version("$Default")
+                        .build(),
+                )
+                .image_id(&launch.image)
+                .instance_type(aws_sdk_ec2::types::InstanceType::from(self.text("instance_type")?.as_str()))
+                .min_count(1)
+                .max_count(1)
+                .iam_instance_profile(
+                    aws_sdk_ec2::types::IamInstanceProfileSpecification::builder().arn(&launch.profile).build(),
+                )
+                .network_interfaces(
+                    InstanceNetworkInterfaceSpecification::builder()
+                        .device_index(0)
+                        .subnet_id(&launch.subnet)
+                        .associate_public_ip_address(false)
+                        .set_groups(Some(launch.groups.clone()))
+                        .build(),
+                )
+                .metadata_options(
+                    InstanceMetadataOptionsRequest::builder()
+                        .http_endpoint(InstanceMetadataEndpointState::Enabled)
+                        .http_tokens(HttpTokensState::from(launch.tokens.as_str()))
+                        .http_put_response_hop_limit(launch.hops)
+                        .build(),
+                )
+                .block_device_mappings(
+                    BlockDeviceMapping::builder()
+                        .device_name(ROOT_DEVICE)
+                        .ebs(
+                            EbsBlockDevice::builder()
+                                .encrypted(true)
+                                .volume_type(VolumeType::Gp3)
+                                .volume_size(ROOT_VOLUME_GIB)
+                                .delete_on_termination(true)
+                                .build(),
+                        )
+                        .build(),
+                )
+                .client_token(&token)
+                .tag_specifications(self.ec2_tags(ResourceType::Instance))
+                .tag_specifications(self.ec2_tags(ResourceType::Volume))
+                .customize()
+                .config_override(no_retry_ec2())
+                .send()
+                .await
+                .map_err(call_error("ec2:RunInstances"));
+            match result {
+                Ok(out) => {
+                    let instance = out
+                        .instances()
+                        .first()
+                        .ok_or_else(|| CallError::aws("ec2:RunInstances", None, "no instance returned"))?;
+                    let id = instance
+                        .instance_id()
+                        .ok_or_else(|| CallError::aws("ec2:RunInstances", None, "no instance id returned"))?;
+                    let state = instance.state().and_then(|s| s.name()).map(|n| n.as_str().to_owned());
+                    return Ok((id.to_owned(), state));
+                }
+                Err(error) if error.is(&Code::Other("InvalidParameterValue".into())) && began.elapsed() < bound => {
+                    tracing::debug!(address = %self.address(), %error, "instance profile not visible to EC2 yet");
+                    tokio::time::sleep(self.access.waits.interval.min(std::time::Duration::from_secs(2))).await;
+                }
+                Err(error) => return Err(error),
+            }
+        }
     }
 
     async fn update_instance(&self, id: &str) -> Result<()> {
@@ -1731,6 +1765,17 @@ impl Context<'_> {
         })
         .await
     }
+}
+
+/// What a bastion launch needs, references resolved.
+struct Launch {
+    template: String,
+    subnet: String,
+    profile: String,
+    groups: Vec<String>,
+    image: String,
+    tokens: String,
+    hops: i32,
 }
 
 /// The bastion's root device (Amazon Linux 2023's).

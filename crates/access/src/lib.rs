@@ -15,7 +15,13 @@
 //! [`model::build`] computes what each account gets; [`resources::desired`] turns it into plan
 //! resources under the `access` component (some after the network's resources: the bastion
 //! after its subnet); [`policy`] holds every document; [`guardrails`] the `ACC` rules. Kinds
-//! are the closed [`kind::Kind`].
+//! are the closed [`kind::Kind`]. [`connect`] builds the Session Manager command to a bastion.
+//!
+//! With the `aws` feature: `clients` (every service client of one account), `observe` (one
+//! paged `tag:GetResources` plus one read per EC2, IAM, KMS, S3, SSM and CloudTrail type,
+//! ownership checked on the client), `apply` (the `Provider` for every kind, through
+//! `enclave_aws::reconcile`) and the AWS half of `connect` (finding the running bastion, its
+//! agent's status). Without it the crate is pure.
 #![deny(missing_docs)]
 
 #[cfg(feature = "aws")]

@@ -252,3 +252,77 @@ async fn a_bucket_name_held_by_another_account_fails_the_create_and_changes_noth
     assert!(error.to_string().contains("s3:CreateBucket"), "{error}");
     assert_eq!(tagging.num_calls(), 0, "nothing is done to a bucket that is not ours");
 }
+
+#[tokio::test]
+async fn a_replacement_bastion_is_launched_with_a_fresh_token_when_the_old_one_answers_with_its_terminated_predecessor()
+{
+    let state = |name| aws_sdk_ec2::types::InstanceState::builder().name(name).build();
+    let run = mock!(aws_sdk_ec2::Client::run_instances)
+        .sequence()
+        .output(move || {
+            // The token of the first bastion: EC2 replays that launch.
+            aws_sdk_ec2::operation::run_instances::RunInstancesOutput::builder()
+                .instances(
+                    aws_sdk_ec2::types::Instance::builder()
+                        .instance_id("i-old")
+                        .state(state(aws_sdk_ec2::types::InstanceStateName::Terminated))
+                        .build(),
+                )
+                .build()
+        })
+        .output(move || {
+            aws_sdk_ec2::operation::run_instances::RunInstancesOutput::builder()
+                .instances(
+                    aws_sdk_ec2::types::Instance::builder()
+                        .instance_id("i-new")
+                        .state(state(aws_sdk_ec2::types::InstanceStateName::Pending))
+                        .build(),
+                )
+                .build()
+        })
+        .build();
+    let describe = mock!(aws_sdk_ec2::Client::describe_instances)
+        .match_requests(|request| request.instance_ids() == ["i-new"])
+        .then_output(move || {
+            aws_sdk_ec2::operation::describe_instances::DescribeInstancesOutput::builder()
+                .reservations(
+                    aws_sdk_ec2::types::Reservation::builder()
+                        .instances(
+                            aws_sdk_ec2::types::Instance::builder()
+                                .instance_id("i-new")
+                                .state(state(aws_sdk_ec2::types::InstanceStateName::Running))
+                                .build(),
+                        )
+                        .build(),
+                )
+                .build()
+        });
+    let access = access(&[&run, &describe]);
+    let instance = address("dev/access/instance/bastion");
+    let after = attributes(json!({
+        "launch_template": "dev/access/launch-template/bastion",
+        "subnet": "dev/net/subnet/data-a",
+        "image": "ami-0123456789abcdef0",
+        "instance_type": "t3.micro",
+        "key_name": null,
+        "public_ip": false,
+        "instance_profile": "dev/access/instance-profile/session-instance",
+        "root_volume_encrypted": true,
+        "http_tokens": "required",
+        "http_put_response_hop_limit": 1,
+        "security_groups": ["dev/access/security-group/bastion"],
+        "tags": { "Name": "dev-instance-bastion" },
+    }));
+    let known = ids(&[
+        ("dev/access/launch-template/bastion", "lt-1"),
+        ("dev/net/subnet/data-a", "subnet-1"),
+        (
+            "dev/access/instance-profile/session-instance",
+            "arn:aws:iam::111111111111:instance-profile/enclave/acme-ssm-instance",
+        ),
+        ("dev/access/security-group/bastion", "sg-1"),
+    ]);
+    let id = access.run(&Step::create(&instance, &after), &known).await.expect("launched");
+    assert_eq!(id.as_deref(), Some("i-new"));
+    assert_eq!(run.num_calls(), 2, "a second launch, with another token");
+}
