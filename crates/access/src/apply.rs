@@ -778,10 +778,9 @@ impl Context<'_> {
         let s3 = &self.clients().s3;
         loop {
             let listed = s3.list_object_versions().bucket(name).max_keys(1000).send().await;
-            let listed = match listed.map_err(call_error("s3:ListObjectVersions")) {
-                Ok(out) => out,
-                Err(error) if error.is(&Code::NotFound(Missing::Bucket)) => return Ok(()),
-                Err(error) => return Err(error),
+            let Some(listed) = toolkit::found(listed.map_err(call_error("s3:ListObjectVersions")), Missing::Bucket)?
+            else {
+                return Ok(());
             };
             let objects: Vec<aws_sdk_s3::types::ObjectIdentifier> = listed
                 .versions()
@@ -1001,35 +1000,29 @@ impl Context<'_> {
                     .map_err(call_error("iam:AttachRolePolicy"))?;
             }
             for arn in had.difference(&wanted) {
-                match iam
-                    .detach_role_policy()
-                    .role_name(name)
-                    .policy_arn(arn)
-                    .send()
-                    .await
-                    .map_err(call_error("iam:DetachRolePolicy"))
-                {
-                    Ok(_) => {}
-                    Err(error) if error.is(&Code::NotFound(Missing::Entity)) => {}
-                    Err(error) => return Err(error),
-                }
+                toolkit::found(
+                    iam.detach_role_policy()
+                        .role_name(name)
+                        .policy_arn(arn)
+                        .send()
+                        .await
+                        .map_err(call_error("iam:DetachRolePolicy")),
+                    Missing::Entity,
+                )?;
             }
         }
         if all || changed(self.step, "policy") {
             match after.and_then(|a| a.get("policy")) {
                 Some(Value::Null) | None => {
-                    match iam
-                        .delete_role_policy()
-                        .role_name(name)
-                        .policy_name(INLINE_POLICY)
-                        .send()
-                        .await
-                        .map_err(call_error("iam:DeleteRolePolicy"))
-                    {
-                        Ok(_) => {}
-                        Err(error) if error.is(&Code::NotFound(Missing::Entity)) => {}
-                        Err(error) => return Err(error),
-                    }
+                    toolkit::found(
+                        iam.delete_role_policy()
+                            .role_name(name)
+                            .policy_name(INLINE_POLICY)
+                            .send()
+                            .await
+                            .map_err(call_error("iam:DeleteRolePolicy")),
+                        Missing::Entity,
+                    )?;
                 }
                 Some(policy) => {
                     iam.put_role_policy()
@@ -1047,21 +1040,19 @@ impl Context<'_> {
 
     async fn delete_role(&self, name: &str) -> Result<()> {
         let iam = &self.clients().iam;
-        let ignore_missing = |result: Result<()>| match result {
-            Err(error) if error.is(&Code::NotFound(Missing::Entity)) => Ok(()),
-            other => other,
+        let ignore_missing = |result: Result<()>| toolkit::found(result, Missing::Entity).map(drop);
+        let Some(out) = toolkit::found(
+            iam.list_attached_role_policies()
+                .role_name(name)
+                .send()
+                .await
+                .map_err(call_error("iam:ListAttachedRolePolicies")),
+            Missing::Entity,
+        )?
+        else {
+            return Ok(());
         };
-        let attached = match iam
-            .list_attached_role_policies()
-            .role_name(name)
-            .send()
-            .await
-            .map_err(call_error("iam:ListAttachedRolePolicies"))
-        {
-            Ok(out) => out.attached_policies.unwrap_or_default(),
-            Err(error) if error.is(&Code::NotFound(Missing::Entity)) => return Ok(()),
-            Err(error) => return Err(error),
-        };
+        let attached = out.attached_policies.unwrap_or_default();
         for policy in attached.iter().filter_map(|p| p.policy_arn()) {
             ignore_missing(
                 iam.detach_role_policy()
@@ -1159,30 +1150,27 @@ impl Context<'_> {
 
     async fn delete_instance_profile(&self, name: &str) -> Result<()> {
         let iam = &self.clients().iam;
-        let out = match iam
-            .get_instance_profile()
-            .instance_profile_name(name)
-            .send()
-            .await
-            .map_err(call_error("iam:GetInstanceProfile"))
-        {
-            Ok(out) => out,
-            Err(error) if error.is(&Code::NotFound(Missing::Entity)) => return Ok(()),
-            Err(error) => return Err(error),
-        };
-        for role in out.instance_profile().map(|p| p.roles()).unwrap_or_default() {
-            match iam
-                .remove_role_from_instance_profile()
+        let Some(out) = toolkit::found(
+            iam.get_instance_profile()
                 .instance_profile_name(name)
-                .role_name(role.role_name())
                 .send()
                 .await
-                .map_err(call_error("iam:RemoveRoleFromInstanceProfile"))
-            {
-                Ok(_) => {}
-                Err(error) if error.is(&Code::NotFound(Missing::Entity)) => {}
-                Err(error) => return Err(error),
-            }
+                .map_err(call_error("iam:GetInstanceProfile")),
+            Missing::Entity,
+        )?
+        else {
+            return Ok(());
+        };
+        for role in out.instance_profile().map(|p| p.roles()).unwrap_or_default() {
+            toolkit::found(
+                iam.remove_role_from_instance_profile()
+                    .instance_profile_name(name)
+                    .role_name(role.role_name())
+                    .send()
+                    .await
+                    .map_err(call_error("iam:RemoveRoleFromInstanceProfile")),
+                Missing::Entity,
+            )?;
         }
         self.delete(|| async {
             iam.delete_instance_profile()
@@ -1255,16 +1243,16 @@ impl Context<'_> {
     /// Detaches the policy from whoever holds it, deletes its other versions, then it.
     async fn delete_policy(&self, arn: &str) -> Result<()> {
         let iam = &self.clients().iam;
-        let entities = match iam
-            .list_entities_for_policy()
-            .policy_arn(arn)
-            .send()
-            .await
-            .map_err(call_error("iam:ListEntitiesForPolicy"))
-        {
-            Ok(out) => out,
-            Err(error) if error.is(&Code::NotFound(Missing::Entity)) => return Ok(()),
-            Err(error) => return Err(error),
+        let Some(entities) = toolkit::found(
+            iam.list_entities_for_policy()
+                .policy_arn(arn)
+                .send()
+                .await
+                .map_err(call_error("iam:ListEntitiesForPolicy")),
+            Missing::Entity,
+        )?
+        else {
+            return Ok(());
         };
         for role in entities.policy_roles().iter().filter_map(|r| r.role_name()) {
             iam.detach_role_policy()
@@ -1551,15 +1539,12 @@ impl Context<'_> {
             .send()
             .await
             .map_err(call_error("ec2:DescribeInstances"));
-        match out {
-            Ok(out) => Ok(out
-                .reservations()
+        Ok(toolkit::found(out, Missing::Instance)?.and_then(|out| {
+            out.reservations()
                 .iter()
                 .flat_map(|r| r.instances())
-                .find_map(|i| i.state().and_then(|s| s.name()).map(|n| n.as_str().to_owned()))),
-            Err(error) if error.is(&Code::NotFound(Missing::Instance)) => Ok(None),
-            Err(error) => Err(error),
-        }
+                .find_map(|i| i.state().and_then(|s| s.name()).map(|n| n.as_str().to_owned()))
+        }))
     }
 
     /// Launches the bastion from its template, in its subnet, every setting also given

@@ -14,7 +14,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use aws_sdk_ec2::types::Filter;
-use enclave_aws::reconcile::{Tagged, owned, policy_document};
+use enclave_aws::reconcile::{Tagged, found as absent, owned, policy_document};
 use enclave_core::Address;
 use enclave_core::plan::Resource;
 use serde_json::{Value, json};
@@ -62,15 +62,6 @@ fn ec2_name_tag(tags: &[aws_sdk_ec2::types::Tag]) -> Value {
     match tags.iter().find(|t| t.key() == Some("Name")).and_then(|t| t.value()) {
         Some(name) => json!({ "Name": name }),
         None => json!({}),
-    }
-}
-
-/// `Ok(None)` when the error is the kind's own "not found".
-fn absent<T>(result: Result<T, CallError>, missing: Missing) -> Result<Option<T>, CallError> {
-    match result {
-        Ok(value) => Ok(Some(value)),
-        Err(error) if error.is(&Code::NotFound(missing)) => Ok(None),
-        Err(error) => Err(error),
     }
 }
 

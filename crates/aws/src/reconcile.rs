@@ -436,6 +436,16 @@ where
     }
 }
 
+/// `Ok(None)` when `result` failed with `missing`'s "not found": the thing is not there (never
+/// made, or gone already). Any other error stays an error.
+pub fn found<T>(result: Result<T, CallError>, missing: Missing) -> Result<Option<T>, CallError> {
+    match result {
+        Ok(value) => Ok(Some(value)),
+        Err(error) if error.is(&Code::NotFound(missing)) => Ok(None),
+        Err(error) => Err(error),
+    }
+}
+
 /// Runs `delete`; an error `gone` accepts (the resource's own "not found") is success, and
 /// [`Code::DependencyViolation`] is retried within `waits`.
 pub async fn delete<G, F, Fut>(waits: Waits, gone: G, delete: F) -> Result<(), CallError>
