@@ -66,6 +66,8 @@ pub(crate) fn run(spec: &SpecArgs, args: &CloudArgs, mode: Mode, compact: bool) 
         replace_bastion: args.replace_bastion,
     };
     let role = loaded.spec.organization.assume_role.to_string();
+    // Guardrails over what the plan builds (`validate` and `enclave check -c` report the same).
+    let findings = matches!(mode, Mode::Plan).then(|| enclave::platform::guardrails(&loaded.spec, &model));
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -179,6 +181,11 @@ pub(crate) fn run(spec: &SpecArgs, args: &CloudArgs, mode: Mode, compact: bool) 
             if let Some(report) = &report {
                 print_report(mode, report);
             }
+            if let Some(findings) = &findings {
+                let mut out = anstream::stdout();
+                let _ = writeln!(out);
+                crate::output::print_findings(&mut out, findings, enclave::platform::rule_infos().len());
+            }
             if args.stats {
                 print_calls(&observe_calls, &calls);
             }
@@ -192,6 +199,7 @@ pub(crate) fn run(spec: &SpecArgs, args: &CloudArgs, mode: Mode, compact: bool) 
                 "removed_accounts": cloud.removed_accounts(),
                 "kept_accounts": cloud.kept_accounts(),
                 "domains": cloud.domains(),
+                "findings": findings.as_ref().map(|report| &report.findings),
                 "newer_images": cloud.newer_images(),
                 "observed": observed.resources.len(),
                 "changes": plan.changes,

@@ -68,6 +68,7 @@ pub(crate) fn plan_offline(args: &SpecArgs, cloud: &CloudArgs, compact: bool) ->
     let domains = enclave::platform::selected(&loaded.spec, &cloud.only);
     let desired = enclave::platform::desired(&loaded.spec, &model, &domains, &|_| enclave_access::Image::Latest);
     let plan: Plan = plan::diff(&desired, &[]).map_err(|cycle| Failure::Runtime(cycle.into()))?;
+    let findings = enclave::platform::guardrails(&loaded.spec, &model);
     let accounts: Vec<(String, String)> = model
         .accounts
         .iter()
@@ -84,6 +85,7 @@ pub(crate) fn plan_offline(args: &SpecArgs, cloud: &CloudArgs, compact: bool) ->
             "accounts": enclave::account_summaries(&loaded, &model),
             "changes": plan.changes,
             "summary": plan.summary(),
+            "findings": findings.findings,
         })),
         Output::Text => {
             let mut out = anstream::stdout();
@@ -97,6 +99,8 @@ pub(crate) fn plan_offline(args: &SpecArgs, cloud: &CloudArgs, compact: bool) ->
             );
             let text = plan::render_text(&plan, &TextOptions { color: true, accounts, attributes: !compact });
             let _ = out.write_all(text.as_bytes());
+            let _ = writeln!(out);
+            print_findings(&mut out, &findings, enclave::platform::rule_infos().len());
         }
     }
     Ok(())

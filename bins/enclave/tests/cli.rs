@@ -74,8 +74,12 @@ fn offline_plan_text_shows_every_account_tier_zone_nat_and_endpoint() {
         "dev has a single NAT"
     );
     assert!(text.contains("      cidr_block           = \"10.1.0.0/16\"\n"), "attributes are shown");
+    assert!(text.contains("\nPlan: 137 to create, 0 to update, 0 to replace, 0 to delete.\n"), "{text}");
+    // The guardrails of what the plan builds follow it, as `validate` reports them.
+    assert!(text.contains("\nguardrails: "), "{text}");
     assert!(
-        text.trim_end().ends_with("Plan: 137 to create, 0 to update, 0 to replace, 0 to delete."),
+        text.trim_end()
+            .ends_with("[info] NET008 dev/net/vpc/main: 1 NAT gateway(s) for 3 zones: egress depends on one zone"),
         "{}",
         text.lines().last().unwrap_or_default()
     );
@@ -99,6 +103,9 @@ fn one_offline_plan_spans_every_enabled_domain_and_only_narrows_it() {
     let bastion = changes.iter().find(|c| c["address"] == "prod/access/instance/bastion").expect("bastion");
     assert!(bastion["depends_on"].as_array().expect("list").contains(&serde_json::json!("prod/net/subnet/app-a")));
     assert_eq!(bastion["after"]["http_tokens"], "required");
+    let rules: Vec<&str> =
+        all["findings"].as_array().expect("findings").iter().filter_map(|f| f["rule"].as_str()).collect();
+    assert_eq!(rules, ["NET008"], "the reference platform's one finding, in the plan's JSON");
     let unknown = reference(&["plan", "--offline", "--only", "dns"]);
     assert_eq!(unknown.status.code(), Some(2), "an unknown domain is a usage error");
 }
