@@ -259,7 +259,8 @@ async fn reference_access_is_applied_as_specified_converges_and_drift_is_repaire
     assert_eq!(mutating(&again["calls"]), BTreeMap::new(), "re-apply makes no mutating call");
     assert_no_duplicates(&moto).await;
 
-    // Five hand changes in dev, each detected by drift (exit 3) and repaired by apply.
+    // Hand changes, each detected by drift (exit 3) and repaired by apply: five in dev, the
+    // trail deleted in test, the trail bucket's policy edited in prod.
     let dev = clients(&moto, "111111111111").await;
     let bastion = instances(&dev).await.remove(0);
     let instance = bastion.instance_id().expect("id");
@@ -302,6 +303,22 @@ async fn reference_access_is_applied_as_specified_converges_and_drift_is_repaire
         .send()
         .await
         .expect("made the default");
+    // And in the other accounts: test's trail deleted, prod's trail bucket policy edited.
+    let test = clients(&moto, "222222222222").await;
+    test.cloudtrail.delete_trail().name(STACK).send().await.expect("trail deleted by hand");
+    let prod = clients(&moto, "333333333333").await;
+    let loose = json!({
+        "Version": "2012-10-17",
+        "Statement": [{ "Effect": "Allow", "Principal": { "Service": "cloudtrail.amazonaws.com" }, "Action": "s3:PutObject",
+                        "Resource": "arn:aws:s3:::acme-platform-333333333333-eu-west-1-trail/*" }]
+    });
+    prod.s3
+        .put_bucket_policy()
+        .bucket("acme-platform-333333333333-eu-west-1-trail")
+        .policy(loose.to_string())
+        .send()
+        .await
+        .expect("bucket policy edited by hand");
 
     let drift = enclave(&["drift", "-c", &dir, "--output", "json"], moto.endpoint());
     assert_eq!(drift.status.code(), Some(3), "{}", String::from_utf8_lossy(&drift.stderr));
@@ -313,7 +330,11 @@ async fn reference_access_is_applied_as_specified_converges_and_drift_is_repaire
         .map(|c| {
             let before = c["before"].as_object().cloned().unwrap_or_default();
             let after = c["after"].as_object().cloned().unwrap_or_default();
-            let attributes = after.iter().filter(|(k, v)| before.get(*k) != Some(*v)).map(|(k, _)| k.clone()).collect();
+            let attributes = if c["action"] == "create" {
+                BTreeSet::from(["create".to_owned()])
+            } else {
+                after.iter().filter(|(k, v)| before.get(*k) != Some(*v)).map(|(k, _)| k.clone()).collect()
+            };
             (c["address"].as_str().unwrap_or_default().to_owned(), attributes)
         })
         .collect();
@@ -322,6 +343,8 @@ async fn reference_access_is_applied_as_specified_converges_and_drift_is_repaire
         ("dev/access/trail/main", &["log_file_validation", "logging"][..]),
         ("dev/access/security-group/bastion", &["ingress"][..]),
         ("dev/access/ssm-document/session-preferences", &["content"][..]),
+        ("prod/access/s3-bucket/trail", &["policy"][..]),
+        ("test/access/trail/main", &["create"][..]),
     ]
     .into_iter()
     .map(|(address, attributes)| (address.to_owned(), attributes.iter().map(|a| (*a).to_owned()).collect()))
