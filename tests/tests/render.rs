@@ -52,3 +52,47 @@ fn rendered_objects_pass_enclave_check_rules_and_strict_schema() {
         }
     }
 }
+
+#[test]
+fn every_autoscaler_budget_and_monitor_targets_a_rendered_workload() {
+    for overlays in [&[][..], &["client-a"], &["client-b"], &["staging"]] {
+        let (loaded, _) = load(&workspace().join("fixtures/reference"), overlays).expect("valid reference spec");
+        for cluster in enclave::render(&loaded.spec).expect("renders") {
+            let objects = cluster.bundle.objects();
+            let find = |kind: &str, namespace: &str, name: &str| {
+                objects.iter().find(|o| o.kind() == kind && o.namespace() == namespace && o.name() == name)
+            };
+            for app in loaded.spec.apps.iter().filter(|a| a.cluster.as_str() == cluster.cluster) {
+                let ns = app.namespace().as_str();
+                let at = format!("{overlays:?} {}/{}", cluster.cluster, app.name);
+                assert!(objects.iter().any(|o| o.kind() == "Namespace" && o.name() == ns), "{at}: its namespace");
+                let deployment =
+                    find("Deployment", ns, app.name.as_str()).unwrap_or_else(|| panic!("{at}: Deployment"));
+                let pod_labels = &deployment.value()["spec"]["template"]["metadata"]["labels"];
+                let matches = |selector: &serde_json::Value| {
+                    selector.as_object().is_some_and(|labels| labels.iter().all(|(k, v)| &pod_labels[k] == v))
+                };
+                if let Some(hpa) = find("HorizontalPodAutoscaler", ns, app.name.as_str()) {
+                    assert_eq!(hpa.value()["spec"]["scaleTargetRef"]["kind"], "Deployment", "{at}");
+                    assert_eq!(hpa.value()["spec"]["scaleTargetRef"]["name"], app.name.as_str(), "{at}");
+                    assert!(deployment.value()["spec"]["replicas"].is_null(), "{at}: the HPA owns the count");
+                }
+                let pdb = find("PodDisruptionBudget", ns, app.name.as_str()).unwrap_or_else(|| panic!("{at}: PDB"));
+                assert!(matches(&pdb.value()["spec"]["selector"]["matchLabels"]), "{at}: the PDB selects its pods");
+                let service = find("Service", ns, &format!("{}-metrics", app.name)).unwrap_or_else(|| panic!("{at}"));
+                assert!(matches(&service.value()["spec"]["selector"]), "{at}: the metrics Service selects its pods");
+                let monitor = objects
+                    .iter()
+                    .find(|o| o.kind() == "ServiceMonitor" && o.name() == app.name.as_str())
+                    .unwrap_or_else(|| panic!("{at}: ServiceMonitor"));
+                let port = &monitor.value()["spec"]["endpoints"][0]["port"];
+                assert_eq!(&service.value()["spec"]["ports"][0]["name"], port, "{at}: the scraped port exists");
+                let selects = monitor.value()["spec"]["selector"]["matchLabels"].as_object().expect("labels");
+                assert!(selects.iter().all(|(k, v)| &service.value()["metadata"]["labels"][k] == v), "{at}");
+                let traffic = find("Service", ns, app.name.as_str()).unwrap_or_else(|| panic!("{at}: Service"));
+                assert_eq!(traffic.value()["spec"]["ports"].as_array().map(Vec::len), Some(1), "{at}: traffic only");
+                assert_eq!(traffic.value()["spec"]["type"], "ClusterIP", "{at}");
+            }
+        }
+    }
+}

@@ -146,8 +146,23 @@ pub fn render(spec: &Spec) -> Result<Vec<RenderedCluster>, BundleError> {
     for cluster in &spec.clusters {
         let mut bundle = enclave_scaling::render::render_cluster(spec, cluster)?;
         let mut artifacts = Vec::new();
-        for app in spec.apps.iter().filter(|app| app.cluster == cluster.name) {
-            let (objects, files) = enclave_monitor::render::render_app(spec.stack().as_str(), app);
+        let stack = spec.stack().as_str();
+        let apps: Vec<&enclave_core::spec::AppSpec> =
+            spec.apps.iter().filter(|app| app.cluster == cluster.name).collect();
+        let namespaces: std::collections::BTreeSet<&str> = apps.iter().map(|app| app.namespace().as_str()).collect();
+        for namespace in namespaces {
+            bundle.push(&enclave_deploy::workload::namespace(stack, namespace))?;
+        }
+        for app in apps {
+            // The workload, with the probes of enclave-monitor and the spread of enclave-scaling.
+            let inputs = enclave_deploy::workload::PodInputs {
+                probes: enclave_monitor::render::probes(app),
+                topology_spread: enclave_scaling::render::topology_spread(app),
+            };
+            for object in enclave_deploy::workload::render_app(stack, app, &inputs) {
+                bundle.push(&object)?;
+            }
+            let (objects, files) = enclave_monitor::render::render_app(stack, app);
             for object in objects {
                 bundle.push(&object)?;
             }

@@ -1,9 +1,13 @@
 //! `enclave-deploy`: from an app in the spec to running, verified pods.
 //!
-//! This crate will own app bundles (Deployment, Service, probes, security context), ECR
-//! repositories, EKS clusters and node groups, blue-green orchestration with health and metric
-//! gates through kube-rs, and delivery pipeline rendering.
+//! Today: [`workload`], each app's Namespace (Pod Security Admission `restricted`),
+//! ServiceAccount, Deployment and Services, typed, with pods that meet the restricted profile
+//! and drain before they stop. The binary adds them to each cluster's bundle beside the scaling
+//! and monitoring objects that target them.
 //!
-//! Nothing is implemented yet: the spec shape it will read (`clusters`, `apps`) is parsed and
-//! validated by `enclave-core` today.
+//! Still to come (issue 13 and after): NetworkPolicies from declared callers and dependencies,
+//! ECR repositories, EKS clusters and node groups, blue-green orchestration through kube-rs, and
+//! the delivery pipeline.
 #![deny(missing_docs)]
+
+pub mod workload;
