@@ -211,7 +211,8 @@ fn visit(dir: &Path, found: &mut impl FnMut(&Path)) -> Result<()> {
 }
 
 /// Crates that must build without any AWS SDK (design.md, section 2).
-const PURE_CRATES: &[&str] = &["enclave-access", "enclave-check", "enclave-core", "enclave-scaling", "enclave-monitor"];
+const PURE_CRATES: &[&str] =
+    &["enclave-access", "enclave-check", "enclave-core", "enclave-deploy", "enclave-scaling", "enclave-monitor"];
 
 /// Fails when a crate that must stay SDK-free has an `aws-sdk-*` crate in its tree.
 fn check_pure_crates() -> Result<()> {

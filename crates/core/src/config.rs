@@ -462,6 +462,22 @@ mod tests {
         }
     }
 
+    #[test]
+    fn a_cluster_version_eks_no_longer_runs_is_rejected_and_the_oldest_it_runs_is_accepted() {
+        let spec = |version: String| {
+            format!(
+                "organization: {{ name: acme, region: eu-west-1, stack: s }}\n\
+                 network: {{ azs: 2, tiers: [{{ name: app, size: 24, slot: 0 }}] }}\n\
+                 accounts: [{{ name: dev, id: \"111111111111\", environment: dev, vpc_cidr: 10.1.0.0/16 }}]\n\
+                 clusters: [{{ name: c, account: dev, version: \"{version}\" }}]\n"
+            )
+        };
+        let oldest = crate::validate::EKS_OLDEST_MINOR;
+        assert!(load_str("spec.yaml", &spec(format!("1.{oldest}"))).is_ok());
+        let text = error_text(&spec(format!("1.{}", oldest - 1)));
+        assert!(text.contains("clusters[0].version: below the oldest version EKS still runs"), "{text}");
+    }
+
     fn spec_with(network: &str) -> String {
         format!(
             "organization: {{ name: acme, region: eu-west-1, stack: s }}\n\

@@ -291,6 +291,11 @@ fn check_access(spec: &Spec, violations: &mut Vec<Violation>) {
     }
 }
 
+/// The oldest Kubernetes minor version EKS still runs: 1.32, as of 2026-11-30 (1.31's extended
+/// support ended on 2026-11-26; each version gets 14 months of standard and 12 of extended
+/// support). Raise it as versions leave extended support.
+pub const EKS_OLDEST_MINOR: u32 = 32;
+
 fn check_clusters(spec: &Spec, violations: &mut Vec<Violation>) {
     duplicates(&spec.clusters, |c| c.name.as_str(), |i| path!("clusters", i, "name"), "cluster name", violations);
     for (index, cluster) in spec.clusters.iter().enumerate() {
@@ -308,7 +313,17 @@ fn check_clusters(spec: &Spec, violations: &mut Vec<Violation>) {
         if !version_ok {
             violations.push(Violation::new(
                 path!("clusters", index, "version"),
-                "not a Kubernetes minor version like `1.31`".to_owned(),
+                "not a Kubernetes minor version like `1.33`".to_owned(),
+            ));
+        } else if cluster.version.strip_prefix("1.").and_then(|minor| minor.parse::<u32>().ok())
+            < Some(EKS_OLDEST_MINOR)
+        {
+            violations.push(Violation::new(
+                path!("clusters", index, "version"),
+                format!(
+                    "below the oldest version EKS still runs (1.{EKS_OLDEST_MINOR}, in extended support); \
+                     choose 1.{EKS_OLDEST_MINOR} or newer"
+                ),
             ));
         }
         if let (Some(account), Some(tier)) = (account, &cluster.tier)
