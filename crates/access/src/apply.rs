@@ -256,13 +256,20 @@ impl Context<'_> {
         F: Fn() -> Fut,
         Fut: Future<Output = Result<T>>,
     {
+        self.settled_within(self.access.waits.timeout, codes, call).await
+    }
+
+    /// [`Context::settled`] giving up after `bound` (or the wait bound, when shorter).
+    async fn settled_within<T, F, Fut>(&self, bound: std::time::Duration, codes: &[&str], call: F) -> Result<T>
+    where
+        F: Fn() -> Fut,
+        Fut: Future<Output = Result<T>>,
+    {
+        let bound = bound.min(self.access.waits.timeout);
         let began = std::time::Instant::now();
         loop {
             match call().await {
-                Err(error)
-                    if codes.iter().any(|code| error.is(&Code::parse(code)))
-                        && began.elapsed() < self.access.waits.timeout =>
-                {
+                Err(error) if codes.iter().any(|code| error.is(&Code::parse(code))) && began.elapsed() < bound => {
                     tracing::debug!(address = %self.address(), %error, "not visible yet; trying again");
                     tokio::time::sleep(self.access.waits.interval.min(std::time::Duration::from_secs(2))).await;
                 }
@@ -1621,79 +1628,67 @@ impl Context<'_> {
     /// at most a minute.
     async fn run_instance(&self, launch: &Launch, token: String) -> Result<(String, Option<String>)> {
         let ec2 = &self.clients().ec2;
-        let began = std::time::Instant::now();
-        let bound = self.access.waits.timeout.min(std::time::Duration::from_secs(60));
-        loop {
-            let result = ec2
-                .run_instances()
-                .launch_template(
-                    LaunchTemplateSpecification::builder()
-                        .launch_template_id(&launch.template)
-                        .version("$Default")
-                        .build(),
-                )
-                .image_id(&launch.image)
-                .instance_type(aws_sdk_ec2::types::InstanceType::from(self.text("instance_type")?.as_str()))
-                .min_count(1)
-                .max_count(1)
-                .iam_instance_profile(
-                    aws_sdk_ec2::types::IamInstanceProfileSpecification::builder().arn(&launch.profile).build(),
-                )
-                .network_interfaces(
-                    InstanceNetworkInterfaceSpecification::builder()
-                        .device_index(0)
-                        .subnet_id(&launch.subnet)
-                        .associate_public_ip_address(false)
-                        .set_groups(Some(launch.groups.clone()))
-                        .build(),
-                )
-                .metadata_options(
-                    InstanceMetadataOptionsRequest::builder()
-                        .http_endpoint(InstanceMetadataEndpointState::Enabled)
-                        .http_tokens(HttpTokensState::from(launch.tokens.as_str()))
-                        .http_put_response_hop_limit(launch.hops)
-                        .build(),
-                )
-                .block_device_mappings(
-                    BlockDeviceMapping::builder()
-                        .device_name(ROOT_DEVICE)
-                        .ebs(
-                            EbsBlockDevice::builder()
-                                .encrypted(true)
-                                .volume_type(VolumeType::Gp3)
-                                .volume_size(ROOT_VOLUME_GIB)
-                                .delete_on_termination(true)
-                                .build(),
-                        )
-                        .build(),
-                )
-                .client_token(&token)
-                .tag_specifications(self.ec2_tags(ResourceType::Instance))
-                .tag_specifications(self.ec2_tags(ResourceType::Volume))
-                .customize()
-                .config_override(no_retry_ec2())
-                .send()
-                .await
-                .map_err(call_error("ec2:RunInstances"));
-            match result {
-                Ok(out) => {
-                    let instance = out
-                        .instances()
-                        .first()
-                        .ok_or_else(|| CallError::aws("ec2:RunInstances", None, "no instance returned"))?;
-                    let id = instance
-                        .instance_id()
-                        .ok_or_else(|| CallError::aws("ec2:RunInstances", None, "no instance id returned"))?;
-                    let state = instance.state().and_then(|s| s.name()).map(|n| n.as_str().to_owned());
-                    return Ok((id.to_owned(), state));
-                }
-                Err(error) if error.is(&Code::Other("InvalidParameterValue".into())) && began.elapsed() < bound => {
-                    tracing::debug!(address = %self.address(), %error, "instance profile not visible to EC2 yet");
-                    tokio::time::sleep(self.access.waits.interval.min(std::time::Duration::from_secs(2))).await;
-                }
-                Err(error) => return Err(error),
-            }
-        }
+        let out = self
+            .settled_within(std::time::Duration::from_secs(60), &["InvalidParameterValue"], || async {
+                ec2.run_instances()
+                    .launch_template(
+                        LaunchTemplateSpecification::builder()
+                            .launch_template_id(&launch.template)
+                            .version("$Default")
+                            .build(),
+                    )
+                    .image_id(&launch.image)
+                    .instance_type(aws_sdk_ec2::types::InstanceType::from(self.text("instance_type")?.as_str()))
+                    .min_count(1)
+                    .max_count(1)
+                    .iam_instance_profile(
+                        aws_sdk_ec2::types::IamInstanceProfileSpecification::builder().arn(&launch.profile).build(),
+                    )
+                    .network_interfaces(
+                        InstanceNetworkInterfaceSpecification::builder()
+                            .device_index(0)
+                            .subnet_id(&launch.subnet)
+                            .associate_public_ip_address(false)
+                            .set_groups(Some(launch.groups.clone()))
+                            .build(),
+                    )
+                    .metadata_options(
+                        InstanceMetadataOptionsRequest::builder()
+                            .http_endpoint(InstanceMetadataEndpointState::Enabled)
+                            .http_tokens(HttpTokensState::from(launch.tokens.as_str()))
+                            .http_put_response_hop_limit(launch.hops)
+                            .build(),
+                    )
+                    .block_device_mappings(
+                        BlockDeviceMapping::builder()
+                            .device_name(ROOT_DEVICE)
+                            .ebs(
+                                EbsBlockDevice::builder()
+                                    .encrypted(true)
+                                    .volume_type(VolumeType::Gp3)
+                                    .volume_size(ROOT_VOLUME_GIB)
+                                    .delete_on_termination(true)
+                                    .build(),
+                            )
+                            .build(),
+                    )
+                    .client_token(&token)
+                    .tag_specifications(self.ec2_tags(ResourceType::Instance))
+                    .tag_specifications(self.ec2_tags(ResourceType::Volume))
+                    .customize()
+                    .config_override(no_retry_ec2())
+                    .send()
+                    .await
+                    .map_err(call_error("ec2:RunInstances"))
+            })
+            .await?;
+        let instance =
+            out.instances().first().ok_or_else(|| CallError::aws("ec2:RunInstances", None, "no instance returned"))?;
+        let id = instance
+            .instance_id()
+            .ok_or_else(|| CallError::aws("ec2:RunInstances", None, "no instance id returned"))?;
+        let state = instance.state().and_then(|s| s.name()).map(|n| n.as_str().to_owned());
+        Ok((id.to_owned(), state))
     }
 
     async fn update_instance(&self, id: &str) -> Result<()> {
