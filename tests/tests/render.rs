@@ -96,3 +96,51 @@ fn every_autoscaler_budget_and_monitor_targets_a_rendered_workload() {
         }
     }
 }
+
+#[test]
+fn every_namespace_denies_by_default_and_every_call_is_allowed_at_both_ends_only() {
+    for overlays in [&[][..], &["client-a"], &["client-b"], &["staging"]] {
+        let (loaded, _) = load(&workspace().join("fixtures/reference"), overlays).expect("valid reference spec");
+        for cluster in enclave::render(&loaded.spec).expect("renders") {
+            let objects = cluster.bundle.objects();
+            let policy = |namespace: &str, name: &str| {
+                objects
+                    .iter()
+                    .find(|o| o.kind() == "NetworkPolicy" && o.namespace() == namespace && o.name() == name)
+                    .map(|o| o.value().clone())
+            };
+            // A peer (namespaceSelector + podSelector) that selects `app`'s pods.
+            let selects = |peers: &serde_json::Value, app: &enclave_core::spec::AppSpec| {
+                peers.as_array().into_iter().flatten().any(|peer| {
+                    peer["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"] == app.namespace().as_str()
+                        && peer["podSelector"]["matchLabels"]["app.kubernetes.io/name"] == app.name.as_str()
+                })
+            };
+            let apps: Vec<_> = loaded.spec.apps.iter().filter(|a| a.cluster.as_str() == cluster.cluster).collect();
+            for app in &apps {
+                let at = format!("{overlays:?} {}/{}", cluster.cluster, app.name);
+                let ns = app.namespace().as_str();
+                let deny = policy(ns, "default-deny").unwrap_or_else(|| panic!("{at}: default deny"));
+                assert_eq!(deny["spec"]["podSelector"], serde_json::json!({}), "{at}: every pod");
+                let own = policy(ns, app.name.as_str()).unwrap_or_else(|| panic!("{at}: its policy"));
+                assert_eq!(own["spec"]["podSelector"]["matchLabels"]["app.kubernetes.io/name"], app.name.as_str());
+                for rule in own["spec"]["ingress"].as_array().expect("ingress") {
+                    assert!(rule["from"].as_array().is_some_and(|from| !from.is_empty()), "{at}: never from anyone");
+                }
+                for rule in own["spec"]["egress"].as_array().expect("egress") {
+                    assert!(rule["to"].as_array().is_some_and(|to| !to.is_empty()), "{at}: never to anywhere");
+                }
+                for other in &apps {
+                    let calls = app.callers.iter().any(|caller| caller.app == other.name);
+                    let theirs = policy(other.namespace().as_str(), other.name.as_str()).expect("policy");
+                    let admitted =
+                        own["spec"]["ingress"].as_array().expect("ingress").iter().any(|r| selects(&r["from"], other));
+                    let reaches =
+                        theirs["spec"]["egress"].as_array().expect("egress").iter().any(|r| selects(&r["to"], app));
+                    assert_eq!(admitted, calls, "{at}: admits {} exactly when it is a caller", other.name);
+                    assert_eq!(reaches, calls, "{at}: {} reaches it exactly when it is a caller", other.name);
+                }
+            }
+        }
+    }
+}

@@ -30,6 +30,7 @@ fn main() {
         Some("soak") => soak(&args[1..]),
         Some("judge-iam") => judge_iam_policies(),
         Some("judge-docker") => judge_dockerfiles(),
+        Some("judge-rendered") => judge_rendered_objects(),
         Some("bench") => match args.get(1).map(String::as_str) {
             Some("health") => bench_health(),
             Some("apply") => bench_apply(),
@@ -42,7 +43,7 @@ fn main() {
         },
         _ => {
             eprintln!(
-                "usage: cargo xtask <command>\n\ncommands:\n  test   fmt, clippy, docs, every test, snapshot hygiene, cargo-deny\n  demo   validate, plan, apply, drift, diagram and destroy the reference platform on a local moto\n  bench  health | apply | check | scale\n  soak   --pairs N --seed S: N generated spec transitions against moto\n  schemas  regenerate the Kubernetes schema bundled in enclave-check\n  judge-iam  parliament over every IAM, key and bucket policy the reference platform generates\n  judge-docker  hadolint over every Dockerfile in the repository"
+                "usage: cargo xtask <command>\n\ncommands:\n  test   fmt, clippy, docs, every test, snapshot hygiene, cargo-deny\n  demo   validate, plan, apply, drift, diagram and destroy the reference platform on a local moto\n  bench  health | apply | check | scale\n  soak   --pairs N --seed S: N generated spec transitions against moto\n  schemas  regenerate the Kubernetes schema bundled in enclave-check\n  judge-iam  parliament over every IAM, key and bucket policy the reference platform generates\n  judge-docker  hadolint over every Dockerfile in the repository\n  judge-rendered  kubernetes-validate, the CRD judge, promtool and Checkov over every rendered bundle"
             );
             std::process::exit(2);
         }
@@ -329,6 +330,7 @@ fn judge_rendered_objects() -> Result<()> {
         Command::new(&python).arg(&crd_judge).args(&crd_args).args(&files),
     )?;
     judge_alert_rules(&promtool, &out.join("reference"))?;
+    check::judge_rendered_with_checkov(&out, &controls)?;
     Ok(())
 }
 

@@ -150,10 +150,19 @@ pub fn render(spec: &Spec) -> Result<Vec<RenderedCluster>, BundleError> {
         let apps: Vec<&enclave_core::spec::AppSpec> =
             spec.apps.iter().filter(|app| app.cluster == cluster.name).collect();
         let namespaces: std::collections::BTreeSet<&str> = apps.iter().map(|app| app.namespace().as_str()).collect();
-        for namespace in namespaces {
+        for namespace in &namespaces {
             bundle.push(&enclave_deploy::workload::namespace(stack, namespace))?;
+            bundle.push(&enclave_deploy::network::default_deny(stack, namespace))?;
         }
+        let account = spec.account(cluster.account.as_str());
+        if cluster.autoscaler.enabled
+            && let Some(account) = account
+        {
+            bundle.push(&autoscaler_policy(stack, account))?;
+        }
+        let reach = enclave_deploy::network::Reach { apps: apps.clone(), tier_subnets: tier_subnets(account) };
         for app in apps {
+            bundle.push(&enclave_deploy::network::app_policy(stack, app, &reach))?;
             // The workload, with the probes of enclave-monitor and the spread of enclave-scaling.
             let inputs = enclave_deploy::workload::PodInputs {
                 probes: enclave_monitor::render::probes(app),
@@ -171,6 +180,47 @@ pub fn render(spec: &Spec) -> Result<Vec<RenderedCluster>, BundleError> {
         rendered.push(RenderedCluster { cluster: cluster.name.to_string(), bundle, artifacts });
     }
     Ok(rendered)
+}
+
+/// The subnets of each tier of `account`'s VPC, as the network domain lays them out.
+fn tier_subnets(account: Option<&enclave_core::spec::Account>) -> std::collections::BTreeMap<String, Vec<String>> {
+    let layout = account.and_then(|account| {
+        enclave_net::cidr::allocate(account.vpc_cidr.net(), &account.network, &enclave_core::path!("network")).ok()
+    });
+    layout
+        .map(|layout| {
+            layout
+                .tiers
+                .into_iter()
+                .map(|tier| (tier.name, tier.subnets.iter().map(ToString::to_string).collect()))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The Cluster Autoscaler's NetworkPolicy: scrapes in from Prometheus; DNS and HTTPS out, to the
+/// VPC when the account has the interface endpoints it calls (EC2, Auto Scaling, STS: the API
+/// server's private endpoint is in the VPC too), else to AWS's public API addresses through
+/// NAT, which cannot be listed.
+fn autoscaler_policy(
+    stack: &str,
+    account: &enclave_core::spec::Account,
+) -> k8s_openapi::api::networking::v1::NetworkPolicy {
+    use enclave_deploy::network::{Peer, Protocol, Rule, dns_rule, policy};
+    let endpoints = &account.network.endpoints.interface;
+    let private = ["ec2", "autoscaling", "sts"].iter().all(|needed| endpoints.iter().any(|e| e.as_str() == *needed));
+    let api = if private { Peer::Block(account.vpc_cidr.to_string()) } else { Peer::Anywhere };
+    policy(
+        stack,
+        enclave_scaling::render::AUTOSCALER_NAME,
+        enclave_scaling::render::AUTOSCALER_NAMESPACE,
+        enclave_scaling::render::autoscaler_selector(),
+        &[Rule {
+            peers: vec![Peer::prometheus()],
+            ports: vec![(Protocol::Tcp, enclave_scaling::render::AUTOSCALER_METRICS_PORT)],
+        }],
+        &[dns_rule(), Rule { peers: vec![api], ports: vec![(Protocol::Tcp, 443)] }],
+    )
 }
 
 /// Every domain's guardrails as `enclave check` rules, so their findings share its reports,

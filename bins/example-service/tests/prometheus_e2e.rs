@@ -96,7 +96,7 @@ apps:
     port: 8080
     monitoring:
       scrape_interval: 1s
-      dependencies: [{ name: database, kind: database }]
+      dependencies: [{ name: database, kind: database, to: { cidr: 10.9.0.0/16 }, port: 5432 }]
       alerts: { database_failure_for: 5s }
 "#,
     )

@@ -29,6 +29,15 @@ pub fn service_account_role_name(cluster: &str, purpose: &str) -> String {
     format!("{cluster}-{purpose}")
 }
 
+/// The namespace the monitoring stack (Prometheus) runs in: the add-ons install it there, and
+/// the NetworkPolicies of every workload admit scrapes from it.
+pub const MONITORING_NAMESPACE: &str = "monitoring";
+
+/// The labels of the Prometheus pods that scrape workloads (kube-prometheus-stack's).
+pub fn prometheus_pod_labels() -> BTreeMap<String, String> {
+    BTreeMap::from([("app.kubernetes.io/name".to_owned(), "prometheus".to_owned())])
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -568,6 +568,9 @@ pub struct NodeGroup {
     pub max: u16,
     /// Desired nodes at creation.
     pub desired: u16,
+    /// The subnet tier its nodes run in; defaults to the cluster's tier.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tier: Option<Name>,
 }
 
 /// An application (filled by `enclave-deploy`, `enclave-scaling`, `enclave-monitor`).
@@ -603,6 +606,18 @@ pub struct AppSpec {
     /// Metrics scraping, dependencies, probes and alert thresholds.
     #[serde(default)]
     pub monitoring: Monitoring,
+    /// The apps of the same cluster allowed to call this one on its traffic port; nothing else
+    /// may (the rendered NetworkPolicies deny every other caller).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub callers: Vec<Caller>,
+}
+
+/// An app allowed to call another.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Caller {
+    /// The calling app, in the same cluster.
+    pub app: Name,
 }
 
 /// How an app is watched.
@@ -666,6 +681,25 @@ pub struct Dependency {
     /// Whether readiness fails when it is down.
     #[serde(default = "default_true")]
     pub critical: bool,
+    /// Where it is: the app's pods may open connections there and nowhere else (DNS aside).
+    /// Required: an undeclared destination is denied by the rendered NetworkPolicies.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub to: Option<Destination>,
+    /// The TCP port it listens on; for another app, defaults to that app's traffic port.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub port: Option<u16>,
+}
+
+/// Where a dependency is reached.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum Destination {
+    /// Another app of the same cluster, which lists this one among its `callers`.
+    App(Name),
+    /// A subnet tier of the cluster's own VPC (a database or cache in the `data` tier).
+    Tier(Name),
+    /// An address range outside the cluster (a peered network, or a public API through NAT).
+    Cidr(Cidr),
 }
 
 /// Kinds of dependencies.

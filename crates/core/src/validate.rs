@@ -10,7 +10,7 @@ use crate::error::Violation;
 use crate::path;
 use crate::region;
 use crate::source::FieldPath;
-use crate::spec::{Account, NetworkSpec, SESSION_MANAGER_ENDPOINTS, Spec};
+use crate::spec::{Account, Destination, Name, NetworkSpec, SESSION_MANAGER_ENDPOINTS, Spec};
 
 /// Retention periods CloudWatch Logs accepts, in days.
 pub const LOG_RETENTION_DAYS: [u16; 22] =
@@ -346,6 +346,12 @@ fn check_clusters(spec: &Spec, violations: &mut Vec<Violation>) {
             if group.instance_types.is_empty() {
                 violations.push(Violation::new(at("instance_types"), "at least one instance type is required"));
             }
+            if let (Some(account), Some(tier)) = (account, &group.tier)
+                && !account.network.tiers.iter().any(|candidate| &candidate.name == tier)
+            {
+                violations
+                    .push(Violation::new(at("tier"), format!("no tier named `{tier}` in account `{}`", account.name)));
+            }
             if group.max == 0 {
                 violations.push(Violation::new(at("max"), "must be at least 1"));
             }
@@ -380,6 +386,97 @@ fn check_apps(spec: &Spec, violations: &mut Vec<Violation>) {
         }
         if app.port == 0 {
             violations.push(Violation::new(path!("apps", index, "port"), "port 0 is not a valid container port"));
+        }
+        check_calls(spec, index, violations);
+    }
+}
+
+/// Callers and dependencies: the edges the NetworkPolicies (and the mesh) allow, so each must
+/// name something that exists, in reach, with both ends agreeing.
+fn check_calls(spec: &Spec, index: usize, violations: &mut Vec<Violation>) {
+    let app = &spec.apps[index];
+    let peer = |name: &Name| spec.apps.iter().find(|other| &other.name == name);
+    duplicates(&app.callers, |c| c.app.as_str(), |i| path!("apps", index, "callers", i, "app"), "caller", violations);
+    for (caller_index, caller) in app.callers.iter().enumerate() {
+        let at = path!("apps", index, "callers", caller_index, "app");
+        match peer(&caller.app) {
+            None => violations.push(Violation::new(at, format!("no app named `{}`", caller.app))),
+            Some(other) if other.name == app.name => {
+                violations.push(Violation::new(at, "an app does not list itself as a caller".to_owned()));
+            }
+            Some(other) if other.cluster != app.cluster => violations.push(Violation::new(
+                at,
+                format!(
+                    "`{}` runs on cluster `{}`, not `{}`: callers share the cluster",
+                    other.name, other.cluster, app.cluster
+                ),
+            )),
+            Some(_) => {}
+        }
+    }
+    let account = spec
+        .clusters
+        .iter()
+        .find(|cluster| cluster.name == app.cluster)
+        .and_then(|cluster| spec.account(cluster.account.as_str()));
+    for (dep_index, dependency) in app.monitoring.dependencies.iter().enumerate() {
+        let at = |field: &str| path!("apps", index, "monitoring", "dependencies", dep_index, field);
+        if dependency.port == Some(0) {
+            violations.push(Violation::new(at("port"), "port 0 is not a valid port"));
+        }
+        match &dependency.to {
+            None => violations.push(Violation::new(
+                at("name"),
+                format!(
+                    "dependency `{}` needs `to:` (an app, a tier or a CIDR) and a port: pods may only reach what is declared",
+                    dependency.name
+                ),
+            )),
+            Some(Destination::App(name)) => match peer(name) {
+                None => violations.push(Violation::new(at("to"), format!("no app named `{name}`"))),
+                Some(other) if other.name == app.name => {
+                    violations.push(Violation::new(at("to"), "an app does not depend on itself".to_owned()));
+                }
+                Some(other) if other.cluster != app.cluster => violations.push(Violation::new(
+                    at("to"),
+                    format!("`{}` runs on cluster `{}`, not `{}`", other.name, other.cluster, app.cluster),
+                )),
+                Some(other) => {
+                    if !other.callers.iter().any(|caller| caller.app == app.name) {
+                        violations.push(Violation::new(
+                            at("to"),
+                            format!(
+                                "`{}` does not list `{}` among its callers; add it there, so its ingress allows the call",
+                                other.name, app.name
+                            ),
+                        ));
+                    }
+                    if dependency.port.is_some_and(|port| port != other.port) {
+                        violations.push(Violation::new(
+                            at("port"),
+                            format!("`{}` serves only its traffic port {}", other.name, other.port),
+                        ));
+                    }
+                }
+            },
+            Some(Destination::Tier(tier)) => {
+                if let Some(account) = account
+                    && !account.network.tiers.iter().any(|candidate| &candidate.name == tier)
+                {
+                    violations.push(Violation::new(
+                        at("to"),
+                        format!("no tier named `{tier}` in account `{}`", account.name),
+                    ));
+                }
+                if dependency.port.is_none() {
+                    violations.push(Violation::new(at("to"), "a tier or CIDR destination needs a `port`".to_owned()));
+                }
+            }
+            Some(Destination::Cidr(_)) => {
+                if dependency.port.is_none() {
+                    violations.push(Violation::new(at("to"), "a tier or CIDR destination needs a `port`".to_owned()));
+                }
+            }
         }
     }
 }

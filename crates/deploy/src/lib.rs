@@ -5,9 +5,12 @@
 //! and drain before they stop. The binary adds them to each cluster's bundle beside the scaling
 //! and monitoring objects that target them.
 //!
-//! Still to come (issue 13 and after): NetworkPolicies from declared callers and dependencies,
-//! ECR repositories, EKS clusters and node groups, blue-green orchestration through kube-rs, and
+//! [`network`]: NetworkPolicies from the spec's declared calls (default deny per namespace, then
+//! each app's callers in and its dependencies out).
+//!
+//! Still to come (issue 13 and after): ECR repositories, EKS clusters and node groups, blue-green orchestration through kube-rs, and
 //! the delivery pipeline.
 #![deny(missing_docs)]
 
+pub mod network;
 pub mod workload;

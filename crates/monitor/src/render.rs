@@ -709,7 +709,7 @@ mod tests {
         let plain = alert_rules(&app(""));
         assert!(!plain.groups[0].rules.iter().any(|r| r.alert == "DatabaseConnectionFailures"));
         let tuned = alert_rules(&app(
-            "    monitoring:\n      dependencies: [{ name: db, kind: database }]\n      alerts: { error_rate_percent: 2.5, latency_p95_seconds: 0.5, service_down_for: 2m }\n",
+            "    monitoring:\n      dependencies: [{ name: db, kind: database, to: { tier: app }, port: 5432 }]\n      alerts: { error_rate_percent: 2.5, latency_p95_seconds: 0.5, service_down_for: 2m }\n",
         ));
         let rule = |name: &str| tuned.groups[0].rules.iter().find(|r| r.alert == name).cloned().expect("rule");
         assert!(rule("HighErrorRate").expr.ends_with("> 0.025"), "{}", rule("HighErrorRate").expr);

@@ -27,8 +27,18 @@ use serde::Serialize;
 
 /// Namespace of the Cluster Autoscaler.
 pub const AUTOSCALER_NAMESPACE: &str = "kube-system";
+/// The Cluster Autoscaler's name (Deployment, ServiceAccount, RBAC objects).
+pub const AUTOSCALER_NAME: &str = "cluster-autoscaler";
+/// The port the Cluster Autoscaler serves metrics and health checks on.
+pub const AUTOSCALER_METRICS_PORT: u16 = 8085;
+
+/// The labels that select the Cluster Autoscaler's pods.
+pub fn autoscaler_selector() -> BTreeMap<String, String> {
+    BTreeMap::from([("app.kubernetes.io/name".to_owned(), AUTOSCALER_NAME.to_owned())])
+}
+
 /// Namespace of prometheus-adapter and its rules.
-pub const ADAPTER_NAMESPACE: &str = "monitoring";
+pub const ADAPTER_NAMESPACE: &str = enclave_core::names::MONITORING_NAMESPACE;
 /// Default prometheus-adapter query: a per-second rate over two minutes.
 pub const DEFAULT_METRICS_QUERY: &str = "sum(rate(<<.Series>>{<<.LabelMatchers>>}[2m])) by (<<.GroupBy>>)";
 
@@ -472,7 +482,7 @@ pub fn cluster_autoscaler(
     account_id: &str,
     region: &str,
 ) -> Result<Bundle, BundleError> {
-    const NAME: &str = "cluster-autoscaler";
+    const NAME: &str = AUTOSCALER_NAME;
     let ns = Some(AUTOSCALER_NAMESPACE);
     let object_labels = || labels(stack, NAME, "cluster-autoscaler");
     let service_account = ServiceAccount {
@@ -548,13 +558,13 @@ pub fn cluster_autoscaler(
         role_ref: RoleRef { api_group: "rbac.authorization.k8s.io".into(), kind: "Role".into(), name: NAME.into() },
         subjects: Some(vec![subject]),
     };
-    let selector = BTreeMap::from([("app.kubernetes.io/name".to_owned(), NAME.to_owned())]);
+    let selector = autoscaler_selector();
     let resources =
         BTreeMap::from([("cpu".to_owned(), Quantity("100m".into())), ("memory".to_owned(), Quantity("600Mi".into()))]);
     let probe = |path: &str| Probe {
         http_get: Some(HTTPGetAction {
             path: Some(path.into()),
-            port: IntOrString::Int(8085),
+            port: IntOrString::Int(i32::from(AUTOSCALER_METRICS_PORT)),
             ..HTTPGetAction::default()
         }),
         period_seconds: Some(10),
@@ -568,7 +578,7 @@ pub fn cluster_autoscaler(
         args: Some(autoscaler_args(cluster)),
         ports: Some(vec![ContainerPort {
             name: Some("metrics".into()),
-            container_port: 8085,
+            container_port: i32::from(AUTOSCALER_METRICS_PORT),
             protocol: Some("TCP".into()),
             ..ContainerPort::default()
         }]),
