@@ -255,6 +255,10 @@ pub(crate) struct CloudArgs {
     /// (without it, a running bastion keeps its image and the plan notes the newer one).
     #[arg(long)]
     pub(crate) replace_bastion: bool,
+    /// Let an apply or destroy delete ECR repositories that still hold images, with their
+    /// images (without it, such a delete fails and names the repository).
+    #[arg(long)]
+    pub(crate) force_images: bool,
 }
 
 /// Flags of the commands that change things (`apply`, `destroy`).

@@ -2,7 +2,8 @@
 //! destroy. The CLI's `plan`, `apply`, `drift` and `destroy` are thin layers over this.
 //!
 //! One run plans the selected domains ([`CloudOptions::domains`]) as one plan and applies it
-//! through one [`Router`]: the network (`enclave-net`) and access (`enclave-access`). The
+//! through one [`Router`]: the network (`enclave-net`), access (`enclave-access`) and deploy
+//! (`enclave-deploy`: the registry). The
 //! network is observed whenever access is selected too, for the ids access refers to (its
 //! bastion's subnet and VPC), but only selected domains are planned or changed.
 //!
@@ -41,6 +42,9 @@ pub struct CloudOptions {
     /// Replace running bastions whose image is older than the latest Amazon Linux 2023 image
     /// (`--replace-bastion`); without it a running bastion keeps its image.
     pub replace_bastion: bool,
+    /// Delete repositories that hold images, with their images (`--force-images`); without it
+    /// such a delete fails and says so.
+    pub force_images: bool,
 }
 
 impl Default for CloudOptions {
@@ -52,6 +56,7 @@ impl Default for CloudOptions {
             domains: BTreeSet::from([Domain::Net]),
             spec: None,
             replace_bastion: false,
+            force_images: false,
         }
     }
 }
@@ -123,6 +128,7 @@ pub struct Cloud {
     model: NetworkModel,
     network: Network,
     access: Access,
+    registry: enclave_deploy::apply::Registry,
     domains: BTreeSet<Domain>,
     spec: Option<Spec>,
     replace_bastion: bool,
@@ -171,6 +177,7 @@ impl Cloud {
         };
         let mut accounts = BTreeMap::new();
         let mut access_accounts = BTreeMap::new();
+        let mut deploy_accounts = BTreeMap::new();
         let members = model.accounts.iter().map(|n| (&n.account, &n.account_id));
         for (name, id) in members.chain(removed.iter().map(|r| (&r.name, &r.id))) {
             let config = aws.account(id).await?;
@@ -182,19 +189,25 @@ impl Cloud {
                     id: id.clone(),
                 },
             );
+            deploy_accounts.insert(name.clone(), enclave_deploy::clients::Clients::new(&config, &aws.counter()));
         }
         let network = Network::new(&model.stack, accounts).waits(options.waits);
         let access = Access::new(&model.stack, &model.region, access_accounts).waits(options.waits);
+        let registry = enclave_deploy::apply::Registry::new(&model.stack, deploy_accounts)
+            .waits(options.waits)
+            .force_images(options.force_images);
         let recorded = std::sync::Mutex::new(recorded);
         let mut domains = options.domains.clone();
         if options.spec.is_none() {
             domains.remove(&Domain::Access);
+            domains.remove(&Domain::Deploy);
         }
         Ok(Cloud {
             aws,
             model,
             network,
             access,
+            registry,
             domains,
             spec: options.spec.clone(),
             replace_bastion: options.replace_bastion,
@@ -240,6 +253,7 @@ impl Cloud {
     /// the network's whenever access is selected (it refers to them).
     pub async fn observe(&self) -> Result<Observation, CloudError> {
         let with_access = self.domains.contains(&Domain::Access);
+        let with_deploy = self.domains.contains(&Domain::Deploy);
         let removed_ids: BTreeMap<&String, &String> = self.removed.iter().map(|r| (&r.name, &r.id)).collect();
         let names = self.model.accounts.iter().map(|n| (&n.account, &n.account_id)).chain(removed_ids);
         let observations = futures_util::future::join_all(names.map(|(account, account_id)| async move {
@@ -258,14 +272,21 @@ impl Cloud {
                 };
                 enclave_access::observe::observe(clients, scope).await
             };
-            let (net, access) = tokio::join!(net, access);
+            let deploy = async {
+                if !with_deploy {
+                    return Ok(Observation::default());
+                }
+                let clients = self.registry.clients(account).expect("clients for every account");
+                let scope = enclave_deploy::observe::Scope { stack: &self.model.stack, account };
+                enclave_deploy::observe::observe(clients, scope).await
+            };
+            let (net, access, deploy) = tokio::join!(net, access, deploy);
             (
                 account.clone(),
                 net.and_then(|mut net| {
-                    access.map(|access| {
-                        net.extend(access);
-                        net
-                    })
+                    net.extend(access?);
+                    net.extend(deploy?);
+                    Ok(net)
                 }),
             )
         }))
@@ -342,6 +363,11 @@ impl Cloud {
                         images.get(account).cloned().unwrap_or(Image::Latest)
                     });
                     desired.extend(enclave_access::resources::desired(&model));
+                }
+                Domain::Deploy => {
+                    let Some(spec) = &self.spec else { continue };
+                    desired
+                        .extend(enclave_deploy::resources::desired(&crate::platform::deploy_model(spec, &self.model)));
                 }
             }
         }
@@ -447,5 +473,6 @@ impl Cloud {
         Router::default()
             .route(enclave_net::resources::COMPONENT, &self.network)
             .route(enclave_access::resources::COMPONENT, &self.access)
+            .route(enclave_deploy::resources::COMPONENT, &self.registry)
     }
 }

@@ -64,6 +64,7 @@ pub(crate) fn run(spec: &SpecArgs, args: &CloudArgs, mode: Mode, compact: bool) 
         domains,
         spec: Some(loaded.spec.clone()),
         replace_bastion: args.replace_bastion,
+        force_images: args.force_images,
     };
     let role = loaded.spec.organization.assume_role.to_string();
     // Guardrails over what the plan builds (`validate` and `enclave check -c` report the same).

@@ -18,19 +18,22 @@ use serde::Serialize;
 pub enum Domain {
     /// VPCs, subnets, routing, NAT, endpoints, flow logs (`enclave-net`).
     Net,
-    /// Session Manager, bastions, CloudTrail (`enclave-access`).
+    /// Session Manager, bastions, CloudTrail, and each account's KMS key (`enclave-access`).
     Access,
+    /// The image registry: ECR repositories (`enclave-deploy`).
+    Deploy,
 }
 
 impl Domain {
     /// Every domain, in dependency order.
-    pub const ALL: [Domain; 2] = [Domain::Net, Domain::Access];
+    pub const ALL: [Domain; 3] = [Domain::Net, Domain::Access, Domain::Deploy];
 
     /// The component segment of the domain's addresses.
     pub fn component(self) -> &'static str {
         match self {
             Domain::Net => enclave_net::resources::COMPONENT,
             Domain::Access => enclave_access::resources::COMPONENT,
+            Domain::Deploy => enclave_deploy::resources::COMPONENT,
         }
     }
 
@@ -38,9 +41,15 @@ impl Domain {
     pub fn enabled(self, spec: &Spec) -> bool {
         match self {
             Domain::Net => !spec.accounts.is_empty(),
+            // The account key encrypts cluster secrets and images too.
             Domain::Access => {
-                spec.access.session_manager.enabled || spec.access.bastion.enabled || spec.audit.cloudtrail.enabled
+                spec.access.session_manager.enabled
+                    || spec.access.bastion.enabled
+                    || spec.audit.cloudtrail.enabled
+                    || spec.registry.is_some()
+                    || !spec.clusters.is_empty()
             }
+            Domain::Deploy => spec.registry.is_some(),
         }
     }
 }
@@ -90,6 +99,30 @@ pub fn access_model(spec: &Spec, network: &NetworkModel, image: &dyn Fn(&str) ->
     enclave_access::model::build(spec, &placements(spec, network, image))
 }
 
+/// Whether `tier` of `account` routes to an internet gateway, as the network lays it out.
+fn public_tier(network: &NetworkModel, account: &str, tier: &str) -> bool {
+    let Some(account) = network.accounts.iter().find(|a| a.account == account) else { return false };
+    let subnets: Vec<&str> =
+        account.subnets.iter().filter(|subnet| subnet.tier == tier).map(|subnet| subnet.name.as_str()).collect();
+    account.route_tables.iter().any(|table| {
+        table.subnets.iter().any(|subnet| subnets.contains(&subnet.as_str()))
+            && table.routes.iter().any(|route| route.target == enclave_net::model::Target::InternetGateway)
+    })
+}
+
+/// The deploy model of `spec`, with the network's view of which tiers are public.
+pub fn deploy_model(spec: &Spec, network: &NetworkModel) -> enclave_deploy::DeployModel {
+    enclave_deploy::model::build(spec, &|account, tier| public_tier(network, account, tier))
+}
+
+/// The deploy domain's desired resources in the accounts of `network` (all of the spec's, or
+/// the `--account` one).
+pub fn deploy_resources(spec: &Spec, network: &NetworkModel) -> Vec<Resource> {
+    let mut resources = enclave_deploy::resources::desired(&deploy_model(spec, network));
+    resources.retain(|resource| network.accounts.iter().any(|account| account.account == resource.address.account()));
+    resources
+}
+
 /// The desired resources of every domain in `domains`, for one plan.
 pub fn desired(
     spec: &Spec,
@@ -102,6 +135,7 @@ pub fn desired(
         match domain {
             Domain::Net => out.extend(enclave_net::resources::desired(network)),
             Domain::Access => out.extend(enclave_access::resources::desired(&access_model(spec, network, image))),
+            Domain::Deploy => out.extend(deploy_resources(spec, network)),
         }
     }
     out
@@ -111,6 +145,7 @@ pub fn desired(
 pub fn rule_infos() -> Vec<enclave_core::guardrail::RuleInfo> {
     let mut infos = enclave_net::guardrails::rules().infos();
     infos.extend(enclave_access::guardrails::rules().infos());
+    infos.extend(enclave_deploy::guardrails::rules().infos());
     infos
 }
 
@@ -122,6 +157,7 @@ pub fn guardrails(spec: &Spec, network: &NetworkModel) -> enclave_core::guardrai
     let domains = selected(spec, &[]);
     let resources = desired(spec, network, &domains, &|_| Image::Latest);
     report.merge(enclave_access::guardrails::rules().run(&resources));
+    report.merge(enclave_deploy::guardrails::rules().run(&deploy_model(spec, network)));
     report
 }
 
@@ -137,13 +173,17 @@ mod tests {
     #[test]
     fn only_narrows_the_enabled_domains_and_never_adds_one() {
         let (loaded, _) = reference();
-        assert_eq!(selected(&loaded.spec, &[]), BTreeSet::from([Domain::Net, Domain::Access]));
+        assert_eq!(selected(&loaded.spec, &[]), BTreeSet::from(Domain::ALL));
         assert_eq!(selected(&loaded.spec, &[Domain::Access]), BTreeSet::from([Domain::Access]));
         let mut spec = loaded.spec.clone();
         spec.access.session_manager.enabled = false;
         spec.access.bastion.enabled = false;
         spec.audit.cloudtrail.enabled = false;
-        assert_eq!(selected(&spec, &[Domain::Access]), BTreeSet::new(), "a disabled domain stays off");
+        assert_eq!(selected(&spec, &[Domain::Access]), BTreeSet::from([Domain::Access]), "the clusters need the key");
+        spec.clusters.clear();
+        spec.apps.clear();
+        spec.registry = None;
+        assert_eq!(selected(&spec, &[Domain::Access, Domain::Deploy]), BTreeSet::new(), "a disabled domain stays off");
     }
 
     #[test]

@@ -143,8 +143,8 @@ async fn reference_access_is_applied_as_specified_converges_and_drift_is_repaire
     let moto = MotoServer::start().expect("moto");
     let dir = reference_dir();
     let first = json_of(&["apply", "-c", &dir, "--yes"], moto.endpoint());
-    assert_eq!(first["summary"]["create"], 182, "137 network and 45 access resources");
-    assert_eq!(first["domains"], json!(["net", "access"]));
+    assert_eq!(first["summary"]["create"], 185, "137 network, 45 access and 3 deploy resources");
+    assert_eq!(first["domains"], json!(["net", "access", "deploy"]));
 
     for (name, id) in ACCOUNTS {
         let clients = clients(&moto, id).await;

@@ -93,12 +93,12 @@ fn one_offline_plan_spans_every_enabled_domain_and_only_narrows_it() {
         serde_json::from_slice(&output.stdout).expect("valid JSON")
     };
     let all = json(&["plan", "--offline", "--output", "json"]);
-    assert_eq!(all["domains"], serde_json::json!(["net", "access"]));
+    assert_eq!(all["domains"], serde_json::json!(["net", "access", "deploy"]));
     let access = json(&["plan", "--offline", "--output", "json", "--only", "access"]);
-    let both = json(&["plan", "--offline", "--output", "json", "--only", "net,access"]);
+    let both = json(&["plan", "--offline", "--output", "json", "--only", "net,access,deploy"]);
     assert_eq!(all["summary"], both["summary"]);
     assert_eq!(access["summary"]["create"], 45, "15 access resources in each of 3 accounts");
-    assert_eq!(all["summary"]["create"], 137 + 45);
+    assert_eq!(all["summary"]["create"], 137 + 45 + 3, "and one repository per app in the registry account");
     let changes = all["changes"].as_array().expect("changes");
     let bastion = changes.iter().find(|c| c["address"] == "prod/access/instance/bastion").expect("bastion");
     assert!(bastion["depends_on"].as_array().expect("list").contains(&serde_json::json!("prod/net/subnet/app-a")));

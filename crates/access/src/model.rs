@@ -89,12 +89,15 @@ pub struct AccountAccess {
     pub bastion: Option<BastionHost>,
     /// The trail, when enabled.
     pub trail: Option<Trail>,
+    /// Whether the account runs a cluster or holds the registry, whose secrets and images the
+    /// account's key encrypts too (the deploy domain names it by its alias).
+    pub hosts_workloads: bool,
 }
 
 impl AccountAccess {
-    /// Whether the account needs the access KMS key (anything to encrypt).
+    /// Whether the account needs its KMS key (anything to encrypt).
     pub fn needs_key(&self) -> bool {
-        self.session.is_some() || self.trail.is_some()
+        self.session.is_some() || self.trail.is_some() || self.hosts_workloads
     }
 }
 
@@ -200,6 +203,8 @@ pub fn build(spec: &Spec, placements: &[Placement]) -> AccessModel {
                     multi_region: trail.multi_region,
                     log_file_validation: trail.log_file_validation,
                 }),
+                hosts_workloads: spec.clusters.iter().any(|cluster| cluster.account.as_str() == placement.account)
+                    || spec.registry.as_ref().is_some_and(|registry| registry.account.as_str() == placement.account),
             }
         })
         .collect();
@@ -238,7 +243,7 @@ pub fn people_policy_name(stack: &str) -> String {
 
 /// The alias of the account's access key.
 pub fn key_alias(stack: &str) -> String {
-    format!("alias/enclave/{stack}/access")
+    enclave_core::names::account_key_alias(stack)
 }
 
 #[cfg(test)]

@@ -6,7 +6,7 @@
 //! subnets, routes or endpoints the network has.
 //!
 //! Ownership is always checked here, on the client: a resource is ours only when it carries
-//! [`STACK_TAG`] with this stack and an [`ADDRESS_TAG`] of the `access` component (moto ignores
+//! [`STACK_TAG`] with this stack and an `enclave:address` of the `access` component (moto ignores
 //! the tag filters of some APIs, and a resource of another stack or domain must never be taken
 //! for ours). The key alias has no tags: it is ours when it bears the stack's alias name and
 //! points at a key that is ours.
@@ -23,7 +23,7 @@ use crate::clients::{CallError, Clients, Code, Missing, call_error};
 use crate::kind::Kind;
 use crate::model::{instance_role_name, key_alias, people_policy_name, trail_role_name};
 use crate::resources::{COMPONENT, ROLE_PATH};
-use enclave_core::address::{ADDRESS_TAG, STACK_TAG};
+use enclave_core::address::STACK_TAG;
 
 pub use enclave_core::reconcile::Observed;
 
@@ -45,12 +45,7 @@ pub struct Scope<'a> {
 
 /// Whether `tags` (key, value pairs) make a resource ours: this stack, an access address.
 fn ours<'t>(stack: &str, tags: impl IntoIterator<Item = (&'t str, &'t str)>) -> Option<Address> {
-    let tags: BTreeMap<&str, &str> = tags.into_iter().collect();
-    if tags.get(STACK_TAG) != Some(&stack) {
-        return None;
-    }
-    let address: Address = tags.get(ADDRESS_TAG)?.parse().ok()?;
-    (address.component() == COMPONENT).then_some(address)
+    enclave_aws::reconcile::owned_address(stack, COMPONENT, tags)
 }
 
 /// An owned EC2 resource of this domain.

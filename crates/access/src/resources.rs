@@ -66,7 +66,13 @@ fn account_resources(model: &AccessModel, account: &AccountAccess) -> Vec<Resour
     if account.needs_key() {
         out.push(
             Resource::new(key.clone())
-                .attr("description", format!("enclave {}: sessions, session logs and the trail", model.stack))
+                .attr(
+                    "description",
+                    format!(
+                        "enclave {}: the account key (sessions, logs, trail, cluster secrets, images)",
+                        model.stack
+                    ),
+                )
                 .immutable("key_usage", "ENCRYPT_DECRYPT")
                 .attr("rotation", true)
                 .attr("policy", policy::key_policy(model, account)),

@@ -50,6 +50,26 @@ pub fn owned<'a, T: Tagged>(item: &'a T, stack: &str) -> Option<(&'a str, Addres
     Some((item.id()?, item.tag(ADDRESS_TAG)?.parse().ok()?))
 }
 
+/// The address of a resource whose tags (key, value pairs) make it this stack's and
+/// `component`'s; `None` otherwise. For services whose resources are not [`Tagged`] items
+/// (tags read separately, as maps or lists).
+pub fn owned_address<'t>(
+    stack: &str,
+    component: &str,
+    tags: impl IntoIterator<Item = (&'t str, &'t str)>,
+) -> Option<Address> {
+    let mut stack_seen = false;
+    let mut address = None;
+    for (key, value) in tags {
+        match key {
+            STACK_TAG => stack_seen = value == stack,
+            ADDRESS_TAG => address = value.parse::<Address>().ok(),
+            _ => {}
+        }
+    }
+    address.filter(|address| stack_seen && address.component() == component)
+}
+
 /// A policy document as AWS returns it, parsed: IAM sends documents URL-encoded, moto and the
 /// other services as sent. Text that is not JSON stays a string (and differs from any plan).
 pub fn policy_document(text: &str) -> serde_json::Value {
@@ -119,6 +139,8 @@ pub enum Code {
     AlreadyExists(Existing),
     /// The internet gateway is not attached to that VPC.
     GatewayNotAttached,
+    /// The container still holds something (`RepositoryNotEmptyException`, ECR).
+    NotEmpty,
     /// Any other code, as AWS sent it.
     Other(String),
 }
@@ -172,6 +194,13 @@ pub enum Missing {
     Instance,
     /// `InvalidLaunchTemplateId.NotFound`, `InvalidLaunchTemplateName.NotFoundException`.
     LaunchTemplate,
+    /// `RepositoryNotFoundException` (ECR).
+    Repository,
+    /// A repository without that setting: `LifecyclePolicyNotFoundException`,
+    /// `RepositoryPolicyNotFoundException` (ECR).
+    RepositoryConfiguration,
+    /// `ImageNotFoundException`, `ScanNotFoundException` (ECR).
+    Image,
     /// Another `*NotFound*` code.
     Other,
 }
@@ -203,6 +232,8 @@ pub enum Existing {
     Trail,
     /// `InvalidLaunchTemplateName.AlreadyExistsException`.
     LaunchTemplate,
+    /// `RepositoryAlreadyExistsException` (ECR).
+    Repository,
 }
 
 const THROTTLING: &[&str] = &[
@@ -252,6 +283,13 @@ impl Code {
             "InvalidLaunchTemplateId.NotFound" | "InvalidLaunchTemplateName.NotFoundException" => {
                 missing(Missing::LaunchTemplate)
             }
+            "RepositoryNotFoundException" => missing(Missing::Repository),
+            "LifecyclePolicyNotFoundException" | "RepositoryPolicyNotFoundException" => {
+                missing(Missing::RepositoryConfiguration)
+            }
+            "ImageNotFoundException" | "ScanNotFoundException" => missing(Missing::Image),
+            "RepositoryAlreadyExistsException" => existing(Existing::Repository),
+            "RepositoryNotEmptyException" => Code::NotEmpty,
             "AlreadyExistsException" => existing(Existing::Alias),
             "BucketAlreadyOwnedByYou" => existing(Existing::Bucket),
             "DocumentAlreadyExists" => existing(Existing::Document),

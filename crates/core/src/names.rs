@@ -29,6 +29,30 @@ pub fn service_account_role_name(cluster: &str, purpose: &str) -> String {
     format!("{cluster}-{purpose}")
 }
 
+/// The IAM role of `cluster`'s nodes (under [`ROLE_PATH`]): deploy creates it, and the
+/// registry's repository policy lets exactly these roles of the other accounts pull.
+pub fn node_role_name(cluster: &str) -> String {
+    format!("{cluster}-node")
+}
+
+/// The alias of each account's KMS key (made by the access domain), by which other domains
+/// name it: session logs and the trail, EKS secrets, ECR repositories.
+pub fn account_key_alias(stack: &str) -> String {
+    format!("alias/enclave/{stack}/access")
+}
+
+/// The plan address of `account`'s KMS key, which other domains' resources come after.
+pub fn account_key_address(account: &str) -> crate::Address {
+    crate::Address::new(account, "access", "kms-key", "access")
+        .unwrap_or_else(|error| panic!("internal address error: {error}"))
+}
+
+/// The plan address of the alias of `account`'s KMS key.
+pub fn account_key_alias_address(account: &str) -> crate::Address {
+    crate::Address::new(account, "access", "kms-alias", "access")
+        .unwrap_or_else(|error| panic!("internal address error: {error}"))
+}
+
 /// The namespace the monitoring stack (Prometheus) runs in: the add-ons install it there, and
 /// the NetworkPolicies of every workload admit scrapes from it.
 pub const MONITORING_NAMESPACE: &str = "monitoring";

@@ -37,6 +37,11 @@ pub fn partition(region: &str) -> &'static str {
     }
 }
 
+/// The DNS suffix of a region's service endpoints (`amazonaws.com`, `amazonaws.com.cn` in China).
+pub fn dns_suffix(region: &str) -> &'static str {
+    if region.starts_with("cn-") { "amazonaws.com.cn" } else { "amazonaws.com" }
+}
+
 const REGIONS: &[RegionInfo] = &[
     RegionInfo { code: "af-south-1", zone_letters: "abc" },
     RegionInfo { code: "ap-east-1", zone_letters: "abc" },

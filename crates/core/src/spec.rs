@@ -39,6 +39,38 @@ pub struct Spec {
     /// Applications deployed to the clusters.
     #[serde(default)]
     pub apps: Vec<AppSpec>,
+    /// Where app images are kept: one ECR repository per app, in one account of the stack.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub registry: Option<RegistrySpec>,
+}
+
+/// The stack's image registry (filled by `enclave-deploy`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RegistrySpec {
+    /// The account that builds images and holds the repositories; the other accounts' nodes
+    /// pull from it.
+    pub account: Name,
+    /// Scan every image when it is pushed.
+    #[serde(default = "default_true")]
+    pub scan_on_push: bool,
+    /// Refuse to move a tag to another image once pushed.
+    #[serde(default = "default_true")]
+    pub immutable_tags: bool,
+    /// How many tagged images each repository keeps (older ones expire).
+    #[serde(default = "default_keep_tagged")]
+    pub keep_tagged: u16,
+    /// Days after which an untagged image expires.
+    #[serde(default = "default_untagged_days")]
+    pub untagged_expire_days: u16,
+}
+
+fn default_keep_tagged() -> u16 {
+    30
+}
+
+fn default_untagged_days() -> u16 {
+    7
 }
 
 impl Spec {
@@ -442,6 +474,10 @@ pub struct ClusterSpec {
     /// Tier whose subnets hold the nodes; defaults to the first tier.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tier: Option<Name>,
+    /// Whether the API server is also reachable from the internet. Off: the endpoint is
+    /// private, reached from the VPC (through Session Manager); a guardrail flags it on.
+    #[serde(default)]
+    pub public_endpoint: bool,
     /// Managed node groups.
     #[serde(default)]
     pub node_groups: Vec<NodeGroup>,

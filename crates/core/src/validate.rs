@@ -24,6 +24,7 @@ pub fn validate(spec: &Spec) -> Vec<Violation> {
     check_access(spec, &mut violations);
     check_clusters(spec, &mut violations);
     check_apps(spec, &mut violations);
+    check_registry(spec, &mut violations);
     violations
 }
 
@@ -478,5 +479,19 @@ fn check_calls(spec: &Spec, index: usize, violations: &mut Vec<Violation>) {
                 }
             }
         }
+    }
+}
+
+fn check_registry(spec: &Spec, violations: &mut Vec<Violation>) {
+    let Some(registry) = &spec.registry else { return };
+    if spec.account(registry.account.as_str()).is_none() {
+        violations
+            .push(Violation::new(path!("registry", "account"), format!("no account named `{}`", registry.account)));
+    }
+    if registry.keep_tagged == 0 {
+        violations.push(Violation::new(path!("registry", "keep_tagged"), "must keep at least 1 tagged image"));
+    }
+    if registry.untagged_expire_days == 0 {
+        violations.push(Violation::new(path!("registry", "untagged_expire_days"), "must be at least 1 day"));
     }
 }

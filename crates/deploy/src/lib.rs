@@ -12,5 +12,19 @@
 //! the delivery pipeline.
 #![deny(missing_docs)]
 
+#[cfg(feature = "aws")]
+pub mod apply;
+#[cfg(feature = "aws")]
+pub mod clients;
+pub mod guardrails;
+pub mod kind;
+pub mod model;
 pub mod network;
+#[cfg(feature = "aws")]
+pub mod observe;
+pub mod resources;
+#[cfg(feature = "aws")]
+pub mod scan;
 pub mod workload;
+
+pub use model::DeployModel;

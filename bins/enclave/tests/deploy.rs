@@ -1,0 +1,295 @@
+//! The deploy domain against moto (what moto answers; the rest is in
+//! `crates/deploy/tests/mocked.rs`): the reference platform's registry is applied with the
+//! network and access in one plan, converges, has its drift repaired, survives being killed at
+//! seeded points, and is destroyed without touching anyone else's repositories or deleting
+//! images unless asked.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::Stdio;
+use std::time::Duration;
+
+use aws_sdk_ecr::types::{ImageScanningConfiguration, ImageTagMutability, Tag};
+use enclave_aws::moto::MotoServer;
+use enclave_aws::proxy::{FaultProxy, Faults};
+use enclave_aws::{Aws, AwsOptions};
+use serde_json::{Value, json};
+
+const ROLE: &str = "OrganizationAccountAccessRole";
+const STACK: &str = "acme-platform";
+const PROD: &str = "333333333333";
+const REPOSITORIES: [&str; 3] = ["billing-worker", "orders", "reports"];
+
+fn reference_dir() -> String {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/reference").to_string_lossy().into_owned()
+}
+
+fn enclave(args: &[&str], endpoint: &str) -> std::process::Output {
+    common::enclave_against(args, endpoint).output().expect("enclave runs")
+}
+
+fn json_of(args: &[&str], endpoint: &str) -> Value {
+    let mut all = args.to_vec();
+    all.extend(["--output", "json"]);
+    let out = enclave(&all, endpoint);
+    serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{args:?}: {e}: {}", String::from_utf8_lossy(&out.stderr)))
+}
+
+fn applied(args: &[&str], endpoint: &str) {
+    let out = enclave(args, endpoint);
+    assert!(
+        out.status.success(),
+        "{args:?}: {}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn mutating(calls: &Value) -> BTreeMap<String, u64> {
+    calls
+        .as_object()
+        .expect("calls")
+        .iter()
+        .filter(|(op, _)| {
+            let operation = op.split(':').nth(1).unwrap_or("");
+            !["Describe", "Get", "List", "AssumeRole"].iter().any(|read| operation.starts_with(read))
+        })
+        .map(|(op, n)| (op.clone(), n.as_u64().unwrap_or(0)))
+        .collect()
+}
+
+/// ECR and KMS of a member account, straight to moto.
+async fn clients(moto: &MotoServer, account_id: &str) -> (aws_sdk_ecr::Client, aws_sdk_kms::Client) {
+    let aws =
+        Aws::from_config(moto.sdk_config("eu-west-1"), AwsOptions::new("eu-west-1", ROLE).endpoint(moto.endpoint()));
+    let config = aws.account(account_id).await.expect("assume");
+    (aws_sdk_ecr::Client::new(&config), aws_sdk_kms::Client::new(&config))
+}
+
+/// Every repository of an account, by name, any owner.
+async fn repositories(ecr: &aws_sdk_ecr::Client) -> BTreeMap<String, aws_sdk_ecr::types::Repository> {
+    let out = ecr.describe_repositories().send().await.expect("repositories");
+    out.repositories().iter().map(|r| (r.repository_name().unwrap_or_default().to_owned(), r.clone())).collect()
+}
+
+/// Pushes a tiny image manifest as `repository:tag`.
+async fn push(ecr: &aws_sdk_ecr::Client, repository: &str, tag: &str) {
+    let manifest = json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
+        "config": { "mediaType": "application/vnd.docker.container.image.v1+json", "size": 7023,
+                    "digest": "sha256:b5b2b2c507a0944348e0303114d8d93aaaa081732b86451d9bce1f432a537bc7" },
+        "layers": []
+    });
+    ecr.put_image()
+        .repository_name(repository)
+        .image_manifest(manifest.to_string())
+        .image_tag(tag)
+        .send()
+        .await
+        .expect("image pushed");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs moto_server; cargo xtask test installs it and runs this with --ignored"]
+async fn reference_registry_is_applied_as_specified_converges_and_drift_is_repaired() {
+    let moto = MotoServer::start().expect("moto");
+    let dir = reference_dir();
+    let endpoint = moto.endpoint();
+    let report = json_of(&["apply", "-c", &dir, "--yes"], endpoint);
+    assert_eq!(report["report"]["failed"], json!([]), "{report:#}");
+    assert_eq!(report["domains"], json!(["net", "access", "deploy"]));
+
+    let (ecr, kms) = clients(&moto, PROD).await;
+    let key = kms.describe_key().key_id(format!("alias/enclave/{STACK}/access")).send().await.expect("the account key");
+    let key_arn = key.key_metadata().and_then(|k| k.arn()).expect("arn").to_owned();
+    let found = repositories(&ecr).await;
+    assert_eq!(found.keys().map(String::as_str).collect::<Vec<_>>(), REPOSITORIES, "one repository per app");
+    for (name, repository) in &found {
+        assert_eq!(repository.image_tag_mutability(), Some(&ImageTagMutability::Immutable), "{name}");
+        assert!(repository.image_scanning_configuration().is_some_and(|s| s.scan_on_push()), "{name}: scan on push");
+        let encryption = repository.encryption_configuration().expect("encryption");
+        assert_eq!(encryption.encryption_type().as_str(), "KMS", "{name}");
+        let used = encryption.kms_key().unwrap_or_default();
+        assert!(used == key_arn || used.ends_with(&format!("alias/enclave/{STACK}/access")), "{name}: {used}");
+        let lifecycle = ecr.get_lifecycle_policy().repository_name(name).send().await.expect("lifecycle");
+        let lifecycle: Value = serde_json::from_str(lifecycle.lifecycle_policy_text().unwrap_or("{}")).expect("json");
+        assert_eq!(lifecycle["rules"][0]["selection"]["countNumber"], 7, "{name}: untagged after 7 days");
+        assert_eq!(lifecycle["rules"][1]["selection"]["countNumber"], 30, "{name}: the last 30 tagged");
+        let policy = ecr.get_repository_policy().repository_name(name).send().await.expect("policy");
+        let policy: Value = serde_json::from_str(policy.policy_text().unwrap_or("{}")).expect("json");
+        assert_eq!(
+            policy["Statement"][0]["Condition"]["ArnEquals"]["aws:PrincipalArn"],
+            json!(["arn:aws:iam::111111111111:role/enclave/platform-dev-node"]),
+            "{name}: only dev's node role pulls"
+        );
+    }
+    for other in ["111111111111", "222222222222"] {
+        let (ecr, _) = clients(&moto, other).await;
+        assert!(repositories(&ecr).await.is_empty(), "{other}: the registry lives in prod only");
+    }
+
+    let plan = json_of(&["plan", "-c", &dir], endpoint);
+    assert_eq!(plan["changes"], json!([]), "converged: {plan:#}");
+    let again = json_of(&["apply", "-c", &dir, "--yes"], endpoint);
+    assert_eq!(mutating(&again["calls"]), BTreeMap::new(), "a converged apply changes nothing");
+
+    // Drift: tags made mutable, scanning turned off, the lifecycle policy deleted, by hand.
+    ecr.put_image_tag_mutability()
+        .repository_name("orders")
+        .image_tag_mutability(ImageTagMutability::Mutable)
+        .send()
+        .await
+        .expect("mutable");
+    // The SDK leaves `scanOnPush: false` out of the request (the default value), and moto
+    // ignores an empty configuration: the body is written out in full, as the console sends it.
+    ecr.put_image_scanning_configuration()
+        .repository_name("reports")
+        .image_scanning_configuration(ImageScanningConfiguration::builder().scan_on_push(false).build())
+        .customize()
+        .mutate_request(|request| {
+            let body = r#"{"repositoryName":"reports","imageScanningConfiguration":{"scanOnPush":false}}"#;
+            request.headers_mut().insert("content-length", body.len().to_string());
+            *request.body_mut() = aws_smithy_types::body::SdkBody::from(body);
+        })
+        .send()
+        .await
+        .expect("no scan");
+    ecr.delete_lifecycle_policy().repository_name("billing-worker").send().await.expect("no lifecycle");
+    let drift = enclave(&["drift", "-c", &dir, "--only", "deploy", "--output", "json"], endpoint);
+    assert_eq!(drift.status.code(), Some(3), "drift found: {}", String::from_utf8_lossy(&drift.stderr));
+    let drift: Value = serde_json::from_slice(&drift.stdout).expect("json");
+    let mut drifted: Vec<(String, String)> = drift["changes"]
+        .as_array()
+        .expect("changes")
+        .iter()
+        .flat_map(|change| {
+            let before = change["before"].as_object().cloned().unwrap_or_default();
+            let after = change["after"].as_object().cloned().unwrap_or_default();
+            let address = change["address"].as_str().unwrap_or_default().to_owned();
+            after.into_iter().filter(move |(k, v)| before.get(k) != Some(v)).map(move |(k, _)| (address.clone(), k))
+        })
+        .collect();
+    drifted.sort();
+    assert_eq!(
+        drifted,
+        [
+            ("prod/deploy/ecr-repository/billing-worker".to_owned(), "lifecycle".to_owned()),
+            ("prod/deploy/ecr-repository/orders".to_owned(), "tag_mutability".to_owned()),
+            ("prod/deploy/ecr-repository/reports".to_owned(), "scan_on_push".to_owned()),
+        ],
+        "{drift:#}"
+    );
+    let repair = json_of(&["apply", "-c", &dir, "--only", "deploy", "--yes"], endpoint);
+    assert_eq!(
+        mutating(&repair["calls"]),
+        BTreeMap::from([
+            ("ecr:PutImageScanningConfiguration".to_owned(), 1),
+            ("ecr:PutImageTagMutability".to_owned(), 1),
+            ("ecr:PutLifecyclePolicy".to_owned(), 1),
+        ]),
+        "exactly the drifted settings are put back"
+    );
+    let plan = json_of(&["plan", "-c", &dir], endpoint);
+    assert_eq!(plan["changes"], json!([]), "repaired: {plan:#}");
+    // Immutable tags hold for real: a second push of the same tag is refused.
+    push(&ecr, "orders", "1.0.0").await;
+    let manifest = json!({"schemaVersion": 2, "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
+        "config": {"mediaType": "application/vnd.docker.container.image.v1+json", "size": 1,
+                   "digest": "sha256:0000000000000000000000000000000000000000000000000000000000000001"}, "layers": []});
+    let moved =
+        ecr.put_image().repository_name("orders").image_manifest(manifest.to_string()).image_tag("1.0.0").send().await;
+    assert!(moved.is_err(), "an immutable tag cannot move to another image");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs moto_server; cargo xtask test installs it and runs this with --ignored"]
+async fn destroy_keeps_images_unless_forced_and_never_touches_other_repositories() {
+    let moto = MotoServer::start().expect("moto");
+    let dir = reference_dir();
+    let endpoint = moto.endpoint();
+    applied(&["apply", "-c", &dir, "--yes"], endpoint);
+    let (ecr, _) = clients(&moto, PROD).await;
+    // A decoy without tags, and one of another stack that claims our address.
+    ecr.create_repository().repository_name("decoy").send().await.expect("decoy");
+    let tag = |key: &str, value: &str| Tag::builder().key(key).value(value).build().expect("tag");
+    ecr.create_repository()
+        .repository_name("other-stack-orders")
+        .tags(tag("enclave:stack", "someone-else"))
+        .tags(tag("enclave:address", "prod/deploy/ecr-repository/orders"))
+        .send()
+        .await
+        .expect("other stack's");
+    push(&ecr, "orders", "1.4.2").await;
+
+    let refused = enclave(&["destroy", "-c", &dir, "--only", "deploy", "--yes"], endpoint);
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    let stdout = String::from_utf8_lossy(&refused.stdout);
+    assert_eq!(refused.status.code(), Some(1), "{stdout}\n{stderr}");
+    let said = format!("{stdout}{stderr}");
+    assert!(said.contains("orders") && said.contains("--force-images"), "says which and how: {said}");
+    let left: Vec<String> = repositories(&ecr).await.into_keys().collect();
+    assert_eq!(left, ["decoy", "orders", "other-stack-orders"], "the empty ones went, orders kept its image");
+
+    applied(&["destroy", "-c", &dir, "--only", "deploy", "--yes", "--force-images"], endpoint);
+    let left: Vec<String> = repositories(&ecr).await.into_keys().collect();
+    assert_eq!(left, ["decoy", "other-stack-orders"], "only ours were deleted");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs moto_server; cargo xtask test installs it and runs this with --ignored"]
+async fn killing_a_deploy_apply_at_seeded_points_and_rerunning_makes_no_duplicates() {
+    let dir = reference_dir();
+    let mut rng = seeded(20261130);
+    // Calibration: a whole registry apply through the proxy, to place every kill point among
+    // its ECR writes (the role assumptions before them count as mutations to the proxy too).
+    let moto = MotoServer::start().expect("moto");
+    applied(&["apply", "-c", &dir, "--only", "net,access", "--yes"], moto.endpoint());
+    let proxy = FaultProxy::start(moto.endpoint(), Faults::default()).await.expect("proxy");
+    let report = json_of(&["apply", "-c", &dir, "--only", "deploy", "--yes"], &proxy.endpoint());
+    let writes: u64 = mutating(&report["calls"]).iter().filter(|(op, _)| op.starts_with("ecr:")).map(|(_, n)| n).sum();
+    assert_eq!(writes, 15, "5 ECR writes per repository: {:#}", report["calls"]);
+    let before = proxy.stats().mutations_forwarded - writes;
+    drop(proxy);
+    drop(moto);
+    let points: Vec<u64> = (0..10).map(|_| before + 1 + rng() % writes).collect();
+    for (run, point) in points.iter().enumerate() {
+        let moto = MotoServer::start().expect("moto");
+        applied(&["apply", "-c", &dir, "--only", "net,access", "--yes"], moto.endpoint());
+        let proxy =
+            FaultProxy::start(moto.endpoint(), Faults { freeze_after_mutations: Some(*point), ..Faults::default() })
+                .await
+                .expect("proxy");
+        let mut child = common::enclave_against(&["apply", "-c", &dir, "--only", "deploy", "--yes"], &proxy.endpoint())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("apply starts");
+        let froze = proxy.frozen(Duration::from_secs(60)).await;
+        child.kill().expect("kill");
+        let status = child.wait().expect("reaped");
+        assert!(froze, "run {run}: the apply reached mutating call {point}");
+        assert!(!status.success(), "run {run}: killed mid-apply");
+        applied(&["apply", "-c", &dir, "--yes"], moto.endpoint());
+        let plan = json_of(&["plan", "-c", &dir], moto.endpoint());
+        assert_eq!(plan["changes"], json!([]), "run {run} (kill at {point}): {plan:#}");
+        let (ecr, _) = clients(&moto, PROD).await;
+        let found: Vec<String> = repositories(&ecr).await.into_keys().collect();
+        assert_eq!(found, REPOSITORIES, "run {run}: each repository once");
+        println!("kill point {point}: re-run converged with each repository exactly once");
+    }
+}
+
+/// A small seeded generator (xorshift64*), so the kill points are the same on every machine.
+fn seeded(seed: u64) -> impl FnMut() -> u64 {
+    let mut state = seed.max(1);
+    move || {
+        state ^= state >> 12;
+        state ^= state << 25;
+        state ^= state >> 27;
+        state.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+}

@@ -1,0 +1,64 @@
+//! The kinds of deploy resource, as a closed set shared by desired resources, observation and
+//! apply (as in `enclave-net` and `enclave-access`): a kind that can appear in a plan is matched
+//! exhaustively, and an attribute changes in place only when [`Kind::updatable`] names it.
+
+use std::fmt;
+use std::str::FromStr;
+
+/// A deploy resource kind; its address segment is [`Kind::as_str`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Kind {
+    /// An ECR repository (one per app, in the registry account).
+    Repository,
+}
+
+impl Kind {
+    /// Every kind.
+    pub const ALL: [Kind; 1] = [Kind::Repository];
+
+    /// The kind segment of its addresses.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Repository => "ecr-repository",
+        }
+    }
+
+    /// The attributes an apply changes in place; every other attribute a resource of this kind
+    /// carries is immutable (a change replaces it).
+    pub fn updatable(self) -> &'static [&'static str] {
+        match self {
+            Kind::Repository => &["scan_on_push", "tag_mutability", "lifecycle", "policy"],
+        }
+    }
+}
+
+impl fmt::Display for Kind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A kind segment that is not a deploy kind.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("not a deploy resource kind")]
+pub struct UnknownKind;
+
+impl FromStr for Kind {
+    type Err = UnknownKind;
+    fn from_str(text: &str) -> Result<Self, UnknownKind> {
+        Kind::ALL.into_iter().find(|kind| kind.as_str() == text).ok_or(UnknownKind)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_kind_round_trips_through_its_segment() {
+        for kind in Kind::ALL {
+            assert_eq!(kind.as_str().parse::<Kind>(), Ok(kind));
+        }
+        assert_eq!("vpc".parse::<Kind>(), Err(UnknownKind));
+    }
+}
