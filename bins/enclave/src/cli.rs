@@ -95,6 +95,11 @@ pub(crate) enum Command {
         #[command(subcommand)]
         command: AccessCommand,
     },
+    /// Deploy tools.
+    Deploy {
+        #[command(subcommand)]
+        command: DeployCommand,
+    },
     /// Scaling tools.
     Scaling {
         #[command(subcommand)]
@@ -214,6 +219,38 @@ pub(crate) enum ScalingCommand {
         #[arg(long, short, value_enum, default_value_t = Output::Text)]
         output: Output,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum DeployCommand {
+    /// Read an image's scan findings from the stack's registry (waiting while the scan runs) and
+    /// exit 3 when any finding is at or above --fail-on, listing them.
+    ScanGate {
+        #[command(flatten)]
+        spec: SpecArgs,
+        /// The app whose repository holds the image.
+        #[arg(long, value_name = "NAME")]
+        app: String,
+        /// The image's tag.
+        #[arg(long, value_name = "TAG")]
+        tag: String,
+        /// The lowest severity that fails the gate.
+        #[arg(long, value_name = "SEVERITY", default_value = "high", value_parser = parse_scan_severity)]
+        fail_on: enclave_deploy::scan::Severity,
+        /// Give up waiting for a running scan after this many seconds.
+        #[arg(long, value_name = "SECONDS", default_value_t = 600)]
+        wait_timeout: u64,
+        /// Send every AWS call here (moto, a proxy); `AWS_ENDPOINT_URL` works too.
+        #[arg(long, value_name = "URL")]
+        endpoint_url: Option<String>,
+        /// Output format.
+        #[arg(long, short, value_enum, default_value_t = Output::Text)]
+        output: Output,
+    },
+}
+
+pub(crate) fn parse_scan_severity(value: &str) -> Result<enclave_deploy::scan::Severity, String> {
+    value.parse().map_err(|error: enclave_deploy::scan::UnknownSeverity| error.to_string())
 }
 
 #[derive(Debug, clap::Args)]

@@ -480,3 +480,81 @@ pub(crate) fn connect(
         Err(Failure::Runtime(anyhow::anyhow!("`aws ssm start-session` ended with {status}")))
     }
 }
+
+/// `enclave deploy scan-gate`: the scan findings of `app`'s image `tag` in the stack's registry,
+/// judged at `fail_on` (exit 3 when any finding reaches it).
+pub(crate) fn scan_gate(
+    spec: &SpecArgs,
+    app: &str,
+    tag: &str,
+    fail_on: enclave_deploy::scan::Severity,
+    wait_timeout: u64,
+    endpoint_url: Option<String>,
+    output: Output,
+) -> Result<(), Failure> {
+    let (loaded, model) = load(spec, output)?;
+    let Some(registry) = enclave::platform::deploy_model(&loaded.spec, &model).registry else {
+        return Err(usage_error(
+            "the spec has no `registry`: there is no repository to read scans from".into(),
+            output,
+        ));
+    };
+    if !registry.repositories.iter().any(|name| name == app) {
+        let known: Vec<&str> = registry.repositories.iter().map(String::as_str).collect();
+        let hint = enclave_core::config::suggestion(app, &known)
+            .map(|best| format!(" (did you mean {best}?)"))
+            .unwrap_or_default();
+        return Err(usage_error(format!("no app named `{app}` in the spec{hint}"), output));
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| Failure::Runtime(e.into()))?;
+    let report = runtime.block_on(async {
+        let mut options = enclave_aws::AwsOptions::new(&model.region, loaded.spec.organization.assume_role.as_str());
+        options.endpoint_url = endpoint_url;
+        let aws = enclave_aws::Aws::connect(options).await;
+        let config = aws.account(&registry.account_id).await.map_err(|e| Failure::Runtime(e.into()))?;
+        let clients = enclave_deploy::clients::Clients::new(&config, &aws.counter());
+        let waits = Waits { timeout: Duration::from_secs(wait_timeout), ..Waits::default() };
+        enclave_deploy::scan::scan_report(&clients, app, tag, waits).await.map_err(|e| Failure::Runtime(e.into()))
+    })?;
+    let blocking = report.at_or_above(fail_on);
+    match output {
+        Output::Json => print_json(&serde_json::json!({
+            "format_version": 1,
+            "command": "deploy scan-gate",
+            "app": app,
+            "image": format!("{}/{}:{tag}", registry.host, app),
+            "fail_on": fail_on,
+            "passed": blocking.is_empty(),
+            "blocking": blocking.len(),
+            "findings": report.findings,
+        })),
+        Output::Text => {
+            let mut out = std::io::stdout().lock();
+            let _ = writeln!(
+                out,
+                "{}/{app}:{tag}: {} finding(s), {} at or above {fail_on}",
+                registry.host,
+                report.findings.len(),
+                blocking.len()
+            );
+            for finding in &report.findings {
+                let mark = if finding.severity >= fail_on { "x" } else { " " };
+                let _ = writeln!(
+                    out,
+                    "  {mark} {:<13} {:<20} {}{}",
+                    finding.severity.as_str(),
+                    finding.name,
+                    finding.package.as_deref().unwrap_or("-"),
+                    finding.uri.as_deref().map(|uri| format!("  {uri}")).unwrap_or_default()
+                );
+            }
+            let verdict = if blocking.is_empty() { "passed" } else { "failed" };
+            let _ = writeln!(out, "scan gate {verdict} (--fail-on {fail_on})");
+        }
+    }
+    if blocking.is_empty() { Ok(()) } else { Err(Failure::Findings) }
+}

@@ -19,7 +19,7 @@ mod offline;
 mod output;
 mod scaling;
 
-use cli::{AccessCommand, Cli, Command, Output, ScalingCommand, SpecArgs};
+use cli::{AccessCommand, Cli, Command, DeployCommand, Output, ScalingCommand, SpecArgs};
 use output::{report_error, report_invalid};
 
 /// How a command ended, beyond success.
@@ -113,6 +113,14 @@ fn run(command: Command) -> Result<(), Failure> {
         #[cfg(not(feature = "cloud"))]
         Command::Access { command: AccessCommand::Connect { .. } } => Err(Failure::Usage(anyhow::anyhow!(
             "this enclave was built without the `cloud` feature; `access connect` needs it"
+        ))),
+        #[cfg(feature = "cloud")]
+        Command::Deploy {
+            command: DeployCommand::ScanGate { spec, app, tag, fail_on, wait_timeout, endpoint_url, output },
+        } => commands::scan_gate(&spec, &app, &tag, fail_on, wait_timeout, endpoint_url, output),
+        #[cfg(not(feature = "cloud"))]
+        Command::Deploy { command: DeployCommand::ScanGate { .. } } => Err(Failure::Usage(anyhow::anyhow!(
+            "this enclave was built without the `cloud` feature; `deploy scan-gate` needs it"
         ))),
         Command::Scaling {
             command:

@@ -293,3 +293,89 @@ fn seeded(seed: u64) -> impl FnMut() -> u64 {
         state.wrapping_mul(0x2545_f491_4f6c_dd1d)
     }
 }
+
+/// Tells moto what a scan of `repository:tag` in prod finds (its `moto-api` for ECR scan
+/// results), through a plain HTTP/1.1 request on loopback.
+fn set_scan_result(endpoint: &str, repository: &str, tag: &str, findings: Value) {
+    use std::io::{Read, Write};
+    let body = json!({
+        "account_id": PROD,
+        "region": "eu-west-1",
+        "results": [{
+            "registryId": PROD,
+            "repositoryName": repository,
+            "imageId": { "imageTag": tag },
+            "imageScanStatus": { "status": "COMPLETE", "description": "The scan was completed successfully." },
+            "imageScanFindings": { "findings": findings }
+        }]
+    })
+    .to_string();
+    let address = endpoint.trim_start_matches("http://").trim_end_matches('/');
+    let mut stream = std::net::TcpStream::connect(address).expect("moto listens");
+    write!(
+        stream,
+        "POST /moto-api/static/ecr/scan-finding-results HTTP/1.1\r\nHost: {address}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .expect("request");
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).expect("answer");
+    assert!(answer.starts_with("HTTP/1.1 201") || answer.starts_with("HTTP/1.0 201"), "{answer}");
+}
+
+fn finding(name: &str, severity: &str) -> Value {
+    json!({
+        "name": name,
+        "uri": format!("https://nvd.nist.gov/vuln/detail/{name}"),
+        "severity": severity,
+        "attributes": [{ "key": "package_name", "value": "openssl" }]
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs moto_server; cargo xtask test installs it and runs this with --ignored"]
+async fn the_scan_gate_reads_findings_from_the_registry_and_fails_at_the_threshold() {
+    let moto = MotoServer::start().expect("moto");
+    let dir = reference_dir();
+    let endpoint = moto.endpoint();
+    applied(&["apply", "-c", &dir, "--only", "net,access,deploy", "--yes"], endpoint);
+    let (ecr, _) = clients(&moto, PROD).await;
+    for (repository, tag) in [("orders", "1.4.2"), ("billing-worker", "2.0.1"), ("reports", "0.9.0")] {
+        push(&ecr, repository, tag).await;
+    }
+    let gate = |app: &str, tag: &str, extra: &[&str]| {
+        let mut args = vec!["deploy", "scan-gate", "-c", &dir, "--app", app, "--tag", tag, "--wait-timeout", "5"];
+        args.extend(extra);
+        enclave(&args, endpoint)
+    };
+    let unscanned = gate("orders", "1.4.2", &[]);
+    assert_eq!(unscanned.status.code(), Some(1), "no verdict without a scan");
+    assert!(String::from_utf8_lossy(&unscanned.stderr).contains("no scan of this image"));
+
+    set_scan_result(endpoint, "orders", "1.4.2", json!([]));
+    set_scan_result(endpoint, "billing-worker", "2.0.1", json!([finding("CVE-2026-1000", "MEDIUM")]));
+    set_scan_result(endpoint, "reports", "0.9.0", json!([finding("CVE-2026-2000", "CRITICAL")]));
+    for (repository, tag) in [("orders", "1.4.2"), ("billing-worker", "2.0.1"), ("reports", "0.9.0")] {
+        let image = aws_sdk_ecr::types::ImageIdentifier::builder().image_tag(tag).build();
+        ecr.start_image_scan().repository_name(repository).image_id(image).send().await.expect("scan started");
+    }
+
+    let clean = gate("orders", "1.4.2", &[]);
+    assert_eq!(clean.status.code(), Some(0), "{}", String::from_utf8_lossy(&clean.stdout));
+    let medium = gate("billing-worker", "2.0.1", &[]);
+    assert_eq!(medium.status.code(), Some(0), "a medium finding passes the default gate (high)");
+    assert!(String::from_utf8_lossy(&medium.stdout).contains("CVE-2026-1000"), "but is listed");
+    let strict = gate("billing-worker", "2.0.1", &["--fail-on", "medium"]);
+    assert_eq!(strict.status.code(), Some(3), "and fails a medium gate");
+    let critical = gate("reports", "0.9.0", &["--output", "json"]);
+    assert_eq!(critical.status.code(), Some(3), "{}", String::from_utf8_lossy(&critical.stderr));
+    let verdict: Value = serde_json::from_slice(&critical.stdout).expect("json");
+    assert_eq!(verdict["passed"], false);
+    assert_eq!(verdict["blocking"], 1);
+    assert_eq!(verdict["findings"][0]["name"], "CVE-2026-2000");
+    assert_eq!(verdict["findings"][0]["severity"], "critical");
+    assert_eq!(verdict["image"], "333333333333.dkr.ecr.eu-west-1.amazonaws.com/reports:0.9.0");
+    let unknown = gate("report", "0.9.0", &[]);
+    assert_eq!(unknown.status.code(), Some(2), "an unknown app is bad input");
+    assert!(String::from_utf8_lossy(&unknown.stderr).contains("did you mean `reports`?"));
+}

@@ -1,1 +1,173 @@
-//! placeholder
+//! What moto cannot show, against `aws-smithy-mocks`: scan findings (moto's scan on push
+//! produces none), a scan still running, an image never scanned, and a repository name held by
+//! someone else.
+
+use std::time::Duration;
+
+use aws_sdk_ecr::operation::describe_image_scan_findings::DescribeImageScanFindingsOutput;
+use aws_sdk_ecr::types::{FindingSeverity, ImageScanFinding, ImageScanFindings, ImageScanStatus, ScanStatus};
+use aws_smithy_mocks::{MockResponseInterceptor, Rule, RuleMode, create_mock_http_client, mock};
+use enclave_aws::reconcile::Waits;
+use enclave_core::Address;
+use enclave_core::plan::Attributes;
+use enclave_core::reconcile::{Ids, Provider, Step};
+use enclave_deploy::apply::Registry;
+use enclave_deploy::clients::Clients;
+use enclave_deploy::scan::{ScanError, Severity, scan_report};
+use serde_json::json;
+
+fn interceptor(rules: &[&Rule]) -> MockResponseInterceptor {
+    rules.iter().fold(MockResponseInterceptor::new().rule_mode(RuleMode::MatchAny), |i, rule| i.with_rule(rule))
+}
+
+macro_rules! client {
+    ($service:ident, $rules:expr) => {
+        $service::Client::from_conf(
+            $service::Config::builder()
+                .behavior_version_latest()
+                .region($service::config::Region::new("eu-west-1"))
+                .credentials_provider($service::config::Credentials::new("test", "test", None, None, "mock"))
+                .http_client(create_mock_http_client())
+                .interceptor(interceptor($rules))
+                .build(),
+        )
+    };
+}
+
+fn clients(rules: &[&Rule]) -> Clients {
+    Clients::from_parts(client!(aws_sdk_ecr, rules), client!(aws_sdk_kms, rules))
+}
+
+fn waits() -> Waits {
+    Waits { timeout: Duration::from_secs(2), interval: Duration::from_millis(10) }
+}
+
+fn finding(name: &str, severity: FindingSeverity) -> ImageScanFinding {
+    ImageScanFinding::builder()
+        .name(name)
+        .severity(severity)
+        .uri(format!("https://nvd.nist.gov/vuln/detail/{name}"))
+        .attributes(
+            aws_sdk_ecr::types::Attribute::builder().key("package_name").value("openssl").build().expect("attr"),
+        )
+        .build()
+}
+
+fn scanned(status: ScanStatus, findings: Vec<ImageScanFinding>) -> DescribeImageScanFindingsOutput {
+    DescribeImageScanFindingsOutput::builder()
+        .repository_name("orders")
+        .image_scan_status(ImageScanStatus::builder().status(status).description("mocked").build())
+        .image_scan_findings(ImageScanFindings::builder().set_findings(Some(findings)).build())
+        .build()
+}
+
+async fn report(findings: Vec<ImageScanFinding>) -> enclave_deploy::scan::ScanReport {
+    let describe = mock!(aws_sdk_ecr::Client::describe_image_scan_findings)
+        .match_requests(|request| {
+            request.repository_name() == Some("orders")
+                && request.image_id().and_then(|image| image.image_tag()) == Some("1.4.2")
+        })
+        .then_output(move || scanned(ScanStatus::Complete, findings.clone()));
+    scan_report(&clients(&[&describe]), "orders", "1.4.2", waits()).await.expect("a verdict")
+}
+
+#[tokio::test]
+async fn the_gate_passes_a_clean_image_and_a_medium_finding_and_stops_a_critical_one_at_high() {
+    let clean = report(vec![]).await;
+    assert!(clean.at_or_above(Severity::High).is_empty());
+    assert!(clean.at_or_above(Severity::Informational).is_empty());
+
+    let medium = report(vec![finding("CVE-2026-0001", FindingSeverity::Medium)]).await;
+    assert!(medium.at_or_above(Severity::High).is_empty(), "medium passes the default gate");
+    assert_eq!(medium.at_or_above(Severity::Medium).len(), 1, "and fails a stricter one");
+
+    let critical = report(vec![
+        finding("CVE-2026-0002", FindingSeverity::Low),
+        finding("CVE-2026-0003", FindingSeverity::Critical),
+    ])
+    .await;
+    let blocking = critical.at_or_above(Severity::High);
+    assert_eq!(blocking.len(), 1);
+    assert_eq!(blocking[0].name, "CVE-2026-0003");
+    assert_eq!(blocking[0].package.as_deref(), Some("openssl"));
+    assert_eq!(critical.findings[0].severity, Severity::Critical, "worst first");
+}
+
+#[tokio::test]
+async fn a_running_scan_is_waited_for_and_a_missing_or_failed_one_is_no_verdict() {
+    let calls = std::sync::atomic::AtomicUsize::new(0);
+    let calls = std::sync::Arc::new(calls);
+    let counter = calls.clone();
+    let describe = mock!(aws_sdk_ecr::Client::describe_image_scan_findings).then_output(move || {
+        let n = counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        if n < 2 {
+            scanned(ScanStatus::InProgress, vec![])
+        } else {
+            scanned(ScanStatus::Complete, vec![finding("CVE-2026-0004", FindingSeverity::High)])
+        }
+    });
+    let report = scan_report(&clients(&[&describe]), "orders", "1.4.2", waits()).await.expect("waited");
+    assert_eq!(report.at_or_above(Severity::High).len(), 1);
+    assert!(calls.load(std::sync::atomic::Ordering::SeqCst) >= 3, "polled until complete");
+
+    let missing = mock!(aws_sdk_ecr::Client::describe_image_scan_findings).then_error(|| {
+        aws_sdk_ecr::operation::describe_image_scan_findings::DescribeImageScanFindingsError::generic(
+            aws_sdk_ecr::error::ErrorMetadata::builder().code("ScanNotFoundException").message("no scan").build(),
+        )
+    });
+    let error = scan_report(&clients(&[&missing]), "orders", "1.4.2", waits()).await.expect_err("no scan");
+    assert!(matches!(error, ScanError::NoScan { .. }), "{error}");
+
+    let failed = mock!(aws_sdk_ecr::Client::describe_image_scan_findings)
+        .then_output(|| scanned(ScanStatus::UnsupportedImage, vec![]));
+    let error = scan_report(&clients(&[&failed]), "orders", "1.4.2", waits()).await.expect_err("failed");
+    assert!(matches!(error, ScanError::Failed { .. }), "{error}");
+}
+
+#[tokio::test]
+async fn a_repository_name_held_by_another_stack_is_never_taken_over() {
+    let create = mock!(aws_sdk_ecr::Client::create_repository).then_error(|| {
+        aws_sdk_ecr::operation::create_repository::CreateRepositoryError::generic(
+            aws_sdk_ecr::error::ErrorMetadata::builder()
+                .code("RepositoryAlreadyExistsException")
+                .message("taken")
+                .build(),
+        )
+    });
+    let describe = mock!(aws_sdk_ecr::Client::describe_repositories).then_output(|| {
+        aws_sdk_ecr::operation::describe_repositories::DescribeRepositoriesOutput::builder()
+            .repositories(
+                aws_sdk_ecr::types::Repository::builder()
+                    .repository_name("orders")
+                    .repository_arn("arn:aws:ecr:eu-west-1:333333333333:repository/orders")
+                    .build(),
+            )
+            .build()
+    });
+    let tags = mock!(aws_sdk_ecr::Client::list_tags_for_resource).then_output(|| {
+        let tag =
+            |key: &str, value: &str| aws_sdk_ecr::types::Tag::builder().key(key).value(value).build().expect("tag");
+        aws_sdk_ecr::operation::list_tags_for_resource::ListTagsForResourceOutput::builder()
+            .tags(tag("enclave:stack", "someone-else"))
+            .tags(tag("enclave:address", "prod/deploy/ecr-repository/orders"))
+            .build()
+    });
+    let put = mock!(aws_sdk_ecr::Client::put_image_scanning_configuration).then_output(|| {
+        aws_sdk_ecr::operation::put_image_scanning_configuration::PutImageScanningConfigurationOutput::builder().build()
+    });
+    let registry =
+        Registry::new("acme", [("prod".to_owned(), clients(&[&create, &describe, &tags, &put]))].into()).waits(waits());
+    let address: Address = "prod/deploy/ecr-repository/orders".parse().expect("address");
+    let after: Attributes = serde_json::from_value(json!({
+        "name": "orders",
+        "encryption": { "type": "KMS", "kms_key": "prod/access/kms-key/access" },
+        "scan_on_push": true,
+        "tag_mutability": "IMMUTABLE",
+        "lifecycle": null,
+        "policy": null
+    }))
+    .expect("attributes");
+    let error = registry.run(&Step::create(&address, &after), &Ids::default()).await.expect_err("refused");
+    assert!(error.to_string().contains("without this stack's tags"), "{error}");
+    assert_eq!(put.num_calls(), 0, "nothing of the other stack's repository was changed");
+}
