@@ -13,7 +13,7 @@
 //!   with the shortest window KMS allows, an instance is waited for until terminated;
 //! - an attribute the kind cannot change in place is refused, never skipped.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::future::Future;
 
 use aws_sdk_ec2::types::{
@@ -33,7 +33,7 @@ use serde_json::Value;
 use crate::clients::{CallError, Clients, Code, Existing, Missing, call_error};
 use crate::kind::{Kind, UnknownKind};
 use crate::model::LIFECYCLE_RULE;
-use crate::observe::{INLINE_POLICY, arn_name};
+use crate::observe::arn_name;
 use enclave_core::address::{ADDRESS_TAG, STACK_TAG};
 
 type Result<T> = std::result::Result<T, CallError>;
@@ -954,136 +954,17 @@ impl Context<'_> {
     }
 
     async fn create_role(&self) -> Result<String> {
-        let iam = &self.clients().iam;
-        let name = self.text("name")?;
-        let created = iam
-            .create_role()
-            .role_name(&name)
-            .path(self.text("path")?)
-            .assume_role_policy_document(document(self.after(), "trust_policy"))
-            .description(format!("enclave {}: {}", self.stack(), self.address()))
-            .set_tags(Some(self.iam_tags()?))
-            .send()
-            .await
-            .map_err(call_error("iam:CreateRole"));
-        let arn = match created {
-            Ok(out) => out.role().map(|r| r.arn().to_owned()).unwrap_or_default(),
-            Err(error) if error.is(&Code::AlreadyExists(Existing::Entity)) => {
-                let out = iam.get_role().role_name(&name).send().await.map_err(call_error("iam:GetRole"))?;
-                let role = out.role().ok_or_else(|| CallError::aws("iam:GetRole", None, "no role returned"))?;
-                if !carries_stack(self.stack(), role.tags().iter().map(|t| (t.key(), t.value()))) {
-                    return Err(self.owned_elsewhere("the role"));
-                }
-                role.arn().to_owned()
-            }
-            Err(error) => return Err(error),
-        };
-        self.configure_role(&name, true).await?;
-        Ok(arn)
+        let after = self.after().ok_or_else(|| CallError::enclave(format!("{}: nothing to create", self.address())))?;
+        enclave_aws::iam::create_role(&self.clients().iam, self.stack(), self.address(), after).await
     }
 
-    /// The trust policy, the attached managed policies and the inline policy (all on create).
+    /// The trust policy, the attached managed policies and the inline policy.
     async fn configure_role(&self, name: &str, all: bool) -> Result<()> {
-        let iam = &self.clients().iam;
-        let after = self.after();
-        if !all && changed(self.step, "trust_policy") {
-            iam.update_assume_role_policy()
-                .role_name(name)
-                .policy_document(document(after, "trust_policy"))
-                .send()
-                .await
-                .map_err(call_error("iam:UpdateAssumeRolePolicy"))?;
-        }
-        if all || changed(self.step, "managed_policies") {
-            let wanted: BTreeSet<String> = strings(after.and_then(|a| a.get("managed_policies"))).into_iter().collect();
-            let had: BTreeSet<String> =
-                strings(self.step.before.and_then(|b| b.get("managed_policies"))).into_iter().collect();
-            for arn in wanted.difference(&had) {
-                iam.attach_role_policy()
-                    .role_name(name)
-                    .policy_arn(arn)
-                    .send()
-                    .await
-                    .map_err(call_error("iam:AttachRolePolicy"))?;
-            }
-            for arn in had.difference(&wanted) {
-                toolkit::found(
-                    iam.detach_role_policy()
-                        .role_name(name)
-                        .policy_arn(arn)
-                        .send()
-                        .await
-                        .map_err(call_error("iam:DetachRolePolicy")),
-                    Missing::Entity,
-                )?;
-            }
-        }
-        if all || changed(self.step, "policy") {
-            match after.and_then(|a| a.get("policy")) {
-                Some(Value::Null) | None => {
-                    toolkit::found(
-                        iam.delete_role_policy()
-                            .role_name(name)
-                            .policy_name(INLINE_POLICY)
-                            .send()
-                            .await
-                            .map_err(call_error("iam:DeleteRolePolicy")),
-                        Missing::Entity,
-                    )?;
-                }
-                Some(policy) => {
-                    iam.put_role_policy()
-                        .role_name(name)
-                        .policy_name(INLINE_POLICY)
-                        .policy_document(policy.to_string())
-                        .send()
-                        .await
-                        .map_err(call_error("iam:PutRolePolicy"))?;
-                }
-            }
-        }
-        Ok(())
+        enclave_aws::iam::configure_role(&self.clients().iam, name, self.step.before, self.after(), all).await
     }
 
     async fn delete_role(&self, name: &str) -> Result<()> {
-        let iam = &self.clients().iam;
-        let ignore_missing = |result: Result<()>| toolkit::found(result, Missing::Entity).map(drop);
-        let Some(out) = toolkit::found(
-            iam.list_attached_role_policies()
-                .role_name(name)
-                .send()
-                .await
-                .map_err(call_error("iam:ListAttachedRolePolicies")),
-            Missing::Entity,
-        )?
-        else {
-            return Ok(());
-        };
-        let attached = out.attached_policies.unwrap_or_default();
-        for policy in attached.iter().filter_map(|p| p.policy_arn()) {
-            ignore_missing(
-                iam.detach_role_policy()
-                    .role_name(name)
-                    .policy_arn(policy)
-                    .send()
-                    .await
-                    .map(drop)
-                    .map_err(call_error("iam:DetachRolePolicy")),
-            )?;
-        }
-        ignore_missing(
-            iam.delete_role_policy()
-                .role_name(name)
-                .policy_name(INLINE_POLICY)
-                .send()
-                .await
-                .map(drop)
-                .map_err(call_error("iam:DeleteRolePolicy")),
-        )?;
-        self.delete(|| async {
-            iam.delete_role().role_name(name).send().await.map(drop).map_err(call_error("iam:DeleteRole"))
-        })
-        .await
+        enclave_aws::iam::delete_role(&self.clients().iam, name, self.access.waits).await
     }
 
     async fn create_instance_profile(&self) -> Result<String> {
@@ -1462,38 +1343,15 @@ impl Context<'_> {
     }
 
     async fn create_launch_template(&self) -> Result<String> {
-        let ec2 = &self.clients().ec2;
-        let name = self.text("name")?;
-        let data = self.template_data()?;
-        self.create(
-            || async {
-                let [stack, address] = self.ec2_filters();
-                let out = ec2
-                    .describe_launch_templates()
-                    .filters(stack)
-                    .filters(address)
-                    .send()
-                    .await
-                    .map_err(call_error("ec2:DescribeLaunchTemplates"))?;
-                Ok(self.first_ours(out.launch_templates()))
-            },
-            || async {
-                let out = ec2
-                    .create_launch_template()
-                    .launch_template_name(&name)
-                    .launch_template_data(data.clone())
-                    .client_token(client_token(self.stack(), self.address()))
-                    .tag_specifications(self.ec2_tags(ResourceType::LaunchTemplate))
-                    .customize()
-                    .config_override(no_retry_ec2())
-                    .send()
-                    .await
-                    .map_err(call_error("ec2:CreateLaunchTemplate"))?;
-                out.launch_template()
-                    .and_then(|t| t.launch_template_id())
-                    .map(str::to_owned)
-                    .ok_or_else(|| CallError::aws("ec2:CreateLaunchTemplate", None, "no template id returned"))
-            },
+        let name_tag = self.after().and_then(|a| a.get("tags")).and_then(|t| t.get("Name")).and_then(Value::as_str);
+        toolkit::create_launch_template(
+            &self.clients().ec2,
+            self.stack(),
+            self.address(),
+            &self.text("name")?,
+            self.template_data()?,
+            name_tag,
+            self.access.attempts,
         )
         .await
     }
@@ -1501,40 +1359,14 @@ impl Context<'_> {
     /// A new version with the desired data, made the default (the running bastion keeps its
     /// own settings, compared on the instance).
     async fn update_launch_template(&self, id: &str) -> Result<()> {
-        let ec2 = &self.clients().ec2;
         if changed(self.step, "data") {
-            let out = ec2
-                .create_launch_template_version()
-                .launch_template_id(id)
-                .launch_template_data(self.template_data()?)
-                .send()
-                .await
-                .map_err(call_error("ec2:CreateLaunchTemplateVersion"))?;
-            let version = out
-                .launch_template_version()
-                .and_then(|v| v.version_number())
-                .ok_or_else(|| CallError::aws("ec2:CreateLaunchTemplateVersion", None, "no version returned"))?;
-            ec2.modify_launch_template()
-                .launch_template_id(id)
-                .default_version(version.to_string())
-                .send()
-                .await
-                .map_err(call_error("ec2:ModifyLaunchTemplate"))?;
+            toolkit::new_default_version(&self.clients().ec2, id, self.template_data()?).await?;
         }
         self.sync_name_tag(id).await
     }
 
     async fn delete_launch_template(&self, id: &str) -> Result<()> {
-        let ec2 = &self.clients().ec2;
-        self.delete(|| async {
-            ec2.delete_launch_template()
-                .launch_template_id(id)
-                .send()
-                .await
-                .map(drop)
-                .map_err(call_error("ec2:DeleteLaunchTemplate"))
-        })
-        .await
+        toolkit::delete_launch_template(&self.clients().ec2, id, self.access.waits).await
     }
 
     async fn instance_state(&self, id: &str) -> Result<Option<String>> {

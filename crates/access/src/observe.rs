@@ -28,7 +28,7 @@ use enclave_core::address::STACK_TAG;
 pub use enclave_core::reconcile::Observed;
 
 /// The inline policy every access role carries (its only one).
-pub const INLINE_POLICY: &str = "enclave";
+pub use enclave_aws::iam::INLINE_POLICY;
 
 /// The stack and account an observation is for.
 #[derive(Clone, Copy, Debug)]
@@ -540,48 +540,12 @@ fn iam_tags(tags: &[aws_sdk_iam::types::Tag]) -> impl Iterator<Item = (&str, &st
 }
 
 async fn observe_roles(clients: &Clients, stack: &str) -> Result<Vec<Role>, CallError> {
-    let iam = &clients.iam;
     let names = [instance_role_name(stack), trail_role_name(stack)];
-    let all = futures_util::future::try_join_all(names.iter().map(|name| async move {
-        let got =
-            absent(iam.get_role().role_name(name).send().await.map_err(call_error("iam:GetRole")), Missing::Entity)?;
-        let Some(role) = got.and_then(|out| out.role) else { return Ok(None) };
-        let Some(address) = ours(stack, iam_tags(role.tags())) else { return Ok(None) };
-        let (attached, inline) = tokio::try_join!(
-            async {
-                iam.list_attached_role_policies()
-                    .role_name(name)
-                    .into_paginator()
-                    .items()
-                    .send()
-                    .collect::<Result<Vec<_>, _>>()
-                    .await
-                    .map_err(call_error("iam:ListAttachedRolePolicies"))
-            },
-            async {
-                absent(
-                    iam.get_role_policy()
-                        .role_name(name)
-                        .policy_name(INLINE_POLICY)
-                        .send()
-                        .await
-                        .map_err(call_error("iam:GetRolePolicy")),
-                    Missing::Entity,
-                )
-            },
-        )?;
-        let mut managed: Vec<String> = attached.iter().filter_map(|p| p.policy_arn().map(str::to_owned)).collect();
-        managed.sort();
-        let resource = Resource::new(address)
-            .attr("name", role.role_name())
-            .attr("path", role.path())
-            .attr("trust_policy", role.assume_role_policy_document().map_or(Value::Null, policy_document))
-            .attr("managed_policies", json!(managed))
-            .attr("policy", inline.map_or(Value::Null, |out| policy_document(out.policy_document())));
-        Ok::<_, CallError>(Some(Role { arn: role.arn().to_owned(), resource }))
-    }))
+    let all = futures_util::future::try_join_all(
+        names.iter().map(|name| enclave_aws::iam::observe_role(&clients.iam, name, stack, COMPONENT)),
+    )
     .await?;
-    Ok(all.into_iter().flatten().collect())
+    Ok(all.into_iter().flatten().map(|(arn, resource)| Role { arn, resource }).collect())
 }
 
 struct Profile {

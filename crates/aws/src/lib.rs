@@ -34,6 +34,8 @@
 
 mod counter;
 mod credentials;
+#[cfg(feature = "iam")]
+pub mod iam;
 #[cfg(feature = "moto")]
 pub mod moto;
 #[cfg(feature = "fault-proxy")]

@@ -724,3 +724,110 @@ mod tests {
         assert_eq!(fault.to_string(), "enclave: dev/net/route/a: dev/net/nat-gateway/a has no id yet");
     }
 }
+
+/// The launch template of `address` (tagged with this stack and address), created with `data`
+/// and a `ClientToken`, without duplicates: a retry first looks it up by its tags. Returns its
+/// id. `name_tag` is its `Name` tag, when it has one.
+#[cfg(feature = "ec2")]
+pub async fn create_launch_template(
+    ec2: &aws_sdk_ec2::Client,
+    stack: &str,
+    address: &Address,
+    name: &str,
+    data: aws_sdk_ec2::types::RequestLaunchTemplateData,
+    name_tag: Option<&str>,
+    attempts: u32,
+) -> Result<String, CallError> {
+    use aws_sdk_ec2::types::{Filter, ResourceType, Tag, TagSpecification};
+    let tag = |key: &str, value: &str| Tag::builder().key(key).value(value).build();
+    let mut tags = TagSpecification::builder()
+        .resource_type(ResourceType::LaunchTemplate)
+        .tags(tag(STACK_TAG, stack))
+        .tags(tag(ADDRESS_TAG, &address.to_string()));
+    if let Some(name_tag) = name_tag {
+        tags = tags.tags(tag("Name", name_tag));
+    }
+    let tags = tags.build();
+    let filter = |key: &str, value: String| Filter::builder().name(format!("tag:{key}")).values(value).build();
+    let no_retry =
+        aws_sdk_ec2::config::Builder::default().retry_config(aws_sdk_ec2::config::retry::RetryConfig::disabled());
+    create(
+        address,
+        attempts,
+        || async {
+            let out = ec2
+                .describe_launch_templates()
+                .filters(filter(STACK_TAG, stack.to_owned()))
+                .filters(filter(ADDRESS_TAG, address.to_string()))
+                .send()
+                .await
+                .map_err(call_error("ec2:DescribeLaunchTemplates"))?;
+            Ok(out.launch_templates().iter().find_map(|template| {
+                owned(template, stack).filter(|(_, owner)| owner == address).map(|(id, _)| id.to_owned())
+            }))
+        },
+        || async {
+            let out = ec2
+                .create_launch_template()
+                .launch_template_name(name)
+                .launch_template_data(data.clone())
+                .client_token(client_token(stack, address))
+                .tag_specifications(tags.clone())
+                .customize()
+                .config_override(no_retry.clone())
+                .send()
+                .await
+                .map_err(call_error("ec2:CreateLaunchTemplate"))?;
+            out.launch_template()
+                .and_then(|t| t.launch_template_id())
+                .map(str::to_owned)
+                .ok_or_else(|| CallError::aws("ec2:CreateLaunchTemplate", None, "no template id returned"))
+        },
+    )
+    .await
+}
+
+/// A new version of launch template `id` with `data`, made its default. Returns the version.
+#[cfg(feature = "ec2")]
+pub async fn new_default_version(
+    ec2: &aws_sdk_ec2::Client,
+    id: &str,
+    data: aws_sdk_ec2::types::RequestLaunchTemplateData,
+) -> Result<i64, CallError> {
+    let out = ec2
+        .create_launch_template_version()
+        .launch_template_id(id)
+        .launch_template_data(data)
+        .send()
+        .await
+        .map_err(call_error("ec2:CreateLaunchTemplateVersion"))?;
+    let version = out
+        .launch_template_version()
+        .and_then(|v| v.version_number())
+        .ok_or_else(|| CallError::aws("ec2:CreateLaunchTemplateVersion", None, "no version returned"))?;
+    ec2.modify_launch_template()
+        .launch_template_id(id)
+        .default_version(version.to_string())
+        .send()
+        .await
+        .map_err(call_error("ec2:ModifyLaunchTemplate"))?;
+    Ok(version)
+}
+
+/// Deletes launch template `id`; already gone is done.
+#[cfg(feature = "ec2")]
+pub async fn delete_launch_template(ec2: &aws_sdk_ec2::Client, id: &str, waits: Waits) -> Result<(), CallError> {
+    delete(
+        waits,
+        |error| error.is(&Code::NotFound(Missing::LaunchTemplate)),
+        || async {
+            ec2.delete_launch_template()
+                .launch_template_id(id)
+                .send()
+                .await
+                .map(drop)
+                .map_err(call_error("ec2:DeleteLaunchTemplate"))
+        },
+    )
+    .await
+}

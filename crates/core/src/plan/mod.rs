@@ -33,6 +33,11 @@ pub struct Resource {
     /// Attributes that cannot change in place.
     #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
     pub replace_on: BTreeSet<String>,
+    /// Attributes set when the resource is created and never compared afterwards (what
+    /// something else manages once it exists: a node group's size, which the Cluster Autoscaler
+    /// changes; Terraform's `ignore_changes`).
+    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
+    pub initial: BTreeSet<String>,
     /// Sensitive attributes: their value in `attributes` is a digest (or a version id), and
     /// every plan shows `(sensitive)` instead.
     #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
@@ -51,6 +56,7 @@ impl Resource {
             attributes: Attributes::new(),
             depends_on: BTreeSet::new(),
             replace_on: BTreeSet::new(),
+            initial: BTreeSet::new(),
             sensitive: BTreeSet::new(),
             secrets: BTreeMap::new(),
         }
@@ -67,6 +73,14 @@ impl Resource {
     #[must_use]
     pub fn immutable(mut self, name: &str, value: impl Into<serde_json::Value>) -> Self {
         self.replace_on.insert(name.to_owned());
+        self.attr(name, value)
+    }
+
+    /// Sets an attribute used only when the resource is created: a later difference is
+    /// never a change.
+    #[must_use]
+    pub fn initial(mut self, name: &str, value: impl Into<serde_json::Value>) -> Self {
+        self.initial.insert(name.to_owned());
         self.attr(name, value)
     }
 
@@ -304,6 +318,7 @@ pub fn diff(desired: &[Resource], observed: &[Resource]) -> Result<Plan, CycleEr
                 let reasons: Vec<Reason> = wanted
                     .attributes
                     .iter()
+                    .filter(|(name, _)| !wanted.initial.contains(*name))
                     .filter(|(name, value)| found.attributes.get(*name) != Some(*value))
                     .map(|(name, value)| Reason::Differs {
                         attribute: name.clone(),
@@ -467,6 +482,18 @@ mod tests {
         let order: Vec<String> = plan.changes.iter().map(|c| c.address.to_string()).collect();
         assert_eq!(order, ["dev/net/vpc/main", "dev/net/subnet/app-a"]);
         assert_eq!(plan.summary().create, 2);
+    }
+
+    #[test]
+    fn an_initial_attribute_is_used_at_create_and_never_compared_after() {
+        let wanted =
+            Resource::new(address("dev/deploy/node-group/main-general")).initial("desired_size", 3).attr("max", 9);
+        let created = diff(std::slice::from_ref(&wanted), &[]).expect("plan");
+        assert_eq!(created.changes[0].after.as_ref().and_then(|a| a.get("desired_size")), Some(&serde_json::json!(3)));
+        let scaled =
+            Resource::new(address("dev/deploy/node-group/main-general")).attr("desired_size", 7).attr("max", 9);
+        let plan = diff(std::slice::from_ref(&wanted), &[scaled]).expect("plan");
+        assert!(plan.changes.is_empty(), "the autoscaler's size is not drift: {:?}", plan.changes);
     }
 
     #[test]
