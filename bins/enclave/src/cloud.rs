@@ -189,11 +189,12 @@ impl Cloud {
                     id: id.clone(),
                 },
             );
-            deploy_accounts.insert(name.clone(), enclave_deploy::clients::Clients::new(&config, &aws.counter()));
+            deploy_accounts
+                .insert(name.clone(), (id.clone(), enclave_deploy::clients::Clients::new(&config, &aws.counter())));
         }
         let network = Network::new(&model.stack, accounts).waits(options.waits);
         let access = Access::new(&model.stack, &model.region, access_accounts).waits(options.waits);
-        let registry = enclave_deploy::apply::Registry::new(&model.stack, deploy_accounts)
+        let registry = enclave_deploy::apply::Registry::new(&model.stack, &model.region, deploy_accounts)
             .waits(options.waits)
             .force_images(options.force_images);
         let recorded = std::sync::Mutex::new(recorded);

@@ -20,7 +20,7 @@ pub enum Domain {
     Net,
     /// Session Manager, bastions, CloudTrail, and each account's KMS key (`enclave-access`).
     Access,
-    /// The image registry: ECR repositories (`enclave-deploy`).
+    /// EKS clusters and node groups, and the image registry (`enclave-deploy`).
     Deploy,
 }
 
@@ -49,7 +49,7 @@ impl Domain {
                     || spec.registry.is_some()
                     || !spec.clusters.is_empty()
             }
-            Domain::Deploy => spec.registry.is_some(),
+            Domain::Deploy => spec.registry.is_some() || !spec.clusters.is_empty(),
         }
     }
 }
@@ -99,20 +99,32 @@ pub fn access_model(spec: &Spec, network: &NetworkModel, image: &dyn Fn(&str) ->
     enclave_access::model::build(spec, &placements(spec, network, image))
 }
 
-/// Whether `tier` of `account` routes to an internet gateway, as the network lays it out.
-fn public_tier(network: &NetworkModel, account: &str, tier: &str) -> bool {
-    let Some(account) = network.accounts.iter().find(|a| a.account == account) else { return false };
-    let subnets: Vec<&str> =
-        account.subnets.iter().filter(|subnet| subnet.tier == tier).map(|subnet| subnet.name.as_str()).collect();
-    account.route_tables.iter().any(|table| {
-        table.subnets.iter().any(|subnet| subnets.contains(&subnet.as_str()))
+/// Where the network puts `tier` of `account`: its subnets (workload subnets, by zone) and
+/// whether its route tables send traffic to an internet gateway.
+fn tier_placement(network: &NetworkModel, account: &str, tier: &str) -> enclave_deploy::model::TierPlacement {
+    let Some(account) = network.accounts.iter().find(|a| a.account == account) else {
+        return enclave_deploy::model::TierPlacement::default();
+    };
+    let subnets: Vec<&enclave_net::model::Subnet> =
+        account.subnets.iter().filter(|subnet| subnet.tier == tier).collect();
+    let public = account.route_tables.iter().any(|table| {
+        table.subnets.iter().any(|name| subnets.iter().any(|subnet| &subnet.name == name))
             && table.routes.iter().any(|route| route.target == enclave_net::model::Target::InternetGateway)
-    })
+    });
+    enclave_deploy::model::TierPlacement {
+        public,
+        subnets: subnets
+            .iter()
+            .map(|subnet| {
+                enclave_net::resources::address(&account.account, enclave_net::kind::Kind::Subnet, &subnet.name)
+            })
+            .collect(),
+    }
 }
 
-/// The deploy model of `spec`, with the network's view of which tiers are public.
+/// The deploy model of `spec`, with the network's placement of every tier.
 pub fn deploy_model(spec: &Spec, network: &NetworkModel) -> enclave_deploy::DeployModel {
-    enclave_deploy::model::build(spec, &|account, tier| public_tier(network, account, tier))
+    enclave_deploy::model::build(spec, &|account, tier| tier_placement(network, account, tier))
 }
 
 /// The deploy domain's desired resources in the accounts of `network` (all of the spec's, or

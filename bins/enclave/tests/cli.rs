@@ -98,7 +98,11 @@ fn one_offline_plan_spans_every_enabled_domain_and_only_narrows_it() {
     let both = json(&["plan", "--offline", "--output", "json", "--only", "net,access,deploy"]);
     assert_eq!(all["summary"], both["summary"]);
     assert_eq!(access["summary"]["create"], 45, "15 access resources in each of 3 accounts");
-    assert_eq!(all["summary"]["create"], 137 + 45 + 3, "and one repository per app in the registry account");
+    assert_eq!(
+        all["summary"]["create"],
+        137 + 45 + 3 + 12,
+        "a repository per app; roles, template, cluster, provider, node group per cluster"
+    );
     let changes = all["changes"].as_array().expect("changes");
     let bastion = changes.iter().find(|c| c["address"] == "prod/access/instance/bastion").expect("bastion");
     assert!(bastion["depends_on"].as_array().expect("list").contains(&serde_json::json!("prod/net/subnet/app-a")));

@@ -55,7 +55,7 @@ impl<'a> Arns<'a> {
     }
     /// An AWS-managed policy.
     pub fn aws_managed_policy(&self, name: &str) -> String {
-        format!("arn:{}:iam::aws:policy/{name}", self.partition)
+        enclave_core::iam::aws_managed_policy(self.partition, name)
     }
 }
 
@@ -212,15 +212,7 @@ pub fn trail_bucket_policy(arns: &Arns<'_>, trail: &Trail) -> Value {
 
 /// Who may assume a role: one service, and for CloudTrail only this account's trail.
 pub fn trust_policy(service: &str, source_arn: Option<&str>) -> Value {
-    let mut statement = json!({
-        "Effect": "Allow",
-        "Principal": { "Service": service },
-        "Action": "sts:AssumeRole"
-    });
-    if let Some(arn) = source_arn {
-        statement["Condition"] = json!({ "StringEquals": { "aws:SourceArn": arn } });
-    }
-    json!({ "Version": "2012-10-17", "Statement": [statement] })
+    enclave_core::iam::trust_policy(service, source_arn)
 }
 
 /// What instances need besides `AmazonSSMManagedInstanceCore`: write session logs to the

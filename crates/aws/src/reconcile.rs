@@ -141,6 +141,9 @@ pub enum Code {
     GatewayNotAttached,
     /// The container still holds something (`RepositoryNotEmptyException`, ECR).
     NotEmpty,
+    /// The resource is in use, or exists already (`ResourceInUseException`, EKS: a cluster
+    /// name taken, or a cluster that still has node groups).
+    InUse,
     /// Any other code, as AWS sent it.
     Other(String),
 }
@@ -290,6 +293,7 @@ impl Code {
             "ImageNotFoundException" | "ScanNotFoundException" => missing(Missing::Image),
             "RepositoryAlreadyExistsException" => existing(Existing::Repository),
             "RepositoryNotEmptyException" => Code::NotEmpty,
+            "ResourceInUseException" => Code::InUse,
             "AlreadyExistsException" => existing(Existing::Alias),
             "BucketAlreadyOwnedByYou" => existing(Existing::Bucket),
             "DocumentAlreadyExists" => existing(Existing::Document),
@@ -672,59 +676,6 @@ mod ec2 {
     );
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    struct Item(&'static [(&'static str, &'static str)]);
-
-    impl Tagged for Item {
-        fn id(&self) -> Option<&str> {
-            Some("id-1")
-        }
-        fn tag(&self, key: &str) -> Option<&str> {
-            self.0.iter().find(|(k, _)| *k == key).map(|(_, v)| *v)
-        }
-    }
-
-    #[test]
-    fn ownership_needs_this_stack_and_an_address() {
-        let ours = Item(&[(STACK_TAG, "acme"), (ADDRESS_TAG, "dev/net/vpc/main")]);
-        assert_eq!(owned(&ours, "acme").map(|(id, a)| (id, a.to_string())), Some(("id-1", "dev/net/vpc/main".into())));
-        assert!(owned(&ours, "other").is_none());
-        assert!(owned(&Item(&[(STACK_TAG, "acme")]), "acme").is_none());
-    }
-
-    #[test]
-    fn client_tokens_are_stable_distinct_and_short() {
-        let a: Address = "dev/net/nat-gateway/a".parse().expect("address");
-        let b: Address = "dev/net/nat-gateway/b".parse().expect("address");
-        assert_eq!(client_token("acme", &a), client_token("acme", &a));
-        assert_ne!(client_token("acme", &a), client_token("acme", &b));
-        assert_ne!(client_token("acme", &a), client_token("other", &a));
-        assert!(client_token("acme", &a).len() <= 64);
-    }
-
-    #[test]
-    fn backoff_is_bounded() {
-        for attempt in 0..20 {
-            assert!(backoff(attempt) <= Duration::from_secs(10));
-        }
-    }
-
-    #[test]
-    fn codes_are_classified_and_enclave_faults_are_apart() {
-        assert!(CallError::aws("ec2:CreateVpc", Some("RequestLimitExceeded"), "slow down").is_retryable());
-        assert!(!CallError::aws("ec2:CreateVpc", Some("InvalidParameterValue"), "no").is_retryable());
-        assert_eq!(Code::parse("InvalidRoute.NotFound"), Code::NotFound(Missing::Route));
-        assert_eq!(Code::parse("Something.NotFound"), Code::NotFound(Missing::Other));
-        let fault = CallError::enclave("dev/net/route/a: dev/net/nat-gateway/a has no id yet");
-        assert_eq!(fault.code(), None);
-        assert!(!fault.is_retryable());
-        assert_eq!(fault.to_string(), "enclave: dev/net/route/a: dev/net/nat-gateway/a has no id yet");
-    }
-}
-
 /// The launch template of `address` (tagged with this stack and address), created with `data`
 /// and a `ClientToken`, without duplicates: a retry first looks it up by its tags. Returns its
 /// id. `name_tag` is its `Name` tag, when it has one.
@@ -830,4 +781,57 @@ pub async fn delete_launch_template(ec2: &aws_sdk_ec2::Client, id: &str, waits: 
         },
     )
     .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct Item(&'static [(&'static str, &'static str)]);
+
+    impl Tagged for Item {
+        fn id(&self) -> Option<&str> {
+            Some("id-1")
+        }
+        fn tag(&self, key: &str) -> Option<&str> {
+            self.0.iter().find(|(k, _)| *k == key).map(|(_, v)| *v)
+        }
+    }
+
+    #[test]
+    fn ownership_needs_this_stack_and_an_address() {
+        let ours = Item(&[(STACK_TAG, "acme"), (ADDRESS_TAG, "dev/net/vpc/main")]);
+        assert_eq!(owned(&ours, "acme").map(|(id, a)| (id, a.to_string())), Some(("id-1", "dev/net/vpc/main".into())));
+        assert!(owned(&ours, "other").is_none());
+        assert!(owned(&Item(&[(STACK_TAG, "acme")]), "acme").is_none());
+    }
+
+    #[test]
+    fn client_tokens_are_stable_distinct_and_short() {
+        let a: Address = "dev/net/nat-gateway/a".parse().expect("address");
+        let b: Address = "dev/net/nat-gateway/b".parse().expect("address");
+        assert_eq!(client_token("acme", &a), client_token("acme", &a));
+        assert_ne!(client_token("acme", &a), client_token("acme", &b));
+        assert_ne!(client_token("acme", &a), client_token("other", &a));
+        assert!(client_token("acme", &a).len() <= 64);
+    }
+
+    #[test]
+    fn backoff_is_bounded() {
+        for attempt in 0..20 {
+            assert!(backoff(attempt) <= Duration::from_secs(10));
+        }
+    }
+
+    #[test]
+    fn codes_are_classified_and_enclave_faults_are_apart() {
+        assert!(CallError::aws("ec2:CreateVpc", Some("RequestLimitExceeded"), "slow down").is_retryable());
+        assert!(!CallError::aws("ec2:CreateVpc", Some("InvalidParameterValue"), "no").is_retryable());
+        assert_eq!(Code::parse("InvalidRoute.NotFound"), Code::NotFound(Missing::Route));
+        assert_eq!(Code::parse("Something.NotFound"), Code::NotFound(Missing::Other));
+        let fault = CallError::enclave("dev/net/route/a: dev/net/nat-gateway/a has no id yet");
+        assert_eq!(fault.code(), None);
+        assert!(!fault.is_retryable());
+        assert_eq!(fault.to_string(), "enclave: dev/net/route/a: dev/net/nat-gateway/a has no id yet");
+    }
 }

@@ -35,6 +35,7 @@ pub mod bundle;
 pub mod config;
 mod error;
 pub mod guardrail;
+pub mod iam;
 pub mod merge;
 pub mod names;
 pub mod plan;

@@ -12,23 +12,31 @@ pub struct Clients {
     pub ecr: aws_sdk_ecr::Client,
     /// KMS: the account key behind its alias (what repositories are encrypted with).
     pub kms: aws_sdk_kms::Client,
+    /// EKS: clusters and node groups.
+    pub eks: aws_sdk_eks::Client,
+    /// IAM: cluster and node roles, OIDC providers.
+    pub iam: aws_sdk_iam::Client,
+    /// EC2: node launch templates.
+    pub ec2: aws_sdk_ec2::Client,
+}
+
+macro_rules! client {
+    ($crate_name:ident, $config:expr, $counter:expr) => {
+        $crate_name::Client::from_conf(
+            $crate_name::config::Builder::from($config).interceptor($counter.clone()).build(),
+        )
+    };
 }
 
 impl Clients {
     /// Clients from an account's config (see [`enclave_aws::Aws::account`]).
     pub fn new(config: &SdkConfig, counter: &CallCounter) -> Self {
         Clients {
-            ecr: aws_sdk_ecr::Client::from_conf(
-                aws_sdk_ecr::config::Builder::from(config).interceptor(counter.clone()).build(),
-            ),
-            kms: aws_sdk_kms::Client::from_conf(
-                aws_sdk_kms::config::Builder::from(config).interceptor(counter.clone()).build(),
-            ),
+            ecr: client!(aws_sdk_ecr, config, counter),
+            kms: client!(aws_sdk_kms, config, counter),
+            eks: client!(aws_sdk_eks, config, counter),
+            iam: client!(aws_sdk_iam, config, counter),
+            ec2: client!(aws_sdk_ec2, config, counter),
         }
-    }
-
-    /// Clients made elsewhere (tests with `aws-smithy-mocks`).
-    pub fn from_parts(ecr: aws_sdk_ecr::Client, kms: aws_sdk_kms::Client) -> Self {
-        Clients { ecr, kms }
     }
 }

@@ -204,7 +204,17 @@ mod tests {
                 account_id: "333333333333".into(),
                 version: "1.33".into(),
                 public_endpoint: false,
-                node_groups: vec![NodeGroup { name: "general".into(), tier: "app".into(), public_tier: false }],
+                subnets: vec![],
+                node_groups: vec![NodeGroup {
+                    name: "general".into(),
+                    tier: "app".into(),
+                    public_tier: false,
+                    subnets: vec![],
+                    instance_types: vec!["m6i.large".into()],
+                    min: 1,
+                    max: 3,
+                    desired: 1,
+                }],
             }],
             images: vec![AppImage {
                 app: "orders".into(),

@@ -10,16 +10,32 @@ use std::str::FromStr;
 pub enum Kind {
     /// An ECR repository (one per app, in the registry account).
     Repository,
+    /// An IAM role (a cluster's role, its nodes' role).
+    IamRole,
+    /// A node group's launch template.
+    LaunchTemplate,
+    /// An EKS cluster.
+    Cluster,
+    /// A cluster's IAM OIDC provider (for IRSA).
+    OidcProvider,
+    /// A managed node group.
+    NodeGroup,
 }
 
 impl Kind {
     /// Every kind.
-    pub const ALL: [Kind; 1] = [Kind::Repository];
+    pub const ALL: [Kind; 6] =
+        [Kind::Repository, Kind::IamRole, Kind::LaunchTemplate, Kind::Cluster, Kind::OidcProvider, Kind::NodeGroup];
 
     /// The kind segment of its addresses.
     pub fn as_str(self) -> &'static str {
         match self {
             Kind::Repository => "ecr-repository",
+            Kind::IamRole => "iam-role",
+            Kind::LaunchTemplate => "launch-template",
+            Kind::Cluster => "eks-cluster",
+            Kind::OidcProvider => "oidc-provider",
+            Kind::NodeGroup => "node-group",
         }
     }
 
@@ -28,6 +44,23 @@ impl Kind {
     pub fn updatable(self) -> &'static [&'static str] {
         match self {
             Kind::Repository => &["scan_on_push", "tag_mutability", "lifecycle", "policy"],
+            Kind::IamRole => &["trust_policy", "managed_policies", "policy"],
+            Kind::LaunchTemplate => &["data"],
+            Kind::Cluster => &["version", "endpoint", "logging"],
+            Kind::OidcProvider => &["client_ids"],
+            Kind::NodeGroup => &["scaling", "version", "tags"],
+        }
+    }
+}
+
+impl Kind {
+    /// The attributes set only at creation (`Resource::initial`): never compared after, never
+    /// changed by an update.
+    pub fn initial(self) -> &'static [&'static str] {
+        match self {
+            Kind::Cluster => &["subnets"],
+            Kind::NodeGroup => &["subnets", "desired_size"],
+            Kind::Repository | Kind::IamRole | Kind::LaunchTemplate | Kind::OidcProvider => &[],
         }
     }
 }

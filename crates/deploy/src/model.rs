@@ -2,6 +2,7 @@
 //! knows (which tiers route to an internet gateway) handed over by the binary, so that this
 //! crate never depends on `enclave-net`.
 
+use enclave_core::Address;
 use enclave_core::names::{ROLE_PATH, node_role_name};
 use enclave_core::region;
 use enclave_core::spec::Spec;
@@ -60,6 +61,15 @@ pub struct Registry {
     pub pullers: Vec<String>,
 }
 
+/// Where the network puts a tier of an account.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TierPlacement {
+    /// Whether the tier's route tables send traffic to an internet gateway.
+    pub public: bool,
+    /// Its subnets (net addresses), one per zone in use.
+    pub subnets: Vec<Address>,
+}
+
 /// One EKS cluster.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Cluster {
@@ -73,6 +83,8 @@ pub struct Cluster {
     pub version: String,
     /// Whether the API server is reachable from the internet.
     pub public_endpoint: bool,
+    /// The subnets of the control plane's network interfaces (the cluster's tier).
+    pub subnets: Vec<Address>,
     /// Managed node groups.
     pub node_groups: Vec<NodeGroup>,
 }
@@ -86,11 +98,21 @@ pub struct NodeGroup {
     pub tier: String,
     /// Whether that tier's route tables send traffic to an internet gateway.
     pub public_tier: bool,
+    /// Its subnets (net addresses).
+    pub subnets: Vec<Address>,
+    /// EC2 instance types.
+    pub instance_types: Vec<String>,
+    /// Fewest nodes.
+    pub min: u16,
+    /// Most nodes.
+    pub max: u16,
+    /// Nodes at creation (the Cluster Autoscaler owns the count afterwards).
+    pub desired: u16,
 }
 
-/// The deploy model of `spec`; `public_tier(account, tier)` says whether a tier of an account
-/// routes to an internet gateway (the network domain knows).
-pub fn build(spec: &Spec, public_tier: &dyn Fn(&str, &str) -> bool) -> DeployModel {
+/// The deploy model of `spec`; `tier(account, tier)` says where the network puts a tier of an
+/// account (its subnets, and whether it routes to an internet gateway).
+pub fn build(spec: &Spec, tier: &dyn Fn(&str, &str) -> TierPlacement) -> DeployModel {
     let region = spec.organization.region.to_string();
     let partition = region::partition(&region).to_owned();
     let account_id = |name: &str| spec.account(name).map(|account| account.id.to_string()).unwrap_or_default();
@@ -111,15 +133,22 @@ pub fn build(spec: &Spec, public_tier: &dyn Fn(&str, &str) -> bool) -> DeployMod
                 account_id: account_id(cluster.account.as_str()),
                 version: cluster.version.clone(),
                 public_endpoint: cluster.public_endpoint,
+                subnets: tier(cluster.account.as_str(), &default_tier).subnets,
                 node_groups: cluster
                     .node_groups
                     .iter()
                     .map(|group| {
-                        let tier = group.tier.as_ref().map_or_else(|| default_tier.clone(), ToString::to_string);
+                        let name = group.tier.as_ref().map_or_else(|| default_tier.clone(), ToString::to_string);
+                        let placement = tier(cluster.account.as_str(), &name);
                         NodeGroup {
                             name: group.name.to_string(),
-                            public_tier: public_tier(cluster.account.as_str(), &tier),
-                            tier,
+                            public_tier: placement.public,
+                            subnets: placement.subnets,
+                            tier: name,
+                            instance_types: group.instance_types.clone(),
+                            min: group.min,
+                            max: group.max,
+                            desired: group.desired,
                         }
                     })
                     .collect(),

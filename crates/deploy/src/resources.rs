@@ -3,12 +3,16 @@
 //! KMS key and its alias, made by the access domain): one plan spans every domain.
 
 use enclave_core::Address;
-use enclave_core::names::{account_key_address, account_key_alias_address};
+use enclave_core::address::ADDRESS_TAG;
+use enclave_core::iam::{aws_managed_policy, trust_policy};
+use enclave_core::names::{
+    ROLE_PATH, account_key_address, account_key_alias_address, node_group_discovery_tags, node_role_name,
+};
 use enclave_core::plan::Resource;
 use serde_json::{Value, json};
 
 use crate::kind::Kind;
-use crate::model::{DeployModel, Registry};
+use crate::model::{Cluster, DeployModel, Registry};
 
 /// The component segment of every address this crate owns.
 pub const COMPONENT: &str = "deploy";
@@ -29,6 +33,137 @@ pub fn desired(model: &DeployModel) -> Vec<Resource> {
     let mut out = Vec::new();
     if let Some(registry) = &model.registry {
         out.extend(repositories(registry));
+    }
+    for cluster in &model.clusters {
+        out.extend(cluster_resources(model, cluster));
+    }
+    out
+}
+
+/// Every control-plane log type EKS has; all are enabled.
+pub const LOG_TYPES: [&str; 5] = ["api", "audit", "authenticator", "controllerManager", "scheduler"];
+
+/// The AWS-managed policies of a cluster's role.
+pub const CLUSTER_POLICIES: [&str; 1] = ["AmazonEKSClusterPolicy"];
+
+/// The AWS-managed policies of a node role: joining the cluster, pulling images, and the VPC
+/// CNI's network interfaces. Nothing else.
+pub const NODE_POLICIES: [&str; 3] =
+    ["AmazonEKSWorkerNodePolicy", "AmazonEC2ContainerRegistryReadOnly", "AmazonEKS_CNI_Policy"];
+
+/// The client id of every cluster's OIDC provider: STS, for IRSA.
+pub const OIDC_CLIENT: &str = "sts.amazonaws.com";
+
+/// The name of a cluster's role (under [`ROLE_PATH`]).
+pub fn cluster_role_name(cluster: &str) -> String {
+    format!("{cluster}-cluster")
+}
+
+/// What the cluster's role may do with the account key: encrypt and decrypt Kubernetes secrets
+/// (envelope encryption through grants). The key is named by its address tag among the
+/// account's keys: its ARN is not known before it exists.
+pub fn cluster_key_policy(model: &DeployModel, cluster: &Cluster) -> Value {
+    let account = cluster.account.as_str();
+    json!({
+        "Version": "2012-10-17",
+        "Statement": [{
+            "Sid": "EncryptKubernetesSecretsWithTheAccountKey",
+            "Effect": "Allow",
+            "Action": ["kms:Encrypt", "kms:Decrypt", "kms:DescribeKey", "kms:CreateGrant"],
+            "Resource": format!("arn:{}:kms:{}:{}:key/*", model.partition, model.region, cluster.account_id),
+            "Condition": { "StringEquals": { format!("aws:ResourceTag/{ADDRESS_TAG}"): account_key_address(account).to_string() } }
+        }]
+    })
+}
+
+/// The launch template data of a node group: IMDSv2 only, one hop (pods cannot reach the node's
+/// credentials), no key pair, an encrypted gp3 root volume. EKS chooses the image.
+pub fn node_template_data() -> Value {
+    json!({
+        "key_name": null,
+        "metadata_options": { "http_endpoint": "enabled", "http_tokens": "required", "http_put_response_hop_limit": 1 },
+        "root_volume": { "device": "/dev/xvda", "encrypted": true, "volume_type": "gp3", "size_gib": 20 }
+    })
+}
+
+fn cluster_resources(model: &DeployModel, cluster: &Cluster) -> Vec<Resource> {
+    let account = cluster.account.as_str();
+    let at = |kind: Kind, name: &str| address(account, kind, name);
+    let key = account_key_address(account);
+    let alias = account_key_alias_address(account);
+    let role = at(Kind::IamRole, &cluster_role_name(&cluster.name));
+    let node_role = at(Kind::IamRole, &node_role_name(&cluster.name));
+    let eks = at(Kind::Cluster, &cluster.name);
+    // Sorted, as observation lists them.
+    let managed = |names: &[&str]| {
+        let mut arns: Vec<String> = names.iter().map(|name| aws_managed_policy(&model.partition, name)).collect();
+        arns.sort();
+        json!(arns)
+    };
+    let subnets = |subnets: &[Address]| json!(subnets.iter().map(ToString::to_string).collect::<Vec<_>>());
+    let mut out = vec![
+        Resource::new(role.clone())
+            .immutable("name", cluster_role_name(&cluster.name))
+            .immutable("path", ROLE_PATH)
+            .attr("trust_policy", trust_policy("eks.amazonaws.com", None))
+            .attr("managed_policies", managed(&CLUSTER_POLICIES))
+            .attr("policy", cluster_key_policy(model, cluster)),
+        Resource::new(node_role.clone())
+            .immutable("name", node_role_name(&cluster.name))
+            .immutable("path", ROLE_PATH)
+            .attr("trust_policy", trust_policy("ec2.amazonaws.com", None))
+            .attr("managed_policies", managed(&NODE_POLICIES))
+            .attr("policy", Value::Null),
+    ];
+    let mut resource = Resource::new(eks.clone())
+        .immutable("name", cluster.name.as_str())
+        .immutable("role", role.to_string())
+        // Envelope encryption of Kubernetes secrets (and all API data) with the account key.
+        .immutable("encryption", json!({ "key": key.to_string() }))
+        // The control plane's subnets are where it was made; EKS cannot move it to another VPC.
+        .initial("subnets", subnets(&cluster.subnets))
+        .attr("version", cluster.version.as_str())
+        .attr("endpoint", json!({ "private": true, "public": cluster.public_endpoint }))
+        .attr("logging", json!(LOG_TYPES))
+        .after(&role)
+        .after(&key)
+        .after(&alias);
+    for subnet in &cluster.subnets {
+        resource = resource.after(subnet);
+    }
+    out.push(resource);
+    out.push(
+        Resource::new(at(Kind::OidcProvider, &cluster.name))
+            .immutable("cluster", eks.to_string())
+            .attr("client_ids", json!([OIDC_CLIENT]))
+            .after(&eks),
+    );
+    for group in &cluster.node_groups {
+        let name = format!("{}-{}", cluster.name, group.name);
+        let template = at(Kind::LaunchTemplate, &name);
+        out.push(
+            Resource::new(template.clone())
+                .immutable("name", format!("{}-{name}", model.stack))
+                .attr("data", node_template_data()),
+        );
+        let mut resource = Resource::new(at(Kind::NodeGroup, &name))
+            .immutable("name", group.name.as_str())
+            .immutable("cluster", eks.to_string())
+            .immutable("node_role", node_role.to_string())
+            .immutable("launch_template", template.to_string())
+            .immutable("instance_types", json!(group.instance_types))
+            .initial("subnets", subnets(&group.subnets))
+            .initial("desired_size", group.desired)
+            .attr("scaling", json!({ "min": group.min, "max": group.max }))
+            .attr("version", cluster.version.as_str())
+            .attr("tags", json!(node_group_discovery_tags(&cluster.name)))
+            .after(&eks)
+            .after(&node_role)
+            .after(&template);
+        for subnet in &group.subnets {
+            resource = resource.after(subnet);
+        }
+        out.push(resource);
     }
     out
 }
@@ -123,6 +258,44 @@ fn repositories(registry: &Registry) -> Vec<Resource> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn create_only_attributes_are_the_ones_each_kind_declares() {
+        let model = DeployModel {
+            stack: "acme".into(),
+            region: "eu-west-1".into(),
+            partition: "aws".into(),
+            registry: Some(registry(&[])),
+            clusters: vec![Cluster {
+                name: "main".into(),
+                account: "prod".into(),
+                account_id: "333333333333".into(),
+                version: "1.33".into(),
+                public_endpoint: false,
+                subnets: vec![],
+                node_groups: vec![crate::model::NodeGroup {
+                    name: "general".into(),
+                    tier: "app".into(),
+                    public_tier: false,
+                    subnets: vec![],
+                    instance_types: vec!["m6i.large".into()],
+                    min: 1,
+                    max: 3,
+                    desired: 2,
+                }],
+            }],
+            images: vec![],
+        };
+        for resource in desired(&model) {
+            let kind: Kind = resource.address.kind().parse().expect("a deploy kind");
+            let declared: std::collections::BTreeSet<String> = kind.initial().iter().map(|s| (*s).to_owned()).collect();
+            assert_eq!(resource.initial, declared, "{}", resource.address);
+            for name in resource.attributes.keys() {
+                let mutable = !resource.replace_on.contains(name) && !resource.initial.contains(name);
+                assert_eq!(mutable, kind.updatable().contains(&name.as_str()), "{}: {name}", resource.address);
+            }
+        }
+    }
 
     fn registry(pullers: &[&str]) -> Registry {
         Registry {

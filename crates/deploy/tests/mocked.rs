@@ -35,7 +35,13 @@ macro_rules! client {
 }
 
 fn clients(rules: &[&Rule]) -> Clients {
-    Clients::from_parts(client!(aws_sdk_ecr, rules), client!(aws_sdk_kms, rules))
+    Clients {
+        ecr: client!(aws_sdk_ecr, rules),
+        kms: client!(aws_sdk_kms, rules),
+        eks: client!(aws_sdk_eks, rules),
+        iam: client!(aws_sdk_iam, rules),
+        ec2: client!(aws_sdk_ec2, rules),
+    }
 }
 
 fn waits() -> Waits {
@@ -155,8 +161,12 @@ async fn a_repository_name_held_by_another_stack_is_never_taken_over() {
     let put = mock!(aws_sdk_ecr::Client::put_image_scanning_configuration).then_output(|| {
         aws_sdk_ecr::operation::put_image_scanning_configuration::PutImageScanningConfigurationOutput::builder().build()
     });
-    let registry =
-        Registry::new("acme", [("prod".to_owned(), clients(&[&create, &describe, &tags, &put]))].into()).waits(waits());
+    let registry = Registry::new(
+        "acme",
+        "eu-west-1",
+        [("prod".to_owned(), ("333333333333".to_owned(), clients(&[&create, &describe, &tags, &put])))].into(),
+    )
+    .waits(waits());
     let address: Address = "prod/deploy/ecr-repository/orders".parse().expect("address");
     let after: Attributes = serde_json::from_value(json!({
         "name": "orders",
