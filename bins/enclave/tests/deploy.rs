@@ -567,3 +567,79 @@ async fn clusters_are_private_encrypted_logged_with_our_node_groups_and_drift_is
     let left = eks.list_clusters().send().await.expect("clusters");
     assert_eq!(left.clusters(), ["decoy"], "only ours were deleted");
 }
+
+/// A copy of the reference config with `edit` applied to its clusters file.
+fn reference_with(root: &Path, edit: impl Fn(String) -> String) -> String {
+    fn copy(from: &Path, to: &Path) {
+        std::fs::create_dir_all(to).expect("dir");
+        for entry in std::fs::read_dir(from).expect("read") {
+            let entry = entry.expect("entry");
+            let target = to.join(entry.file_name());
+            if entry.file_type().expect("type").is_dir() {
+                copy(&entry.path(), &target);
+            } else {
+                std::fs::copy(entry.path(), &target).expect("copy");
+            }
+        }
+    }
+    let _ = std::fs::remove_dir_all(root);
+    copy(Path::new(&reference_dir()), root);
+    let clusters = root.join("base/clusters.yaml");
+    let text = std::fs::read_to_string(&clusters).expect("clusters");
+    let edited = edit(text.clone());
+    assert_ne!(edited, text, "the edit changes the spec");
+    std::fs::write(&clusters, edited).expect("written");
+    root.to_string_lossy().into_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs moto_server; cargo xtask test installs it and runs this with --ignored"]
+async fn deploy_transitions_converge_in_one_apply_both_ways() {
+    let moto = MotoServer::start().expect("moto");
+    let endpoint = moto.endpoint();
+    let root = std::env::temp_dir().join(format!("enclave-deploy-transitions-{}", std::process::id()));
+    let reference = reference_dir();
+    let transitions: Vec<(&str, Box<dyn Fn(String) -> String>)> = vec![
+        ("node group bounds", Box::new(|t| t.replace("min: 3, max: 9, desired: 3", "min: 2, max: 12, desired: 3"))),
+        (
+            "public endpoint on",
+            Box::new(|t| {
+                t.replace(
+                    "    tier: app\n    node_groups:",
+                    "    tier: app\n    public_endpoint: true\n    node_groups:",
+                )
+            }),
+        ),
+        (
+            "a second node group",
+            Box::new(|t| {
+                t.replace(
+                "      - { name: general, instance_types: [t3.large], min: 1, max: 3, desired: 1 }",
+                "      - { name: general, instance_types: [t3.large], min: 1, max: 3, desired: 1 }\n      - { name: batch, instance_types: [c6i.large], min: 0, max: 4, desired: 0 }",
+            )
+            }),
+        ),
+        ("registry retention", Box::new(|t| t.replace("keep_tagged: 30", "keep_tagged: 10"))),
+        (
+            "repositories mutable and unscanned",
+            Box::new(|t| {
+                t.replace(
+                    "  untagged_expire_days: 7",
+                    "  untagged_expire_days: 7\n  immutable_tags: false\n  scan_on_push: false",
+                )
+            }),
+        ),
+    ];
+    applied(&["apply", "-c", &reference, "--yes"], endpoint);
+    for (index, (name, edit)) in transitions.iter().enumerate() {
+        let changed = reference_with(&root.join(format!("t{index}")), edit);
+        for (direction, dir) in [("there", changed.as_str()), ("back", reference.as_str())] {
+            let report = json_of(&["apply", "-c", dir, "--only", "deploy", "--yes"], endpoint);
+            assert_eq!(report["report"]["failed"], json!([]), "{name} ({direction}): {report:#}");
+            let plan = json_of(&["plan", "-c", dir], endpoint);
+            assert_eq!(plan["changes"], json!([]), "{name} ({direction}) converges in one apply: {plan:#}");
+        }
+        println!("{name}: converged in one apply both ways");
+    }
+    let _ = std::fs::remove_dir_all(&root);
+}

@@ -83,6 +83,12 @@ impl<'a> Step<'a> {
         Step { address, operation: Operation::Create, before: None, after: Some(after), secrets: &NO_SECRETS }
     }
 
+    /// An update of `address` from `before` to `after`, no sensitive attribute (providers'
+    /// tests).
+    pub fn update(address: &'a Address, before: &'a Attributes, after: &'a Attributes) -> Self {
+        Step { address, operation: Operation::Update, before: Some(before), after: Some(after), secrets: &NO_SECRETS }
+    }
+
     /// A delete of `address`, observed as `before` (providers' tests).
     pub fn delete(address: &'a Address, before: &'a Attributes) -> Self {
         Step { address, operation: Operation::Delete, before: Some(before), after: None, secrets: &NO_SECRETS }

@@ -959,9 +959,21 @@ impl Context<'_> {
         let after = self.after();
         if all || changed(self.step, "scan_on_push") {
             let scan = after.and_then(|a| a.get("scan_on_push")).and_then(Value::as_bool).unwrap_or(false);
+            // The SDK leaves `scanOnPush: false` out of the request (the field's default); ECR
+            // reads that as false, moto as "no change": the body says it explicitly.
+            let body = serde_json::json!({
+                "repositoryName": name,
+                "imageScanningConfiguration": { "scanOnPush": scan }
+            })
+            .to_string();
             ecr.put_image_scanning_configuration()
                 .repository_name(name)
                 .image_scanning_configuration(ImageScanningConfiguration::builder().scan_on_push(scan).build())
+                .customize()
+                .mutate_request(move |request| {
+                    request.headers_mut().insert("content-length", body.len().to_string());
+                    *request.body_mut() = aws_smithy_types::body::SdkBody::from(body.clone());
+                })
                 .send()
                 .await
                 .map_err(call_error("ecr:PutImageScanningConfiguration"))?;

@@ -181,3 +181,90 @@ async fn a_repository_name_held_by_another_stack_is_never_taken_over() {
     assert!(error.to_string().contains("without this stack's tags"), "{error}");
     assert_eq!(put.num_calls(), 0, "nothing of the other stack's repository was changed");
 }
+
+fn active_cluster() -> aws_sdk_eks::operation::describe_cluster::DescribeClusterOutput {
+    aws_sdk_eks::operation::describe_cluster::DescribeClusterOutput::builder()
+        .cluster(
+            aws_sdk_eks::types::Cluster::builder()
+                .name("main")
+                .status(aws_sdk_eks::types::ClusterStatus::Active)
+                .version("1.34")
+                .build(),
+        )
+        .build()
+}
+
+fn provider(rules: &[&Rule]) -> Registry {
+    Registry::new("acme", "eu-west-1", [("prod".to_owned(), ("333333333333".to_owned(), clients(rules)))].into())
+        .waits(waits())
+}
+
+fn attributes(value: serde_json::Value) -> Attributes {
+    serde_json::from_value(value).expect("attributes")
+}
+
+/// moto answers 404 to `UpdateClusterVersion` and `UpdateNodegroupVersion`: the in-place
+/// upgrade, control plane first and waited for, then the node group, is shown here.
+#[tokio::test]
+async fn a_version_change_upgrades_the_control_plane_then_the_node_group_in_place() {
+    let upgrade = mock!(aws_sdk_eks::Client::update_cluster_version)
+        .match_requests(|request| request.name() == Some("main") && request.version() == Some("1.34"))
+        .then_output(|| aws_sdk_eks::operation::update_cluster_version::UpdateClusterVersionOutput::builder().build());
+    let updating = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let seen = updating.clone();
+    let describe = mock!(aws_sdk_eks::Client::describe_cluster).then_output(move || {
+        // Two polls see the update running, then it is done.
+        if seen.fetch_add(1, std::sync::atomic::Ordering::SeqCst) < 2 {
+            aws_sdk_eks::operation::describe_cluster::DescribeClusterOutput::builder()
+                .cluster(
+                    aws_sdk_eks::types::Cluster::builder()
+                        .name("main")
+                        .status(aws_sdk_eks::types::ClusterStatus::Updating)
+                        .build(),
+                )
+                .build()
+        } else {
+            active_cluster()
+        }
+    });
+    let group_upgrade = mock!(aws_sdk_eks::Client::update_nodegroup_version)
+        .match_requests(|request| {
+            request.cluster_name() == Some("main")
+                && request.nodegroup_name() == Some("general")
+                && request.version() == Some("1.34")
+        })
+        .then_output(|| {
+            aws_sdk_eks::operation::update_nodegroup_version::UpdateNodegroupVersionOutput::builder().build()
+        });
+    let group = mock!(aws_sdk_eks::Client::describe_nodegroup).then_output(|| {
+        aws_sdk_eks::operation::describe_nodegroup::DescribeNodegroupOutput::builder()
+            .nodegroup(
+                aws_sdk_eks::types::Nodegroup::builder()
+                    .nodegroup_name("general")
+                    .status(aws_sdk_eks::types::NodegroupStatus::Active)
+                    .build(),
+            )
+            .build()
+    });
+    let registry = provider(&[&upgrade, &describe, &group_upgrade, &group]);
+
+    let cluster: Address = "prod/deploy/eks-cluster/main".parse().expect("address");
+    let endpoint = json!({ "private": true, "public": false });
+    let logging = json!(["api", "audit", "authenticator", "controllerManager", "scheduler"]);
+    let before = attributes(json!({ "name": "main", "version": "1.33", "endpoint": endpoint, "logging": logging }));
+    let after = attributes(json!({ "name": "main", "version": "1.34", "endpoint": endpoint, "logging": logging }));
+    let ids = Ids::new([(cluster.clone(), "main".to_owned())].into());
+    let step = Step::update(&cluster, &before, &after);
+    registry.run(&step, &ids).await.expect("upgraded");
+    assert_eq!(upgrade.num_calls(), 1, "one in-place version update");
+    assert!(updating.load(std::sync::atomic::Ordering::SeqCst) >= 3, "waited until ACTIVE again");
+
+    let node_group: Address = "prod/deploy/node-group/main-general".parse().expect("address");
+    let scaling = json!({ "min": 1, "max": 3 });
+    let before = attributes(json!({ "name": "general", "version": "1.33", "scaling": scaling }));
+    let after = attributes(json!({ "name": "general", "version": "1.34", "scaling": scaling }));
+    let ids = Ids::new([(node_group.clone(), "main/general".to_owned())].into());
+    let step = Step::update(&node_group, &before, &after);
+    registry.run(&step, &ids).await.expect("upgraded");
+    assert_eq!(group_upgrade.num_calls(), 1, "the node group follows its control plane");
+}
