@@ -568,6 +568,9 @@ async fn clusters_are_private_encrypted_logged_with_our_node_groups_and_drift_is
     assert_eq!(left.clusters(), ["decoy"], "only ours were deleted");
 }
 
+/// A change to the text of the reference's clusters file.
+type Edit = Box<dyn Fn(String) -> String>;
+
 /// A copy of the reference config with `edit` applied to its clusters file.
 fn reference_with(root: &Path, edit: impl Fn(String) -> String) -> String {
     fn copy(from: &Path, to: &Path) {
@@ -599,7 +602,7 @@ async fn deploy_transitions_converge_in_one_apply_both_ways() {
     let endpoint = moto.endpoint();
     let root = std::env::temp_dir().join(format!("enclave-deploy-transitions-{}", std::process::id()));
     let reference = reference_dir();
-    let transitions: Vec<(&str, Box<dyn Fn(String) -> String>)> = vec![
+    let transitions: Vec<(&str, Edit)> = vec![
         ("node group bounds", Box::new(|t| t.replace("min: 3, max: 9, desired: 3", "min: 2, max: 12, desired: 3"))),
         (
             "public endpoint on",
