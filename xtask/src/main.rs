@@ -336,8 +336,9 @@ fn judge_rendered_objects() -> Result<()> {
 
 /// `promtool check rules` on every rendered rule file and `promtool test rules` on its
 /// generated unit tests; first, a test with a wrong expectation must fail.
-/// Every policy the access domain generates for the reference platform (instance role, people
-/// policy, trail role, key and bucket policies), judged by parliament with no finding allowed.
+/// Every policy the access and deploy domains generate for the reference platform (instance
+/// role, people policy, trail role, key and bucket policies, cluster roles, repository policies),
+/// judged by parliament with no finding allowed.
 /// The judge is first shown a policy granting `s3:*` on `*` and must flag it. Two documents are
 /// shown to it in an equivalent form it can read: in a key policy, `"Resource": "*"` means the
 /// key itself, so the key's own ARN stands in for it; and parliament's action database predates
@@ -407,6 +408,14 @@ fn judge_iam_policies() -> Result<()> {
                 } else {
                     key.into()
                 };
+            }
+            // A repository policy applies to its repository and names no resource; the judge
+            // sees the repository's ARN in its place.
+            if let Some(repository) =
+                name.split_once("-ecr-repository-").map(|(_, rest)| rest.trim_end_matches("-policy.json"))
+                && statement.get("Resource").is_none()
+            {
+                statement["Resource"] = format!("arn:aws:ecr:eu-west-1:{account}:repository/{repository}").into();
             }
             if name.contains("-iam-policy-session-users-")
                 && let Some(condition) = statement.get_mut("Condition").and_then(|c| c.as_object_mut())

@@ -108,7 +108,8 @@ pub(crate) fn plan_offline(args: &SpecArgs, cloud: &CloudArgs, compact: bool) ->
 
 pub(crate) fn policies(args: &SpecArgs, out: &std::path::Path) -> Result<(), Failure> {
     let (loaded, model) = load(args, Output::Text)?;
-    let domains = std::collections::BTreeSet::from([enclave::platform::Domain::Access]);
+    let domains =
+        std::collections::BTreeSet::from([enclave::platform::Domain::Access, enclave::platform::Domain::Deploy]);
     let resources = enclave::platform::desired(&loaded.spec, &model, &domains, &|_| enclave_access::Image::Latest);
     let documents = enclave_access::resources::policy_documents(&resources);
     std::fs::create_dir_all(out)
