@@ -114,8 +114,9 @@ pub(crate) enum Command {
 
 #[derive(Debug, Subcommand)]
 pub(crate) enum AccessCommand {
-    /// Write every IAM, key, bucket, repository and trust policy the spec's access and deploy resources carry, one JSON
-    /// file each (`<account>-<kind>-<name>-<attribute>.json`), for review or a policy linter.
+    /// Write every IAM, key, bucket, repository and trust policy the spec's access and deploy
+    /// resources carry, one JSON file each (`<account>-<kind>-<name>-<attribute>.json`), for
+    /// review or a policy linter.
     Policies {
         #[command(flatten)]
         spec: SpecArgs,
