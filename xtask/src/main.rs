@@ -647,9 +647,12 @@ fn ensure_debian_packages_if_missing(binary: &str, packages: &[&str]) -> Result<
     ensure_debian_packages(packages)
 }
 
-/// A moto server from the project's virtualenv on a free loopback port; killed on drop.
+/// A moto server from the project's virtualenv on a free loopback port, behind
+/// `enclave-fault-proxy --eks-gaps` (which serves the EKS add-ons and access entries moto
+/// answers 404 to); both killed on drop. `endpoint` is the proxy's.
 struct Moto {
     child: std::process::Child,
+    front: Option<std::process::Child>,
     endpoint: String,
 }
 
@@ -664,7 +667,7 @@ impl Moto {
             .stderr(std::process::Stdio::null())
             .spawn()
             .context("cannot start moto_server")?;
-        let moto = Moto { child, endpoint: format!("http://127.0.0.1:{port}") };
+        let mut moto = Moto { child, front: None, endpoint: format!("http://127.0.0.1:{port}") };
         let began = std::time::Instant::now();
         while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
             if began.elapsed() > std::time::Duration::from_secs(30) {
@@ -672,12 +675,44 @@ impl Moto {
             }
             std::thread::sleep(std::time::Duration::from_millis(100));
         }
+        run(
+            "build enclave-fault-proxy",
+            cargo().args([
+                "build",
+                "--quiet",
+                "--locked",
+                "--package",
+                "enclave-aws",
+                "--features",
+                "fault-proxy",
+                "--bin",
+                "enclave-fault-proxy",
+            ]),
+        )?;
+        let mut front = Command::new(target_dir().join("debug").join("enclave-fault-proxy"))
+            .args([&moto.endpoint, "--eks-gaps"])
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .context("cannot start enclave-fault-proxy")?;
+        let mut line = String::new();
+        if let Some(stdout) = front.stdout.take() {
+            std::io::BufRead::read_line(&mut std::io::BufReader::new(stdout), &mut line)?;
+        }
+        moto.front = Some(front);
+        if !line.starts_with("http://") {
+            bail!("enclave-fault-proxy did not print its endpoint");
+        }
+        moto.endpoint = line.trim().to_owned();
         Ok(moto)
     }
 }
 
 impl Drop for Moto {
     fn drop(&mut self) {
+        if let Some(front) = self.front.as_mut() {
+            let _ = front.kill();
+            let _ = front.wait();
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
     }

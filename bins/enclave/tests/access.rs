@@ -143,7 +143,7 @@ async fn reference_access_is_applied_as_specified_converges_and_drift_is_repaire
     let moto = MotoServer::start().expect("moto");
     let dir = reference_dir();
     let first = json_of(&["apply", "-c", &dir, "--yes"], moto.endpoint());
-    assert_eq!(first["summary"]["create"], 197, "137 network, 45 access and 15 deploy resources");
+    assert_eq!(first["summary"]["create"], 207, "137 network, 45 access and 25 deploy resources");
     assert_eq!(first["domains"], json!(["net", "access", "deploy"]));
 
     for (name, id) in ACCOUNTS {
@@ -421,7 +421,7 @@ async fn destroy_removes_only_our_access_resources_and_empties_only_our_buckets(
 
     let destroyed = json_of(&["destroy", "-c", &dir, "--yes"], moto.endpoint());
     assert_eq!(destroyed["report"]["failed"], json!([]), "{destroyed:#}");
-    assert_eq!(destroyed["summary"]["delete"], 197, "the registry and clusters went too");
+    assert_eq!(destroyed["summary"]["delete"], 207, "the registry and clusters went too");
 
     let live = instances(&prod).await;
     assert_eq!(

@@ -100,8 +100,9 @@ fn one_offline_plan_spans_every_enabled_domain_and_only_narrows_it() {
     assert_eq!(access["summary"]["create"], 45, "15 access resources in each of 3 accounts");
     assert_eq!(
         all["summary"]["create"],
-        137 + 45 + 3 + 12,
-        "a repository per app; roles, template, cluster, provider, node group per cluster"
+        137 + 45 + 3 + 12 + 8 + 2,
+        "a repository per app; per cluster two roles, a template, the cluster, its provider, a node group and \
+         four add-ons; two access entries"
     );
     let changes = all["changes"].as_array().expect("changes");
     let bastion = changes.iter().find(|c| c["address"] == "prod/access/instance/bastion").expect("bastion");

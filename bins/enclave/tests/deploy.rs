@@ -494,10 +494,39 @@ async fn clusters_are_private_encrypted_logged_with_our_node_groups_and_drift_is
         assert_eq!(metadata.http_tokens().map(|t| t.as_str()), Some("required"), "{cluster}: IMDSv2");
         assert_eq!(metadata.http_put_response_hop_limit(), Some(1), "{cluster}: pods cannot reach node credentials");
         assert_eq!(data.block_device_mappings()[0].ebs().and_then(|e| e.encrypted()), Some(true), "{cluster}");
+        // Add-ons and access entries: moto answers 404; the proxy in front of it serves them.
+        let mut addons = eks.list_addons().cluster_name(cluster).send().await.expect("add-ons").addons().to_vec();
+        addons.sort();
+        assert_eq!(addons, ["coredns", "eks-pod-identity-agent", "kube-proxy", "vpc-cni"], "{cluster}");
     }
-
-    // The autoscaler moves the size: not drift. Someone opens the API server: drift, repaired.
     let eks = eks_client(&moto, PROD).await;
+    let mut entries = eks
+        .list_access_entries()
+        .cluster_name("platform-prod")
+        .send()
+        .await
+        .expect("entries")
+        .access_entries()
+        .to_vec();
+    entries.sort();
+    assert_eq!(
+        entries,
+        ["arn:aws:iam::333333333333:role/orders-developers", "arn:aws:iam::333333333333:role/platform-admins"]
+    );
+    let developers = "arn:aws:iam::333333333333:role/orders-developers";
+    let policies = eks
+        .list_associated_access_policies()
+        .cluster_name("platform-prod")
+        .principal_arn(developers)
+        .send()
+        .await
+        .expect("policies");
+    let policy = &policies.associated_access_policies()[0];
+    assert_eq!(policy.policy_arn(), Some("arn:aws:eks::aws:cluster-access-policy/AmazonEKSEditPolicy"));
+    assert_eq!(policy.access_scope().map(|s| s.namespaces().to_vec()), Some(vec!["orders".to_owned()]));
+
+    // The autoscaler moves the size: not drift. Someone opens the API server, and gives the
+    // developers the whole cluster: drift, repaired.
     eks.update_nodegroup_config()
         .cluster_name("platform-prod")
         .nodegroup_name("general")
@@ -520,15 +549,52 @@ async fn clusters_are_private_encrypted_logged_with_our_node_groups_and_drift_is
         .send()
         .await
         .expect("opened");
+    eks.associate_access_policy()
+        .cluster_name("platform-prod")
+        .principal_arn(developers)
+        .policy_arn("arn:aws:eks::aws:cluster-access-policy/AmazonEKSClusterAdminPolicy")
+        .access_scope(
+            aws_sdk_eks::types::AccessScope::builder().r#type(aws_sdk_eks::types::AccessScopeType::Cluster).build(),
+        )
+        .send()
+        .await
+        .expect("widened");
     let drift = enclave(&["drift", "-c", &dir, "--only", "deploy", "--output", "json"], endpoint);
     assert_eq!(drift.status.code(), Some(3), "{}", String::from_utf8_lossy(&drift.stderr));
     let drift: Value = serde_json::from_slice(&drift.stdout).expect("json");
-    let changes = drift["changes"].as_array().expect("changes");
-    assert_eq!(changes.len(), 1, "{drift:#}");
-    assert_eq!(changes[0]["address"], "prod/deploy/eks-cluster/platform-prod");
-    assert_eq!(changes[0]["reasons"][0]["attribute"], "endpoint");
+    let mut drifted: Vec<(&str, &str)> = drift["changes"]
+        .as_array()
+        .expect("changes")
+        .iter()
+        .map(|c| (c["address"].as_str().unwrap_or_default(), c["reasons"][0]["attribute"].as_str().unwrap_or_default()))
+        .collect();
+    drifted.sort_unstable();
+    assert_eq!(
+        drifted,
+        [
+            ("prod/deploy/access-entry/platform-prod-orders-developers", "policy"),
+            ("prod/deploy/eks-cluster/platform-prod", "endpoint"),
+        ],
+        "{drift:#}"
+    );
     let repair = json_of(&["apply", "-c", &dir, "--only", "deploy", "--yes"], endpoint);
-    assert_eq!(mutating(&repair["calls"]), BTreeMap::from([("eks:UpdateClusterConfig".to_owned(), 1)]));
+    assert_eq!(
+        mutating(&repair["calls"]),
+        BTreeMap::from([
+            ("eks:AssociateAccessPolicy".to_owned(), 1),
+            ("eks:DisassociateAccessPolicy".to_owned(), 1),
+            ("eks:UpdateClusterConfig".to_owned(), 1),
+        ])
+    );
+    let policies = eks
+        .list_associated_access_policies()
+        .cluster_name("platform-prod")
+        .principal_arn(developers)
+        .send()
+        .await
+        .expect("policies");
+    let arns: Vec<&str> = policies.associated_access_policies().iter().filter_map(|p| p.policy_arn()).collect();
+    assert_eq!(arns, ["arn:aws:eks::aws:cluster-access-policy/AmazonEKSEditPolicy"], "back to editing one namespace");
     let described = eks.describe_cluster().name("platform-prod").send().await.expect("cluster");
     let vpc = described.cluster().and_then(|c| c.resources_vpc_config()).expect("vpc");
     assert!(!vpc.endpoint_public_access(), "closed again");
@@ -564,6 +630,8 @@ async fn clusters_are_private_encrypted_logged_with_our_node_groups_and_drift_is
     let at = |address: &str| order.iter().position(|a| *a == address).unwrap_or_else(|| panic!("{address}: {order:?}"));
     assert!(at("prod/deploy/node-group/platform-prod-general") < at("prod/deploy/eks-cluster/platform-prod"));
     assert!(at("prod/deploy/oidc-provider/platform-prod") < at("prod/deploy/eks-cluster/platform-prod"));
+    assert!(at("prod/deploy/eks-addon/platform-prod-coredns") < at("prod/deploy/node-group/platform-prod-general"));
+    assert!(at("prod/deploy/access-entry/platform-prod-platform-admins") < at("prod/deploy/eks-cluster/platform-prod"));
     let left = eks.list_clusters().send().await.expect("clusters");
     assert_eq!(left.clusters(), ["decoy"], "only ours were deleted");
 }

@@ -34,6 +34,8 @@
 
 mod counter;
 mod credentials;
+#[cfg(feature = "fault-proxy")]
+mod eks_gaps;
 #[cfg(feature = "iam")]
 pub mod iam;
 #[cfg(feature = "moto")]

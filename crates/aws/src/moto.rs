@@ -15,6 +15,10 @@ use aws_credential_types::provider::SharedCredentialsProvider;
 pub struct MotoServer {
     child: Child,
     endpoint: String,
+    /// With feature `fault-proxy`: the proxy in front of moto serving what moto lacks of EKS
+    /// (add-ons, access entries), stopped when this is dropped.
+    #[cfg(feature = "fault-proxy")]
+    front: Option<tokio::sync::oneshot::Sender<()>>,
 }
 
 impl MotoServer {
@@ -32,13 +36,25 @@ impl MotoServer {
             .map_err(|error| {
                 std::io::Error::new(error.kind(), format!("cannot start {}: {error}", binary.to_string_lossy()))
             })?;
-        let server = MotoServer { child, endpoint: format!("http://127.0.0.1:{port}") };
+        #[cfg_attr(not(feature = "fault-proxy"), allow(unused_mut))]
+        let mut server = MotoServer {
+            child,
+            endpoint: format!("http://127.0.0.1:{port}"),
+            #[cfg(feature = "fault-proxy")]
+            front: None,
+        };
         let began = Instant::now();
         while TcpStream::connect(("127.0.0.1", port)).is_err() {
             if began.elapsed() > Duration::from_secs(30) {
                 return Err(std::io::Error::new(std::io::ErrorKind::TimedOut, "moto did not listen within 30 s"));
             }
             std::thread::sleep(Duration::from_millis(100));
+        }
+        #[cfg(feature = "fault-proxy")]
+        {
+            let (endpoint, stop) = front(&server.endpoint)?;
+            server.endpoint = endpoint;
+            server.front = Some(stop);
         }
         Ok(server)
     }
@@ -59,6 +75,39 @@ impl MotoServer {
             )))
             .build()
     }
+}
+
+/// A [`crate::proxy::FaultProxy`] without faults in front of `upstream`, serving EKS add-ons and
+/// access entries (`Faults::eks_gaps`), on its own thread and runtime; it stops when the
+/// returned sender is dropped.
+#[cfg(feature = "fault-proxy")]
+fn front(upstream: &str) -> std::io::Result<(String, tokio::sync::oneshot::Sender<()>)> {
+    let (ready, endpoint) = std::sync::mpsc::channel();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let upstream = upstream.to_owned();
+    std::thread::spawn(move || {
+        let runtime = match tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build() {
+            Ok(runtime) => runtime,
+            Err(error) => {
+                let _ = ready.send(Err(error));
+                return;
+            }
+        };
+        runtime.block_on(async move {
+            let faults = crate::proxy::Faults { eks_gaps: true, ..crate::proxy::Faults::default() };
+            match crate::proxy::FaultProxy::start(&upstream, faults).await {
+                Ok(proxy) => {
+                    let _ = ready.send(Ok(proxy.endpoint()));
+                    let _ = stopped.await;
+                }
+                Err(error) => {
+                    let _ = ready.send(Err(error));
+                }
+            }
+        });
+    });
+    let endpoint = endpoint.recv().map_err(|_| std::io::Error::other("the proxy in front of moto did not start"))??;
+    Ok((endpoint, stop))
 }
 
 impl Drop for MotoServer {

@@ -37,6 +37,9 @@ pub struct Faults {
     /// Stop answering anything once this many mutating calls have reached the server (the last
     /// one's answer is held too).
     pub freeze_after_mutations: Option<u64>,
+    /// Serve what moto lacks of EKS (add-ons, access entries and their policies) in memory
+    /// (`crate::eks_gaps`); every other call goes to the server.
+    pub eks_gaps: bool,
 }
 
 /// Counts of what the proxy did.
@@ -71,6 +74,7 @@ struct Shared {
     counters: Counters,
     frozen: tokio::sync::Notify,
     client: Client<HttpConnector, Full<Bytes>>,
+    eks: crate::eks_gaps::EksGaps,
 }
 
 /// A running proxy; stops when dropped.
@@ -176,6 +180,16 @@ impl std::fmt::Display for Dropped {
 impl std::error::Error for Dropped {}
 
 impl Shared {
+    /// Counts a mutating call that took effect; at the freeze limit, never returns.
+    async fn counted_mutation(&self) {
+        let count = self.counters.mutations.fetch_add(1, Ordering::SeqCst) + 1;
+        if self.faults.freeze_after_mutations.is_some_and(|limit| count >= limit) {
+            self.counters.frozen.store(true, Ordering::SeqCst);
+            self.frozen.notify_waiters();
+            std::future::pending::<()>().await;
+        }
+    }
+
     async fn handle(self: Arc<Self>, request: Request<Incoming>) -> Result<Response<Full<Bytes>>, Dropped> {
         self.counters.requests.fetch_add(1, Ordering::Relaxed);
         if self.counters.frozen.load(Ordering::SeqCst) {
@@ -198,6 +212,24 @@ impl Shared {
             self.counters.server_errors.fetch_add(1, Ordering::Relaxed);
             return Ok(internal(protocol));
         }
+        let authorization = parts.headers.get("authorization").and_then(|v| v.to_str().ok());
+        let local = (faults.eks_gaps && crate::eks_gaps::is_eks(authorization))
+            .then(|| self.eks.answer(parts.method.as_str(), parts.uri.path(), &body))
+            .flatten();
+        if let Some(answer) = local {
+            let mut response = Response::builder()
+                .status(answer.status)
+                .header("content-type", "application/json")
+                .header("x-amzn-requestid", "fault-proxy");
+            if let Some(code) = answer.error {
+                response = response.header("x-amzn-errortype", code);
+            }
+            let response = response.body(Full::new(Bytes::from(answer.body.to_string()))).map_err(|_| Dropped)?;
+            if is_mutation(&operation) {
+                self.counted_mutation().await;
+            }
+            return Ok(response);
+        }
         let mut upstream = Request::builder().method(parts.method.clone()).uri(format!(
             "{}{}",
             self.upstream,
@@ -213,12 +245,7 @@ impl Shared {
         let (head, body) = response.into_parts();
         let body = body.collect().await.map_err(|_| Dropped)?.to_bytes();
         if is_mutation(&operation) {
-            let count = self.counters.mutations.fetch_add(1, Ordering::SeqCst) + 1;
-            if faults.freeze_after_mutations.is_some_and(|limit| count >= limit) {
-                self.counters.frozen.store(true, Ordering::SeqCst);
-                self.frozen.notify_waiters();
-                std::future::pending::<()>().await;
-            }
+            self.counted_mutation().await;
         }
         if roll < faults.throttle + faults.server_error {
             self.counters.server_errors.fetch_add(1, Ordering::Relaxed);
@@ -244,6 +271,7 @@ impl FaultProxy {
             counters: Counters::default(),
             frozen: tokio::sync::Notify::new(),
             client: Client::builder(TokioExecutor::new()).build_http(),
+            eks: crate::eks_gaps::EksGaps::default(),
         });
         let serving = shared.clone();
         let task = tokio::spawn(async move {

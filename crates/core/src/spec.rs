@@ -478,12 +478,55 @@ pub struct ClusterSpec {
     /// private, reached from the VPC (through Session Manager); a guardrail flags it on.
     #[serde(default)]
     pub public_endpoint: bool,
+    /// IAM roles of the cluster's account given access to its Kubernetes API (EKS access
+    /// entries; the `aws-auth` ConfigMap is never edited).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub access: Vec<ClusterAccess>,
     /// Managed node groups.
     #[serde(default)]
     pub node_groups: Vec<NodeGroup>,
     /// The Cluster Autoscaler.
     #[serde(default)]
     pub autoscaler: ClusterAutoscaler,
+}
+
+/// A role's access to a cluster's Kubernetes API.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ClusterAccess {
+    /// An IAM role of the cluster's account, by name.
+    pub role: RoleName,
+    /// What it may do (an EKS access policy).
+    pub policy: AccessPolicy,
+    /// Only in these namespaces; cluster-wide when empty. `cluster-admin` is always cluster-wide.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub namespaces: Vec<Name>,
+}
+
+/// The EKS access policies a role can be given.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum AccessPolicy {
+    /// `AmazonEKSClusterAdminPolicy`: everything, cluster-wide.
+    ClusterAdmin,
+    /// `AmazonEKSAdminPolicy`: most resources, RBAC included, without quotas or namespaces.
+    Admin,
+    /// `AmazonEKSEditPolicy`: most resources, no RBAC.
+    Edit,
+    /// `AmazonEKSViewPolicy`: read most resources.
+    View,
+}
+
+impl AccessPolicy {
+    /// The policy's name in EKS (`arn:<partition>:eks::aws:cluster-access-policy/<name>`).
+    pub fn eks_name(self) -> &'static str {
+        match self {
+            AccessPolicy::ClusterAdmin => "AmazonEKSClusterAdminPolicy",
+            AccessPolicy::Admin => "AmazonEKSAdminPolicy",
+            AccessPolicy::Edit => "AmazonEKSEditPolicy",
+            AccessPolicy::View => "AmazonEKSViewPolicy",
+        }
+    }
 }
 
 /// Cluster Autoscaler settings.

@@ -336,6 +336,22 @@ fn check_clusters(spec: &Spec, violations: &mut Vec<Violation>) {
             ));
         }
         duplicates(
+            &cluster.access,
+            |a| a.role.as_str(),
+            |i| path!("clusters", index, "access", i, "role"),
+            "access role",
+            violations,
+        );
+        for (access_index, access) in cluster.access.iter().enumerate() {
+            if access.policy == crate::spec::AccessPolicy::ClusterAdmin && !access.namespaces.is_empty() {
+                violations.push(Violation::new(
+                    path!("clusters", index, "access", access_index, "namespaces"),
+                    "cluster-admin is cluster-wide; give `admin`, `edit` or `view` to limit a role to namespaces"
+                        .to_owned(),
+                ));
+            }
+        }
+        duplicates(
             &cluster.node_groups,
             |g| g.name.as_str(),
             |i| path!("clusters", index, "node_groups", i, "name"),

@@ -97,7 +97,7 @@ fn gone_codes(kind: Kind) -> &'static [Missing] {
         Kind::Repository => &[Missing::Repository],
         Kind::IamRole | Kind::OidcProvider => &[Missing::Entity],
         Kind::LaunchTemplate => &[Missing::LaunchTemplate],
-        Kind::Cluster | Kind::NodeGroup => &[Missing::Resource],
+        Kind::Cluster | Kind::NodeGroup | Kind::Addon | Kind::AccessEntry => &[Missing::Resource],
     }
 }
 
@@ -216,6 +216,8 @@ impl Context<'_> {
             Kind::Cluster => self.create_cluster().await,
             Kind::OidcProvider => self.create_oidc_provider().await,
             Kind::NodeGroup => self.create_node_group().await,
+            Kind::Addon => self.create_addon().await,
+            Kind::AccessEntry => self.create_access_entry().await,
         }
     }
 
@@ -248,6 +250,9 @@ impl Context<'_> {
             Kind::Cluster => self.update_cluster(id).await,
             Kind::OidcProvider => self.update_oidc_provider(id).await,
             Kind::NodeGroup => self.update_node_group(id).await,
+            // Nothing of an add-on changes in place (its version follows EKS's default).
+            Kind::Addon => Ok(()),
+            Kind::AccessEntry => self.update_access_entry(id).await,
         }
     }
 
@@ -259,6 +264,8 @@ impl Context<'_> {
             Kind::Cluster => self.delete_cluster(id).await,
             Kind::OidcProvider => self.delete_oidc_provider(id).await,
             Kind::NodeGroup => self.delete_node_group(id).await,
+            Kind::Addon => self.delete_addon(id).await,
+            Kind::AccessEntry => self.delete_access_entry(id).await,
         }
     }
 
@@ -863,6 +870,249 @@ impl Context<'_> {
                 WaitState::Pending(state) | WaitState::Failed(state) => WaitState::Pending(state),
                 WaitState::Done => WaitState::Pending("ACTIVE".into()),
             })
+        })
+        .await
+    }
+}
+
+/// An add-on's id: `<cluster>/<add-on>`.
+fn addon_id(id: &str) -> Result<(&str, &str)> {
+    id.split_once('/').ok_or_else(|| CallError::enclave(format!("{id} is not an add-on id (cluster/name)")))
+}
+
+/// An access entry's id: `<cluster>|<principal ARN>`.
+fn entry_id(id: &str) -> Result<(&str, &str)> {
+    id.split_once('|').ok_or_else(|| CallError::enclave(format!("{id} is not an access entry id (cluster|principal)")))
+}
+
+// EKS: add-ons and access entries.
+impl Context<'_> {
+    async fn addon_status(&self, cluster: &str, name: &str) -> Result<Option<String>> {
+        let out = found(
+            self.clients
+                .eks
+                .describe_addon()
+                .cluster_name(cluster)
+                .addon_name(name)
+                .send()
+                .await
+                .map_err(call_error("eks:DescribeAddon")),
+            Missing::Resource,
+        )?;
+        Ok(out.and_then(|o| o.addon().and_then(|a| a.status()).map(|s| s.as_str().to_owned())))
+    }
+
+    async fn create_addon(&self) -> Result<String> {
+        let eks = &self.clients.eks;
+        let cluster = self.reference("cluster")?;
+        let name = self.text("name")?;
+        let id = format!("{cluster}/{name}");
+        let lookup = || async {
+            let out = found(
+                eks.describe_addon()
+                    .cluster_name(&cluster)
+                    .addon_name(&name)
+                    .send()
+                    .await
+                    .map_err(call_error("eks:DescribeAddon")),
+                Missing::Resource,
+            )?;
+            let Some(addon) = out.as_ref().and_then(|o| o.addon()) else { return Ok(None) };
+            let owner = owned_address(
+                &self.registry.stack,
+                COMPONENT,
+                addon.tags().into_iter().flatten().map(|(k, v)| (k.as_str(), v.as_str())),
+            );
+            if owner.as_ref() == Some(self.step.address) {
+                Ok(Some(id.clone()))
+            } else {
+                Err(CallError::enclave(format!(
+                    "{}: the add-on {name} is installed without this stack's tags; enclave will not take it over",
+                    self.step.address
+                )))
+            }
+        };
+        let created = toolkit::create(self.step.address, self.registry.attempts, lookup, || async {
+            let result = eks
+                .create_addon()
+                .cluster_name(&cluster)
+                .addon_name(&name)
+                // A self-managed copy EKS installed with the cluster is taken over.
+                .resolve_conflicts(aws_sdk_eks::types::ResolveConflicts::Overwrite)
+                .set_tags(Some(self.tags()))
+                .client_request_token(toolkit::client_token(&self.registry.stack, self.step.address))
+                .send()
+                .await
+                .map_err(call_error("eks:CreateAddon"));
+            match result {
+                Ok(_) => Ok(id.clone()),
+                Err(error) if error.is(&Code::InUse) => lookup().await?.ok_or(error),
+                Err(error) => Err(error),
+            }
+        })
+        .await?;
+        self.wait(&format!("the {name} add-on to become ACTIVE"), || async {
+            Ok(match self.addon_status(&cluster, &name).await?.as_deref() {
+                Some("ACTIVE") => WaitState::Done,
+                Some(failed @ ("CREATE_FAILED" | "UPDATE_FAILED")) => WaitState::Failed(failed.to_owned()),
+                Some(other) => WaitState::Pending(other.to_owned()),
+                None => WaitState::Pending("not visible yet".into()),
+            })
+        })
+        .await?;
+        Ok(created)
+    }
+
+    async fn delete_addon(&self, id: &str) -> Result<()> {
+        let (cluster, name) = addon_id(id)?;
+        let deleted = self
+            .clients
+            .eks
+            .delete_addon()
+            .cluster_name(cluster)
+            .addon_name(name)
+            .send()
+            .await
+            .map_err(call_error("eks:DeleteAddon"));
+        match deleted {
+            Ok(_) => {}
+            Err(error) if error.is(&Code::NotFound(Missing::Resource)) => return Ok(()),
+            Err(error) => return Err(error),
+        }
+        self.wait(&format!("the {name} add-on to be deleted"), || async {
+            Ok(match self.addon_status(cluster, name).await? {
+                None => WaitState::Done,
+                Some(status) => WaitState::Pending(status),
+            })
+        })
+        .await
+    }
+
+    fn access_scope(&self) -> aws_sdk_eks::types::AccessScope {
+        use aws_sdk_eks::types::{AccessScope, AccessScopeType};
+        let namespaces = strings(self.after().and_then(|a| a.get("policy")).and_then(|p| p.get("namespaces")));
+        if namespaces.is_empty() {
+            AccessScope::builder().r#type(AccessScopeType::Cluster).build()
+        } else {
+            AccessScope::builder().r#type(AccessScopeType::Namespace).set_namespaces(Some(namespaces)).build()
+        }
+    }
+
+    fn policy_arn(attributes: Option<&Attributes>) -> Option<String> {
+        attributes.and_then(|a| a.get("policy")).and_then(|p| p.get("arn")).and_then(Value::as_str).map(str::to_owned)
+    }
+
+    async fn associate(&self, cluster: &str, principal: &str) -> Result<()> {
+        let arn = Self::policy_arn(self.after())
+            .ok_or_else(|| CallError::enclave(format!("{}: policy.arn is missing", self.step.address)))?;
+        self.clients
+            .eks
+            .associate_access_policy()
+            .cluster_name(cluster)
+            .principal_arn(principal)
+            .policy_arn(arn)
+            .access_scope(self.access_scope())
+            .send()
+            .await
+            .map(drop)
+            .map_err(call_error("eks:AssociateAccessPolicy"))
+    }
+
+    async fn create_access_entry(&self) -> Result<String> {
+        let eks = &self.clients.eks;
+        let cluster = self.reference("cluster")?;
+        let principal = self.text("principal")?;
+        let id = format!("{cluster}|{principal}");
+        let lookup = || async {
+            let out = found(
+                eks.describe_access_entry()
+                    .cluster_name(&cluster)
+                    .principal_arn(&principal)
+                    .send()
+                    .await
+                    .map_err(call_error("eks:DescribeAccessEntry")),
+                Missing::Resource,
+            )?;
+            let Some(entry) = out.as_ref().and_then(|o| o.access_entry()) else { return Ok(None) };
+            let owner = owned_address(
+                &self.registry.stack,
+                COMPONENT,
+                entry.tags().into_iter().flatten().map(|(k, v)| (k.as_str(), v.as_str())),
+            );
+            if owner.as_ref() == Some(self.step.address) {
+                Ok(Some(id.clone()))
+            } else {
+                Err(CallError::enclave(format!(
+                    "{}: an access entry for {principal} exists without this stack's tags; enclave will not take it over",
+                    self.step.address
+                )))
+            }
+        };
+        let created = toolkit::create(self.step.address, self.registry.attempts, lookup, || async {
+            let result = eks
+                .create_access_entry()
+                .cluster_name(&cluster)
+                .principal_arn(&principal)
+                .set_tags(Some(self.tags()))
+                .client_request_token(toolkit::client_token(&self.registry.stack, self.step.address))
+                .send()
+                .await
+                .map_err(call_error("eks:CreateAccessEntry"));
+            match result {
+                Ok(_) => Ok(id.clone()),
+                Err(error) if error.is(&Code::InUse) => lookup().await?.ok_or(error),
+                Err(error) => Err(error),
+            }
+        })
+        .await?;
+        self.associate(&cluster, &principal).await?;
+        Ok(created)
+    }
+
+    /// The wanted policy first, then every other one removed: the role never loses access
+    /// between, and keeps nothing it was given by hand.
+    async fn update_access_entry(&self, id: &str) -> Result<()> {
+        let (cluster, principal) = entry_id(id)?;
+        self.associate(cluster, principal).await?;
+        let wanted = Self::policy_arn(self.after());
+        let eks = &self.clients.eks;
+        let associated = eks
+            .list_associated_access_policies()
+            .cluster_name(cluster)
+            .principal_arn(principal)
+            .send()
+            .await
+            .map_err(call_error("eks:ListAssociatedAccessPolicies"))?;
+        for other in associated.associated_access_policies().iter().filter_map(|p| p.policy_arn()) {
+            if Some(other) == wanted.as_deref() {
+                continue;
+            }
+            found(
+                eks.disassociate_access_policy()
+                    .cluster_name(cluster)
+                    .principal_arn(principal)
+                    .policy_arn(other)
+                    .send()
+                    .await
+                    .map(drop)
+                    .map_err(call_error("eks:DisassociateAccessPolicy")),
+                Missing::Resource,
+            )?;
+        }
+        Ok(())
+    }
+
+    async fn delete_access_entry(&self, id: &str) -> Result<()> {
+        let (cluster, principal) = entry_id(id)?;
+        let eks = &self.clients.eks;
+        self.delete(|| async {
+            eks.delete_access_entry()
+                .cluster_name(cluster)
+                .principal_arn(principal)
+                .send()
+                .await
+                .map(drop)
+                .map_err(call_error("eks:DeleteAccessEntry"))
         })
         .await
     }

@@ -215,6 +215,7 @@ mod tests {
                     max: 3,
                     desired: 1,
                 }],
+                access: vec![],
             }],
             images: vec![AppImage {
                 app: "orders".into(),

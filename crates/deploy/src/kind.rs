@@ -20,12 +20,24 @@ pub enum Kind {
     OidcProvider,
     /// A managed node group.
     NodeGroup,
+    /// An EKS managed add-on (`vpc-cni`, `coredns`, `kube-proxy`, `eks-pod-identity-agent`).
+    Addon,
+    /// An EKS access entry with its access policy.
+    AccessEntry,
 }
 
 impl Kind {
     /// Every kind.
-    pub const ALL: [Kind; 6] =
-        [Kind::Repository, Kind::IamRole, Kind::LaunchTemplate, Kind::Cluster, Kind::OidcProvider, Kind::NodeGroup];
+    pub const ALL: [Kind; 8] = [
+        Kind::Repository,
+        Kind::IamRole,
+        Kind::LaunchTemplate,
+        Kind::Cluster,
+        Kind::OidcProvider,
+        Kind::NodeGroup,
+        Kind::Addon,
+        Kind::AccessEntry,
+    ];
 
     /// The kind segment of its addresses.
     pub fn as_str(self) -> &'static str {
@@ -36,6 +48,8 @@ impl Kind {
             Kind::Cluster => "eks-cluster",
             Kind::OidcProvider => "oidc-provider",
             Kind::NodeGroup => "node-group",
+            Kind::Addon => "eks-addon",
+            Kind::AccessEntry => "access-entry",
         }
     }
 
@@ -49,6 +63,8 @@ impl Kind {
             Kind::Cluster => &["version", "endpoint", "logging"],
             Kind::OidcProvider => &["client_ids"],
             Kind::NodeGroup => &["scaling", "version", "tags"],
+            Kind::Addon => &[],
+            Kind::AccessEntry => &["policy"],
         }
     }
 }
@@ -60,7 +76,12 @@ impl Kind {
         match self {
             Kind::Cluster => &["subnets"],
             Kind::NodeGroup => &["subnets", "desired_size"],
-            Kind::Repository | Kind::IamRole | Kind::LaunchTemplate | Kind::OidcProvider => &[],
+            Kind::Repository
+            | Kind::IamRole
+            | Kind::LaunchTemplate
+            | Kind::OidcProvider
+            | Kind::Addon
+            | Kind::AccessEntry => &[],
         }
     }
 }

@@ -87,6 +87,21 @@ pub struct Cluster {
     pub subnets: Vec<Address>,
     /// Managed node groups.
     pub node_groups: Vec<NodeGroup>,
+    /// Roles given access to the Kubernetes API.
+    pub access: Vec<AccessGrant>,
+}
+
+/// A role's access entry and access policy.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct AccessGrant {
+    /// The role's name.
+    pub role: String,
+    /// The role's ARN (the entry's principal).
+    pub principal: String,
+    /// The access policy's ARN.
+    pub policy: String,
+    /// Namespaces it is limited to; empty for cluster-wide.
+    pub namespaces: Vec<String>,
 }
 
 /// One managed node group.
@@ -150,6 +165,26 @@ pub fn build(spec: &Spec, tier: &dyn Fn(&str, &str) -> TierPlacement) -> DeployM
                             max: group.max,
                             desired: group.desired,
                         }
+                    })
+                    .collect(),
+                access: cluster
+                    .access
+                    .iter()
+                    .map(|grant| AccessGrant {
+                        role: grant.role.to_string(),
+                        principal: format!(
+                            "arn:{partition}:iam::{}:role/{}",
+                            account_id(cluster.account.as_str()),
+                            grant.role
+                        ),
+                        policy: format!("arn:{partition}:eks::aws:cluster-access-policy/{}", grant.policy.eks_name()),
+                        namespaces: {
+                            // Sorted, as EKS lists them.
+                            let mut namespaces: Vec<String> =
+                                grant.namespaces.iter().map(ToString::to_string).collect();
+                            namespaces.sort();
+                            namespaces
+                        },
                     })
                     .collect(),
             }

@@ -356,6 +356,7 @@ async fn observe_clusters(clients: &Clients, scope: Scope<'_>) -> Result<Observe
                 .attr("tags", json!(discovery));
             observed.record(&format!("{name}/{group_name}"), resource);
         }
+        observe_cluster_extras(clients, scope, name, &address, &mut observed).await?;
     }
 
     // OIDC providers, matched to their cluster by issuer.
@@ -395,4 +396,105 @@ async fn observe_clusters(clients: &Clients, scope: Scope<'_>) -> Result<Observe
             .record(arn, Resource::new(address).immutable("cluster", cluster).attr("client_ids", json!(client_ids)));
     }
     Ok(observed)
+}
+
+/// A cluster's add-ons and access entries (with their access policy) that are ours.
+async fn observe_cluster_extras(
+    clients: &Clients,
+    scope: Scope<'_>,
+    cluster: &str,
+    cluster_address: &Address,
+    observed: &mut Observed,
+) -> Result<(), CallError> {
+    let eks = &clients.eks;
+    let addons = eks
+        .list_addons()
+        .cluster_name(cluster)
+        .into_paginator()
+        .items()
+        .send()
+        .collect::<Result<Vec<_>, _>>()
+        .await
+        .map_err(call_error("eks:ListAddons"))?;
+    for name in &addons {
+        let Some(out) = found(
+            eks.describe_addon()
+                .cluster_name(cluster)
+                .addon_name(name)
+                .send()
+                .await
+                .map_err(call_error("eks:DescribeAddon")),
+            Missing::Resource,
+        )?
+        else {
+            continue;
+        };
+        let Some(addon) = out.addon() else { continue };
+        let tags = addon.tags().into_iter().flatten().map(|(k, v)| (k.as_str(), v.as_str()));
+        let Some(address) = owned_address(scope.stack, COMPONENT, tags) else { continue };
+        if !is(&address, scope, Kind::Addon) {
+            continue;
+        }
+        let resource =
+            Resource::new(address).immutable("name", name.as_str()).immutable("cluster", cluster_address.to_string());
+        observed.record(&format!("{cluster}/{name}"), resource);
+    }
+    let entries = eks
+        .list_access_entries()
+        .cluster_name(cluster)
+        .into_paginator()
+        .items()
+        .send()
+        .collect::<Result<Vec<_>, _>>()
+        .await
+        .map_err(call_error("eks:ListAccessEntries"))?;
+    for principal in &entries {
+        let Some(out) = found(
+            eks.describe_access_entry()
+                .cluster_name(cluster)
+                .principal_arn(principal)
+                .send()
+                .await
+                .map_err(call_error("eks:DescribeAccessEntry")),
+            Missing::Resource,
+        )?
+        else {
+            continue;
+        };
+        let Some(entry) = out.access_entry() else { continue };
+        let tags = entry.tags().into_iter().flatten().map(|(k, v)| (k.as_str(), v.as_str()));
+        let Some(address) = owned_address(scope.stack, COMPONENT, tags) else { continue };
+        if !is(&address, scope, Kind::AccessEntry) {
+            continue;
+        }
+        let policies = eks
+            .list_associated_access_policies()
+            .cluster_name(cluster)
+            .principal_arn(principal)
+            .send()
+            .await
+            .map_err(call_error("eks:ListAssociatedAccessPolicies"))?;
+        let policy = match policies.associated_access_policies() {
+            [] => Value::Null,
+            [only] => {
+                let mut namespaces: Vec<&str> = only
+                    .access_scope()
+                    .map(|scope| scope.namespaces())
+                    .unwrap_or_default()
+                    .iter()
+                    .map(String::as_str)
+                    .collect();
+                namespaces.sort_unstable();
+                json!({ "arn": only.policy_arn(), "namespaces": namespaces })
+            }
+            // More than one: whatever it is, not what the spec gives (one policy per role).
+            several => json!(several.iter().filter_map(|p| p.policy_arn()).collect::<Vec<_>>()),
+        };
+        let resource = Resource::new(address)
+            .immutable("cluster", cluster_address.to_string())
+            .immutable("principal", principal.as_str())
+            .attr("policy", policy);
+        observed.record(&format!("{cluster}|{principal}"), resource);
+    }
+    Ok(())
 }

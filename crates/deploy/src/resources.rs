@@ -51,6 +51,19 @@ pub const CLUSTER_POLICIES: [&str; 1] = ["AmazonEKSClusterPolicy"];
 pub const NODE_POLICIES: [&str; 3] =
     ["AmazonEKSWorkerNodePolicy", "AmazonEC2ContainerRegistryReadOnly", "AmazonEKS_CNI_Policy"];
 
+/// The managed add-ons of every cluster: the pod network, DNS, service routing and the Pod
+/// Identity agent (the secrets domain's pod access).
+pub const ADDONS: [&str; 4] = ["vpc-cni", "kube-proxy", "eks-pod-identity-agent", "coredns"];
+
+/// The address name of a role's access entry on a cluster (address segments are lower case).
+pub fn access_entry_name(cluster: &str, role: &str) -> String {
+    let role: String = role
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() || c == '.' || c == '-' { c.to_ascii_lowercase() } else { '-' })
+        .collect();
+    format!("{cluster}-{role}")
+}
+
 /// The client id of every cluster's OIDC provider: STS, for IRSA.
 pub const OIDC_CLIENT: &str = "sts.amazonaws.com";
 
@@ -138,6 +151,7 @@ fn cluster_resources(model: &DeployModel, cluster: &Cluster) -> Vec<Resource> {
             .attr("client_ids", json!([OIDC_CLIENT]))
             .after(&eks),
     );
+    let mut node_groups = Vec::new();
     for group in &cluster.node_groups {
         let name = format!("{}-{}", cluster.name, group.name);
         let template = at(Kind::LaunchTemplate, &name);
@@ -163,7 +177,30 @@ fn cluster_resources(model: &DeployModel, cluster: &Cluster) -> Vec<Resource> {
         for subnet in &group.subnets {
             resource = resource.after(subnet);
         }
+        node_groups.push(resource.address.clone());
         out.push(resource);
+    }
+    for addon in ADDONS {
+        let mut resource = Resource::new(at(Kind::Addon, &format!("{}-{addon}", cluster.name)))
+            .immutable("name", addon)
+            .immutable("cluster", eks.to_string())
+            .after(&eks);
+        // DNS runs on nodes: it becomes ACTIVE only once there are some.
+        if addon == "coredns" {
+            for group in &node_groups {
+                resource = resource.after(group);
+            }
+        }
+        out.push(resource);
+    }
+    for grant in &cluster.access {
+        out.push(
+            Resource::new(at(Kind::AccessEntry, &access_entry_name(&cluster.name, &grant.role)))
+                .immutable("cluster", eks.to_string())
+                .immutable("principal", grant.principal.as_str())
+                .attr("policy", json!({ "arn": grant.policy, "namespaces": grant.namespaces }))
+                .after(&eks),
+        );
     }
     out
 }
@@ -283,6 +320,7 @@ mod tests {
                     max: 3,
                     desired: 2,
                 }],
+                access: vec![],
             }],
             images: vec![],
         };

@@ -1,6 +1,7 @@
-//! `enclave-fault-proxy UPSTREAM [--delay-ms N] [--throttle F] [--server-error F] [--drop F] [--seed N]`:
+//! `enclave-fault-proxy UPSTREAM [--delay-ms N] [--throttle F] [--server-error F] [--drop F] [--seed N] [--eks-gaps]`:
 //! runs [`enclave_aws::proxy::FaultProxy`] until killed and prints its endpoint on the first
-//! line of stdout (for `cargo xtask bench apply`).
+//! line of stdout (for `cargo xtask bench apply`, and in front of moto for the demo, where
+//! `--eks-gaps` serves the EKS add-ons and access entries moto lacks).
 
 use std::io::Write;
 use std::time::Duration;
@@ -10,10 +11,14 @@ use enclave_aws::proxy::{FaultProxy, Faults};
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
     let upstream = args.next().ok_or(
-        "usage: enclave-fault-proxy UPSTREAM [--delay-ms N] [--throttle F] [--server-error F] [--drop F] [--seed N]",
+        "usage: enclave-fault-proxy UPSTREAM [--delay-ms N] [--throttle F] [--server-error F] [--drop F] [--seed N] [--eks-gaps]",
     )?;
     let mut faults = Faults::default();
     while let Some(flag) = args.next() {
+        if flag == "--eks-gaps" {
+            faults.eks_gaps = true;
+            continue;
+        }
         let value = args.next().ok_or(format!("{flag} needs a value"))?;
         match flag.as_str() {
             "--delay-ms" => faults.delay = Duration::from_millis(value.parse()?),
