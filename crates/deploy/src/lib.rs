@@ -1,15 +1,22 @@
 //! `enclave-deploy`: from an app in the spec to running, verified pods.
 //!
-//! Today: [`workload`], each app's Namespace (Pod Security Admission `restricted`),
-//! ServiceAccount, Deployment and Services, typed, with pods that meet the restricted profile
-//! and drain before they stop. The binary adds them to each cluster's bundle beside the scaling
-//! and monitoring objects that target them.
+//! **In the cluster** (pure, typed k8s-openapi objects the binary adds to each cluster's
+//! bundle): [`workload`], each app's Namespace (Pod Security Admission `restricted`),
+//! ServiceAccount, Deployment and Services, with pods that meet the restricted profile and
+//! drain before they stop; [`network`], NetworkPolicies from the spec's declared calls (default
+//! deny per namespace, then each app's callers in and its dependencies out).
 //!
-//! [`network`]: NetworkPolicies from the spec's declared calls (default deny per namespace, then
-//! each app's callers in and its dependencies out).
+//! **In AWS** (the `deploy` component of every plan): [`model::build`] computes the registry and
+//! the clusters from the spec and the network's tier placement; [`resources::desired`] turns
+//! them into plan resources ([`kind::Kind`]): per app an ECR repository in the registry account,
+//! per cluster its role, the private encrypted logged cluster, its OIDC provider, add-ons and
+//! access entries, per node group a node role, a launch template and the managed node group;
+//! [`guardrails`] holds the `DEP` rules. With the `aws` feature: `clients`, `observe` (listing,
+//! since the tagging API covers neither ECR nor EKS in moto), `apply` (the `Registry`
+//! provider for every kind) and `scan` (an image's findings for `enclave deploy scan-gate`).
+//! Without it the crate is pure.
 //!
-//! Still to come (issue 13 and after): ECR repositories, EKS clusters and node groups, blue-green orchestration through kube-rs, and
-//! the delivery pipeline.
+//! Still to come: blue-green orchestration through kube-rs and the delivery pipeline.
 #![deny(missing_docs)]
 
 #[cfg(feature = "aws")]
