@@ -982,7 +982,7 @@ fn demo() -> Result<()> {
     step("enclave plan after destroy: everything to create again", &["plan", "--compact", "--account", "dev"])?;
     drop(moto);
     eprintln!(
-        "\nThe demo applied the reference platform (network, access and the image registry) to three accounts on a local moto, \
+        "\nThe demo applied the reference platform (network, access, EKS clusters and the image registry) to three accounts on a local moto, \
          converged, checked drift, printed the way in to a bastion, drew the platform and destroyed it. Try `--output json`, the overlays (client-a, client-b, staging) or \
          `enclave diagram --format svg` with Graphviz installed."
     );
