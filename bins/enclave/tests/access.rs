@@ -9,6 +9,8 @@
 
 mod common;
 
+use common::{applied, enclave, json_of, mutating, reference_dir, seeded};
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -26,32 +28,6 @@ use serde_json::{Value, json};
 const ROLE: &str = "OrganizationAccountAccessRole";
 const STACK: &str = "acme-platform";
 const ACCOUNTS: [(&str, &str); 3] = [("dev", "111111111111"), ("test", "222222222222"), ("prod", "333333333333")];
-
-fn reference_dir() -> String {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/reference").to_string_lossy().into_owned()
-}
-
-fn enclave(args: &[&str], endpoint: &str) -> std::process::Output {
-    common::enclave_against(args, endpoint).output().expect("enclave runs")
-}
-
-fn json_of(args: &[&str], endpoint: &str) -> Value {
-    let mut all = args.to_vec();
-    all.extend(["--output", "json"]);
-    let out = enclave(&all, endpoint);
-    serde_json::from_slice(&out.stdout)
-        .unwrap_or_else(|e| panic!("{args:?}: {e}: {}", String::from_utf8_lossy(&out.stderr)))
-}
-
-fn applied(args: &[&str], endpoint: &str) {
-    let out = enclave(args, endpoint);
-    assert!(
-        out.status.success(),
-        "{args:?}: {}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
 
 /// The access clients of a member account, straight to moto.
 async fn clients(moto: &MotoServer, account_id: &str) -> Clients {
@@ -75,19 +51,6 @@ async fn instances(clients: &Clients) -> Vec<aws_sdk_ec2::types::Instance> {
             i.state().and_then(|s| s.name()).is_some_and(|n| !matches!(n.as_str(), "terminated" | "shutting-down"))
         })
         .cloned()
-        .collect()
-}
-
-fn mutating(calls: &Value) -> BTreeMap<String, u64> {
-    calls
-        .as_object()
-        .expect("calls")
-        .iter()
-        .filter(|(op, _)| {
-            let operation = op.split(':').nth(1).unwrap_or("");
-            !["Describe", "Get", "List", "AssumeRole"].iter().any(|read| operation.starts_with(read))
-        })
-        .map(|(op, n)| (op.clone(), n.as_u64().unwrap_or(0)))
         .collect()
 }
 
@@ -562,17 +525,6 @@ async fn killing_an_access_apply_at_seeded_points_and_rerunning_makes_no_duplica
     }
 }
 
-/// A small seeded generator (xorshift64*), so the kill points are the same on every machine.
-fn seeded(seed: u64) -> impl FnMut() -> u64 {
-    let mut state = seed.max(1);
-    move || {
-        state ^= state >> 12;
-        state ^= state << 25;
-        state ^= state >> 27;
-        state.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs moto_server; cargo xtask test installs it and runs this with --ignored"]
 async fn connect_prints_and_runs_the_session_command_for_each_account_bastion() {
@@ -650,32 +602,6 @@ fn tempdir(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("enclave-access-{name}-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("temp dir");
     dir
-}
-
-/// A copy of the reference config with the bastion's `ami` line set (or removed with `None`).
-fn reference_with_ami(root: &Path, ami: Option<&str>) -> String {
-    fn copy(from: &Path, to: &Path) {
-        std::fs::create_dir_all(to).expect("dir");
-        for entry in std::fs::read_dir(from).expect("read") {
-            let entry = entry.expect("entry");
-            let target = to.join(entry.file_name());
-            if entry.file_type().expect("type").is_dir() {
-                copy(&entry.path(), &target);
-            } else {
-                std::fs::copy(entry.path(), &target).expect("copy");
-            }
-        }
-    }
-    let _ = std::fs::remove_dir_all(root);
-    copy(Path::new(&reference_dir()), root);
-    let organization = root.join("base/organization.yaml");
-    let text = std::fs::read_to_string(&organization).expect("organization");
-    let pinned = match ami {
-        Some(ami) => text.replace("    tier: app\n", &format!("    tier: app\n    ami: {ami}\n")),
-        None => text,
-    };
-    std::fs::write(&organization, pinned).expect("written");
-    root.to_string_lossy().into_owned()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -840,4 +766,12 @@ async fn access_transitions_converge_in_one_apply_both_ways() {
         converge_shape(&moto, &base).await;
         println!("{name}: there and back, one apply each, empty plans after");
     }
+}
+
+/// A copy of the reference config with the bastion's `ami` line set (or left out with `None`).
+fn reference_with_ami(root: &Path, ami: Option<&str>) -> String {
+    common::reference_with(root, "base/organization.yaml", |text| match ami {
+        Some(ami) => text.replace("    tier: app\n", &format!("    tier: app\n    ami: {ami}\n")),
+        None => text,
+    })
 }

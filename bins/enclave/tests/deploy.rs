@@ -6,8 +6,9 @@
 
 mod common;
 
+use common::{applied, enclave, json_of, mutating, reference_dir, reference_with, seeded};
+
 use std::collections::BTreeMap;
-use std::path::Path;
 use std::process::Stdio;
 use std::time::Duration;
 
@@ -21,45 +22,6 @@ const ROLE: &str = "OrganizationAccountAccessRole";
 const STACK: &str = "acme-platform";
 const PROD: &str = "333333333333";
 const REPOSITORIES: [&str; 3] = ["billing-worker", "orders", "reports"];
-
-fn reference_dir() -> String {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/reference").to_string_lossy().into_owned()
-}
-
-fn enclave(args: &[&str], endpoint: &str) -> std::process::Output {
-    common::enclave_against(args, endpoint).output().expect("enclave runs")
-}
-
-fn json_of(args: &[&str], endpoint: &str) -> Value {
-    let mut all = args.to_vec();
-    all.extend(["--output", "json"]);
-    let out = enclave(&all, endpoint);
-    serde_json::from_slice(&out.stdout)
-        .unwrap_or_else(|e| panic!("{args:?}: {e}: {}", String::from_utf8_lossy(&out.stderr)))
-}
-
-fn applied(args: &[&str], endpoint: &str) {
-    let out = enclave(args, endpoint);
-    assert!(
-        out.status.success(),
-        "{args:?}: {}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-fn mutating(calls: &Value) -> BTreeMap<String, u64> {
-    calls
-        .as_object()
-        .expect("calls")
-        .iter()
-        .filter(|(op, _)| {
-            let operation = op.split(':').nth(1).unwrap_or("");
-            !["Describe", "Get", "List", "AssumeRole"].iter().any(|read| operation.starts_with(read))
-        })
-        .map(|(op, n)| (op.clone(), n.as_u64().unwrap_or(0)))
-        .collect()
-}
 
 /// ECR and KMS of a member account, straight to moto.
 async fn clients(moto: &MotoServer, account_id: &str) -> (aws_sdk_ecr::Client, aws_sdk_kms::Client) {
@@ -316,17 +278,6 @@ async fn killing_a_deploy_apply_at_seeded_points_and_rerunning_makes_no_duplicat
         println!(
             "kill point {point}: re-run converged with each repository, cluster, node group, provider and template once"
         );
-    }
-}
-
-/// A small seeded generator (xorshift64*), so the kill points are the same on every machine.
-fn seeded(seed: u64) -> impl FnMut() -> u64 {
-    let mut state = seed.max(1);
-    move || {
-        state ^= state >> 12;
-        state ^= state << 25;
-        state ^= state >> 27;
-        state.wrapping_mul(0x2545_f491_4f6c_dd1d)
     }
 }
 
@@ -639,30 +590,6 @@ async fn clusters_are_private_encrypted_logged_with_our_node_groups_and_drift_is
 /// A change to the text of the reference's clusters file.
 type Edit = Box<dyn Fn(String) -> String>;
 
-/// A copy of the reference config with `edit` applied to its clusters file.
-fn reference_with(root: &Path, edit: impl Fn(String) -> String) -> String {
-    fn copy(from: &Path, to: &Path) {
-        std::fs::create_dir_all(to).expect("dir");
-        for entry in std::fs::read_dir(from).expect("read") {
-            let entry = entry.expect("entry");
-            let target = to.join(entry.file_name());
-            if entry.file_type().expect("type").is_dir() {
-                copy(&entry.path(), &target);
-            } else {
-                std::fs::copy(entry.path(), &target).expect("copy");
-            }
-        }
-    }
-    let _ = std::fs::remove_dir_all(root);
-    copy(Path::new(&reference_dir()), root);
-    let clusters = root.join("base/clusters.yaml");
-    let text = std::fs::read_to_string(&clusters).expect("clusters");
-    let edited = edit(text.clone());
-    assert_ne!(edited, text, "the edit changes the spec");
-    std::fs::write(&clusters, edited).expect("written");
-    root.to_string_lossy().into_owned()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs moto_server; cargo xtask test installs it and runs this with --ignored"]
 async fn deploy_transitions_converge_in_one_apply_both_ways() {
@@ -703,7 +630,11 @@ async fn deploy_transitions_converge_in_one_apply_both_ways() {
     ];
     applied(&["apply", "-c", &reference, "--yes"], endpoint);
     for (index, (name, edit)) in transitions.iter().enumerate() {
-        let changed = reference_with(&root.join(format!("t{index}")), edit);
+        let changed = reference_with(&root.join(format!("t{index}")), "base/clusters.yaml", |text| {
+            let edited = edit(text.clone());
+            assert_ne!(edited, text, "{name}: the edit changes the spec");
+            edited
+        });
         for (direction, dir) in [("there", changed.as_str()), ("back", reference.as_str())] {
             let report = json_of(&["apply", "-c", dir, "--only", "deploy", "--yes"], endpoint);
             assert_eq!(report["report"]["failed"], json!([]), "{name} ({direction}): {report:#}");
