@@ -367,8 +367,7 @@ impl Cloud {
                 }
                 Domain::Deploy => {
                     let Some(spec) = &self.spec else { continue };
-                    desired
-                        .extend(enclave_deploy::resources::desired(&crate::platform::deploy_model(spec, &self.model)));
+                    desired.extend(crate::platform::deploy_resources(spec, &self.model));
                 }
             }
         }

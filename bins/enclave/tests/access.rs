@@ -85,7 +85,12 @@ async fn inventory(clients: &Clients) -> Inventory {
         trails: trails.trail_list().len(),
         keys: live_keys,
         buckets: buckets.buckets().iter().filter(|b| b.name().is_some_and(|n| n.starts_with(STACK))).count(),
-        templates: templates.launch_templates().len(),
+        // The bastion's; the clusters' node templates are deploy's.
+        templates: templates
+            .launch_templates()
+            .iter()
+            .filter(|t| t.launch_template_name().is_some_and(|n| n.ends_with("-bastion")))
+            .count(),
     }
 }
 
