@@ -602,10 +602,8 @@ async fn deploy_transitions_converge_in_one_apply_both_ways() {
         (
             "public endpoint on",
             Box::new(|t| {
-                t.replace(
-                    "    tier: app\n    node_groups:",
-                    "    tier: app\n    public_endpoint: true\n    node_groups:",
-                )
+                // platform-prod is the one cluster with a tier line.
+                t.replacen("    tier: app\n", "    tier: app\n    public_endpoint: true\n", 1)
             }),
         ),
         (
