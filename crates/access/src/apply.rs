@@ -317,23 +317,7 @@ impl Context<'_> {
     }
 
     async fn update_resource(&self) -> Result<Option<String>> {
-        let before = self.step.before;
-        let unchangeable: Vec<&String> = self
-            .after()
-            .into_iter()
-            .flat_map(|after| after.iter())
-            .filter(|(name, value)| before.and_then(|b| b.get(*name)) != Some(*value))
-            .map(|(name, _)| name)
-            .filter(|name| !self.kind.updatable().contains(&name.as_str()))
-            .collect();
-        if !unchangeable.is_empty() {
-            return Err(CallError::enclave(format!(
-                "{}: {} cannot change {} in place",
-                self.address(),
-                self.kind,
-                unchangeable.iter().map(|name| format!("`{name}`")).collect::<Vec<_>>().join(", ")
-            )));
-        }
+        toolkit::check_in_place(self.step, self.kind.as_str(), self.kind.updatable(), &[])?;
         let id = self.own_id()?;
         match self.kind {
             Kind::KmsKey => self.update_key(&id).await?,

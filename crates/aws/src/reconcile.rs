@@ -58,16 +58,37 @@ pub fn owned_address<'t>(
     component: &str,
     tags: impl IntoIterator<Item = (&'t str, &'t str)>,
 ) -> Option<Address> {
-    let mut stack_seen = false;
-    let mut address = None;
-    for (key, value) in tags {
-        match key {
-            STACK_TAG => stack_seen = value == stack,
-            ADDRESS_TAG => address = value.parse::<Address>().ok(),
-            _ => {}
-        }
-    }
+    let tags: Vec<(&str, &str)> = tags.into_iter().collect();
+    let stack_seen = tags.iter().any(|(key, value)| *key == STACK_TAG && *value == stack);
+    let address = tags.iter().find(|(key, _)| *key == ADDRESS_TAG).and_then(|(_, value)| value.parse::<Address>().ok());
     address.filter(|address| stack_seen && address.component() == component)
+}
+
+/// Refuses an update that would change an attribute its kind cannot change in place: every
+/// attribute that differs between `step.before` and `step.after` must be in `updatable` (or in
+/// `initial`, set only at creation). `kind` names the kind in the error. A provider calls this
+/// before any change, so a planned change is never silently skipped.
+pub fn check_in_place(
+    step: &enclave_core::reconcile::Step<'_>,
+    kind: &str,
+    updatable: &[&str],
+    initial: &[&str],
+) -> Result<(), CallError> {
+    let before = step.before;
+    let unchangeable: Vec<String> = step
+        .after
+        .into_iter()
+        .flat_map(|after| after.iter())
+        .filter(|(name, value)| before.and_then(|b| b.get(*name)) != Some(*value))
+        .map(|(name, _)| name)
+        .filter(|name| !updatable.contains(&name.as_str()) && !initial.contains(&name.as_str()))
+        .map(|name| format!("`{name}`"))
+        .collect();
+    if unchangeable.is_empty() {
+        Ok(())
+    } else {
+        Err(CallError::enclave(format!("{}: {kind} cannot change {} in place", step.address, unchangeable.join(", "))))
+    }
 }
 
 /// A policy document as AWS returns it, parsed: IAM sends documents URL-encoded, moto and the

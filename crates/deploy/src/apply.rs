@@ -222,22 +222,7 @@ impl Context<'_> {
     }
 
     async fn update_resource(&self, id: &str) -> Result<()> {
-        let before = self.step.before;
-        let unchangeable: Vec<&String> = self
-            .after()
-            .into_iter()
-            .flat_map(|after| after.iter())
-            .filter(|(name, value)| before.and_then(|b| b.get(*name)) != Some(*value))
-            .map(|(name, _)| name)
-            .filter(|name| !self.kind.updatable().contains(&name.as_str()))
-            .filter(|name| !self.kind.initial().contains(&name.as_str()))
-            .collect();
-        if !unchangeable.is_empty() {
-            return Err(CallError::enclave(format!(
-                "{}: {unchangeable:?} cannot change in place (the plan should replace it)",
-                self.step.address
-            )));
-        }
+        toolkit::check_in_place(self.step, self.kind.as_str(), self.kind.updatable(), self.kind.initial())?;
         match self.kind {
             Kind::Repository => self.update_repository(id, false).await,
             Kind::IamRole => {
@@ -250,8 +235,9 @@ impl Context<'_> {
             Kind::Cluster => self.update_cluster(id).await,
             Kind::OidcProvider => self.update_oidc_provider(id).await,
             Kind::NodeGroup => self.update_node_group(id).await,
-            // Nothing of an add-on changes in place (its version follows EKS's default).
-            Kind::Addon => Ok(()),
+            // Nothing of an add-on changes in place (its version follows EKS's default):
+            // `check_in_place` refuses any difference first, so this is never reached.
+            Kind::Addon => Err(CallError::enclave(format!("{}: an add-on has nothing to update", self.step.address))),
             Kind::AccessEntry => self.update_access_entry(id).await,
         }
     }

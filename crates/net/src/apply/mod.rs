@@ -345,23 +345,7 @@ impl Context<'_> {
     /// Changes the step's resource in place; its new id when the change gives it one. Refuses an
     /// attribute the kind cannot change in place ([`Kind::updatable`]) instead of skipping it.
     async fn update_resource(&self, kind: Kind) -> Result<Option<String>> {
-        let before = self.step.before;
-        let unchangeable: Vec<&String> = self
-            .step
-            .after
-            .into_iter()
-            .flat_map(|after| after.iter())
-            .filter(|(name, value)| before.and_then(|b| b.get(*name)) != Some(*value))
-            .map(|(name, _)| name)
-            .filter(|name| !kind.updatable().contains(&name.as_str()))
-            .collect();
-        if !unchangeable.is_empty() {
-            return Err(CallError::enclave(format!(
-                "{}: {kind} cannot change {} in place",
-                self.address(),
-                unchangeable.iter().map(|name| format!("`{name}`")).collect::<Vec<_>>().join(", ")
-            )));
-        }
+        toolkit::check_in_place(self.step, kind.as_str(), kind.updatable(), &[])?;
         let id = self.own_id()?;
         let new_id = match kind {
             Kind::Vpc => self.vpc_attributes(&id, false).await.map(|()| None)?,
