@@ -197,6 +197,19 @@ impl Context<'_> {
         ])
     }
 
+    /// `Ok` when `tags` make the existing resource this step's (a create retried after it
+    /// reached AWS); an error naming `what` otherwise: nothing of anyone else's is taken over.
+    fn claim<'t>(&self, what: &str, tags: impl IntoIterator<Item = (&'t str, &'t str)>) -> Result<()> {
+        if owned_address(&self.registry.stack, COMPONENT, tags).as_ref() == Some(self.step.address) {
+            Ok(())
+        } else {
+            Err(CallError::enclave(format!(
+                "{}: {what} exists without this stack's tags; enclave will not take it over",
+                self.step.address
+            )))
+        }
+    }
+
     async fn wait<F, Fut>(&self, what: &str, check: F) -> Result<()>
     where
         F: Fn() -> Fut,
@@ -398,17 +411,10 @@ impl Context<'_> {
             Missing::Resource,
         )?;
         let Some(cluster) = out.as_ref().and_then(|out| out.cluster()) else { return Ok(None) };
-        let owner = owned_address(
-            &self.registry.stack,
-            COMPONENT,
+        self.claim(
+            &format!("the cluster {name}"),
             cluster.tags().into_iter().flatten().map(|(k, v)| (k.as_str(), v.as_str())),
-        );
-        if owner.as_ref() != Some(self.step.address) {
-            return Err(CallError::enclave(format!(
-                "{}: the cluster {name} exists without this stack's tags; enclave will not take it over",
-                self.step.address
-            )));
-        }
+        )?;
         Ok(Some(name.to_owned()))
     }
 
@@ -591,16 +597,8 @@ impl Context<'_> {
                     .send()
                     .await
                     .map_err(call_error("iam:GetOpenIDConnectProvider"))?;
-                let owner =
-                    owned_address(&self.registry.stack, COMPONENT, out.tags().iter().map(|t| (t.key(), t.value())));
-                if owner.as_ref() == Some(self.step.address) {
-                    Ok(arn)
-                } else {
-                    Err(CallError::enclave(format!(
-                        "{}: an OIDC provider for {host} exists without this stack's tags; enclave will not take it over",
-                        self.step.address
-                    )))
-                }
+                self.claim(&format!("an OIDC provider for {host}"), out.tags().iter().map(|t| (t.key(), t.value())))?;
+                Ok(arn)
             }
             Err(error) => Err(error),
         }
@@ -724,19 +722,11 @@ impl Context<'_> {
                 Missing::Resource,
             )?;
             let Some(group) = out.as_ref().and_then(|o| o.nodegroup()) else { return Ok(None) };
-            let owner = owned_address(
-                &self.registry.stack,
-                COMPONENT,
+            self.claim(
+                &format!("the node group {name}"),
                 group.tags().into_iter().flatten().map(|(k, v)| (k.as_str(), v.as_str())),
-            );
-            if owner.as_ref() == Some(self.step.address) {
-                Ok(Some(id.clone()))
-            } else {
-                Err(CallError::enclave(format!(
-                    "{}: the node group {name} exists without this stack's tags; enclave will not take it over",
-                    self.step.address
-                )))
-            }
+            )?;
+            Ok(Some(id.clone()))
         };
         let created = toolkit::create(self.step.address, self.registry.attempts, lookup, || async {
             let result = eks
@@ -904,19 +894,11 @@ impl Context<'_> {
                 Missing::Resource,
             )?;
             let Some(addon) = out.as_ref().and_then(|o| o.addon()) else { return Ok(None) };
-            let owner = owned_address(
-                &self.registry.stack,
-                COMPONENT,
+            self.claim(
+                &format!("the add-on {name}"),
                 addon.tags().into_iter().flatten().map(|(k, v)| (k.as_str(), v.as_str())),
-            );
-            if owner.as_ref() == Some(self.step.address) {
-                Ok(Some(id.clone()))
-            } else {
-                Err(CallError::enclave(format!(
-                    "{}: the add-on {name} is installed without this stack's tags; enclave will not take it over",
-                    self.step.address
-                )))
-            }
+            )?;
+            Ok(Some(id.clone()))
         };
         let created = toolkit::create(self.step.address, self.registry.attempts, lookup, || async {
             let result = eks
@@ -1020,19 +1002,11 @@ impl Context<'_> {
                 Missing::Resource,
             )?;
             let Some(entry) = out.as_ref().and_then(|o| o.access_entry()) else { return Ok(None) };
-            let owner = owned_address(
-                &self.registry.stack,
-                COMPONENT,
+            self.claim(
+                &format!("an access entry for {principal}"),
                 entry.tags().into_iter().flatten().map(|(k, v)| (k.as_str(), v.as_str())),
-            );
-            if owner.as_ref() == Some(self.step.address) {
-                Ok(Some(id.clone()))
-            } else {
-                Err(CallError::enclave(format!(
-                    "{}: an access entry for {principal} exists without this stack's tags; enclave will not take it over",
-                    self.step.address
-                )))
-            }
+            )?;
+            Ok(Some(id.clone()))
         };
         let created = toolkit::create(self.step.address, self.registry.attempts, lookup, || async {
             let result = eks
@@ -1131,13 +1105,7 @@ impl Context<'_> {
             .send()
             .await
             .map_err(call_error("ecr:ListTagsForResource"))?;
-        let owner = owned_address(&self.registry.stack, COMPONENT, tags.tags().iter().map(|t| (t.key(), t.value())));
-        if owner.as_ref() != Some(self.step.address) {
-            return Err(CallError::enclave(format!(
-                "{}: the repository {name} exists without this stack's tags; enclave will not take it over",
-                self.step.address
-            )));
-        }
+        self.claim(&format!("the repository {name}"), tags.tags().iter().map(|t| (t.key(), t.value())))?;
         Ok(Some(name.to_owned()))
     }
 

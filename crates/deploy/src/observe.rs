@@ -37,6 +37,9 @@ pub struct Scope<'a> {
     pub account: &'a str,
 }
 
+/// The account key as read once per observation: not yet read, or its ARN and id (or none).
+type Key = Option<Option<(String, String)>>;
+
 /// The ARN and id of the account key behind the stack's alias, when it exists.
 async fn account_key(clients: &Clients, stack: &str) -> Result<Option<(String, String)>, CallError> {
     let described = found(
@@ -50,13 +53,15 @@ async fn account_key(clients: &Clients, stack: &str) -> Result<Option<(String, S
 
 /// The stack's deploy resources in one account, as plan resources with their ids.
 pub async fn observe(clients: &Clients, scope: Scope<'_>) -> Result<Observed, CallError> {
-    let mut observed = observe_repositories(clients, scope).await?;
-    observed.extend(observe_clusters(clients, scope).await?);
+    // The account key is read once, when something of ours may be encrypted with it.
+    let mut key = None;
+    let mut observed = observe_repositories(clients, scope, &mut key).await?;
+    observed.extend(observe_clusters(clients, scope, &mut key).await?);
     Ok(observed)
 }
 
 /// The stack's repositories in one account, as plan resources with their ids (names).
-async fn observe_repositories(clients: &Clients, scope: Scope<'_>) -> Result<Observed, CallError> {
+async fn observe_repositories(clients: &Clients, scope: Scope<'_>, key: &mut Key) -> Result<Observed, CallError> {
     let pages = clients
         .ecr
         .describe_repositories()
@@ -67,7 +72,6 @@ async fn observe_repositories(clients: &Clients, scope: Scope<'_>) -> Result<Obs
         .await
         .map_err(call_error("ecr:DescribeRepositories"))?;
     let mut observed = Observed::default();
-    let mut key: Option<Option<(String, String)>> = None;
     for repository in pages.iter().flat_map(|page| page.repositories()) {
         let (Some(name), Some(arn)) = (repository.repository_name(), repository.repository_arn()) else { continue };
         let tags = clients
@@ -85,7 +89,7 @@ async fn observe_repositories(clients: &Clients, scope: Scope<'_>) -> Result<Obs
             continue;
         }
         if key.is_none() {
-            key = Some(account_key(clients, scope.stack).await?);
+            *key = Some(account_key(clients, scope.stack).await?);
         }
         let encryption = repository.encryption_configuration();
         let kms_key = encryption.and_then(|e| e.kms_key()).map(|used| {
@@ -145,7 +149,7 @@ fn is(address: &Address, scope: Scope<'_>, kind: Kind) -> bool {
 }
 
 /// Roles, launch templates, clusters, their node groups and OIDC providers.
-async fn observe_clusters(clients: &Clients, scope: Scope<'_>) -> Result<Observed, CallError> {
+async fn observe_clusters(clients: &Clients, scope: Scope<'_>, key: &mut Key) -> Result<Observed, CallError> {
     let mut observed = Observed::default();
     // Roles under the enclave path (access's are skipped by their component).
     let names = clients
@@ -234,7 +238,6 @@ async fn observe_clusters(clients: &Clients, scope: Scope<'_>) -> Result<Observe
         .collect::<Result<Vec<_>, _>>()
         .await
         .map_err(call_error("eks:ListClusters"))?;
-    let mut key: Option<Option<(String, String)>> = None;
     let mut issuers: BTreeMap<String, Address> = BTreeMap::new();
     for name in &cluster_names {
         let Some(out) = found(
@@ -251,7 +254,7 @@ async fn observe_clusters(clients: &Clients, scope: Scope<'_>) -> Result<Observe
             continue;
         }
         if key.is_none() {
-            key = Some(account_key(clients, scope.stack).await?);
+            *key = Some(account_key(clients, scope.stack).await?);
         }
         let encryption_key =
             cluster.encryption_config().iter().find_map(|config| config.provider().and_then(|p| p.key_arn())).map(
