@@ -297,6 +297,10 @@ pub(crate) struct CloudArgs {
     /// images (without it, such a delete fails and names the repository).
     #[arg(long)]
     pub(crate) force_images: bool,
+    /// Delete secrets at once instead of scheduling their deletion with the recovery window
+    /// the spec gives (7 days by default); nothing can restore them afterwards.
+    #[arg(long)]
+    pub(crate) force_delete_secrets: bool,
 }
 
 /// Flags of the commands that change things (`apply`, `destroy`).

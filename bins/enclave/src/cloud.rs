@@ -45,6 +45,11 @@ pub struct CloudOptions {
     /// Delete repositories that hold images, with their images (`--force-images`); without it
     /// such a delete fails and says so.
     pub force_images: bool,
+    /// The values of the spec's secrets (`enclave::secret_values`); secrets are planned with
+    /// their values unknown without them.
+    pub secret_values: enclave_secrets::values::Values,
+    /// Delete secrets at once, without a recovery window (`--force-delete-secrets`).
+    pub force_delete_secrets: bool,
 }
 
 impl Default for CloudOptions {
@@ -57,6 +62,8 @@ impl Default for CloudOptions {
             spec: None,
             replace_bastion: false,
             force_images: false,
+            secret_values: enclave_secrets::values::Values::default(),
+            force_delete_secrets: false,
         }
     }
 }
@@ -131,6 +138,7 @@ pub struct Cloud {
     registry: enclave_deploy::apply::Registry,
     domains: BTreeSet<Domain>,
     spec: Option<Spec>,
+    secret_values: enclave_secrets::values::Values,
     replace_bastion: bool,
     newer_images: std::sync::Mutex<Vec<NewerImage>>,
     /// The record as last read or written by this run (`None`: there is none).
@@ -202,6 +210,7 @@ impl Cloud {
         if options.spec.is_none() {
             domains.remove(&Domain::Access);
             domains.remove(&Domain::Deploy);
+            domains.remove(&Domain::Secrets);
         }
         Ok(Cloud {
             aws,
@@ -211,6 +220,7 @@ impl Cloud {
             registry,
             domains,
             spec: options.spec.clone(),
+            secret_values: options.secret_values.clone(),
             replace_bastion: options.replace_bastion,
             newer_images: std::sync::Mutex::new(Vec::new()),
             recorded,
@@ -368,6 +378,10 @@ impl Cloud {
                 Domain::Deploy => {
                     let Some(spec) = &self.spec else { continue };
                     desired.extend(crate::platform::deploy_resources(spec, &self.model));
+                }
+                Domain::Secrets => {
+                    let Some(spec) = &self.spec else { continue };
+                    desired.extend(crate::platform::secrets_resources(spec, &self.model, &self.secret_values));
                 }
             }
         }

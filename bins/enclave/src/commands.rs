@@ -51,6 +51,14 @@ pub(crate) fn run(spec: &SpecArgs, args: &CloudArgs, mode: Mode, compact: bool) 
             args.output,
         ));
     }
+    // Secret values are read where the spec says, before anything is observed: a missing
+    // variable or file is an input error (exit 2). Destroy needs none.
+    let secret_values =
+        if domains.contains(&enclave::platform::Domain::Secrets) && !matches!(mode, Mode::Destroy { .. }) {
+            enclave::secret_values(&loaded, &spec.dir).map_err(|e| invalid(e, args.output))?
+        } else {
+            enclave_secrets::values::Values::default()
+        };
     let options = CloudOptions {
         endpoint_url: args.endpoint_url.clone(),
         waits: Waits { timeout: Duration::from_secs(args.wait_timeout), ..Waits::default() },
@@ -65,6 +73,8 @@ pub(crate) fn run(spec: &SpecArgs, args: &CloudArgs, mode: Mode, compact: bool) 
         spec: Some(loaded.spec.clone()),
         replace_bastion: args.replace_bastion,
         force_images: args.force_images,
+        secret_values,
+        force_delete_secrets: args.force_delete_secrets,
     };
     let role = loaded.spec.organization.assume_role.to_string();
     // Guardrails over what the plan builds (`validate` and `enclave check -c` report the same).

@@ -34,6 +34,20 @@ pub fn load(options: &LoadOptions) -> Result<(Loaded, NetworkModel), Error> {
     Ok((loaded, model))
 }
 
+/// Every secret value of the spec, read from where it says (`generate`, `env`, `file` relative
+/// to `config_dir`); a missing variable or unreadable file is an input error at its field
+/// (exit 2), naming the variable or file and never a value.
+pub fn secret_values(loaded: &Loaded, config_dir: &Path) -> Result<enclave_secrets::values::Values, Error> {
+    enclave_secrets::values::resolve(&loaded.spec, config_dir, &|name| std::env::var_os(name)).map_err(|errors| {
+        loaded.locate(
+            errors
+                .into_iter()
+                .map(|error| enclave_core::Violation::new(error.path, error.problem.to_string()))
+                .collect(),
+        )
+    })
+}
+
 /// Limits `model` to the account named `name` (`--account`); an unknown name is an input error
 /// that lists the accounts there are. `None` keeps every account.
 pub fn select_account(loaded: &Loaded, model: &mut NetworkModel, name: Option<&str>) -> Result<(), Error> {
@@ -161,12 +175,30 @@ pub fn render(spec: &Spec) -> Result<Vec<RenderedCluster>, BundleError> {
             bundle.push(&autoscaler_policy(stack, account))?;
         }
         let reach = enclave_deploy::network::Reach { apps: apps.clone(), tier_subnets: tier_subnets(account) };
+        // The secrets' stores, reader service accounts and ExternalSecrets (enclave-secrets).
+        let secrets = enclave_secrets::build(spec);
+        let objects = enclave_secrets::render::render_cluster(&secrets, cluster.name.as_str());
+        for store in &objects.stores {
+            bundle.push(store)?;
+        }
+        for service_account in &objects.service_accounts {
+            bundle.push(service_account)?;
+        }
+        for external_secret in &objects.external_secrets {
+            bundle.push(external_secret)?;
+        }
         for app in apps {
             bundle.push(&enclave_deploy::network::app_policy(stack, app, &reach))?;
             // The workload, with the probes of enclave-monitor and the spread of enclave-scaling.
             let inputs = enclave_deploy::workload::PodInputs {
                 probes: enclave_monitor::render::probes(app),
                 topology_spread: enclave_scaling::render::topology_spread(app),
+                volumes: secrets
+                    .apps
+                    .iter()
+                    .find(|secret| secret.app == app.name.as_str())
+                    .map(enclave_secrets::render::volumes)
+                    .unwrap_or_default(),
             };
             for object in enclave_deploy::workload::render_app(stack, app, &inputs) {
                 bundle.push(&object)?;

@@ -66,7 +66,13 @@ pub(crate) fn plan_offline(args: &SpecArgs, cloud: &CloudArgs, compact: bool) ->
     let (loaded, mut model) = load(args, output)?;
     enclave::select_account(&loaded, &mut model, cloud.account.as_deref()).map_err(|e| invalid(e, output))?;
     let domains = enclave::platform::selected(&loaded.spec, &cloud.only);
-    let desired = enclave::platform::desired(&loaded.spec, &model, &domains, &|_| enclave_access::Image::Latest);
+    let values = if domains.contains(&enclave::platform::Domain::Secrets) {
+        enclave::secret_values(&loaded, &args.dir).map_err(|e| invalid(e, output))?
+    } else {
+        enclave_secrets::values::Values::default()
+    };
+    let desired =
+        enclave::platform::desired(&loaded.spec, &model, &domains, &|_| enclave_access::Image::Latest, &values);
     let plan: Plan = plan::diff(&desired, &[]).map_err(|cycle| Failure::Runtime(cycle.into()))?;
     let findings = enclave::platform::guardrails(&loaded.spec, &model);
     let accounts: Vec<(String, String)> = model
@@ -108,9 +114,18 @@ pub(crate) fn plan_offline(args: &SpecArgs, cloud: &CloudArgs, compact: bool) ->
 
 pub(crate) fn policies(args: &SpecArgs, out: &std::path::Path) -> Result<(), Failure> {
     let (loaded, model) = load(args, Output::Text)?;
-    let domains =
-        std::collections::BTreeSet::from([enclave::platform::Domain::Access, enclave::platform::Domain::Deploy]);
-    let resources = enclave::platform::desired(&loaded.spec, &model, &domains, &|_| enclave_access::Image::Latest);
+    let domains = std::collections::BTreeSet::from([
+        enclave::platform::Domain::Access,
+        enclave::platform::Domain::Deploy,
+        enclave::platform::Domain::Secrets,
+    ]);
+    let resources = enclave::platform::desired(
+        &loaded.spec,
+        &model,
+        &domains,
+        &|_| enclave_access::Image::Latest,
+        &enclave_secrets::values::Values::default(),
+    );
     let documents = enclave_access::resources::policy_documents(&resources);
     std::fs::create_dir_all(out)
         .map_err(|e| Failure::Runtime(anyhow::anyhow!("cannot create {}: {e}", out.display())))?;

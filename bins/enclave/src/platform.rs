@@ -10,6 +10,7 @@ use enclave_access::{AccessModel, Image, Placement};
 use enclave_core::Spec;
 use enclave_core::plan::Resource;
 use enclave_net::NetworkModel;
+use enclave_secrets::values::Values;
 use serde::Serialize;
 
 /// A domain of the platform: the component segment of its addresses.
@@ -22,11 +23,14 @@ pub enum Domain {
     Access,
     /// EKS clusters and node groups, and the image registry (`enclave-deploy`).
     Deploy,
+    /// Secrets Manager secrets, the roles reading them and Pod Identity associations
+    /// (`enclave-secrets`).
+    Secrets,
 }
 
 impl Domain {
     /// Every domain, in dependency order.
-    pub const ALL: [Domain; 3] = [Domain::Net, Domain::Access, Domain::Deploy];
+    pub const ALL: [Domain; 4] = [Domain::Net, Domain::Access, Domain::Deploy, Domain::Secrets];
 
     /// The component segment of the domain's addresses.
     pub fn component(self) -> &'static str {
@@ -34,6 +38,7 @@ impl Domain {
             Domain::Net => enclave_net::resources::COMPONENT,
             Domain::Access => enclave_access::resources::COMPONENT,
             Domain::Deploy => enclave_deploy::resources::COMPONENT,
+            Domain::Secrets => enclave_secrets::resources::COMPONENT,
         }
     }
 
@@ -50,6 +55,7 @@ impl Domain {
                     || !spec.clusters.is_empty()
             }
             Domain::Deploy => spec.registry.is_some() || !spec.clusters.is_empty(),
+            Domain::Secrets => spec.apps.iter().any(|app| !app.secrets.is_empty()),
         }
     }
 }
@@ -135,12 +141,21 @@ pub fn deploy_resources(spec: &Spec, network: &NetworkModel) -> Vec<Resource> {
     resources
 }
 
+/// The secrets domain's desired resources in the accounts of `network`, with the values in
+/// `values` (a secret without one is planned with its value unknown).
+pub fn secrets_resources(spec: &Spec, network: &NetworkModel, values: &Values) -> Vec<Resource> {
+    let mut resources = enclave_secrets::resources::desired(&enclave_secrets::build(spec), values);
+    resources.retain(|resource| network.accounts.iter().any(|account| account.account == resource.address.account()));
+    resources
+}
+
 /// The desired resources of every domain in `domains`, for one plan.
 pub fn desired(
     spec: &Spec,
     network: &NetworkModel,
     domains: &BTreeSet<Domain>,
     image: &dyn Fn(&str) -> Image,
+    values: &Values,
 ) -> Vec<Resource> {
     let mut out = Vec::new();
     for domain in domains {
@@ -148,6 +163,7 @@ pub fn desired(
             Domain::Net => out.extend(enclave_net::resources::desired(network)),
             Domain::Access => out.extend(enclave_access::resources::desired(&access_model(spec, network, image))),
             Domain::Deploy => out.extend(deploy_resources(spec, network)),
+            Domain::Secrets => out.extend(secrets_resources(spec, network, values)),
         }
     }
     out
@@ -158,6 +174,7 @@ pub fn rule_infos() -> Vec<enclave_core::guardrail::RuleInfo> {
     let mut infos = enclave_net::guardrails::rules().infos();
     infos.extend(enclave_access::guardrails::rules().infos());
     infos.extend(enclave_deploy::guardrails::rules().infos());
+    infos.extend(enclave_secrets::guardrails::rules().infos());
     infos
 }
 
@@ -167,9 +184,22 @@ pub fn rule_infos() -> Vec<enclave_core::guardrail::RuleInfo> {
 pub fn guardrails(spec: &Spec, network: &NetworkModel) -> enclave_core::guardrail::Report {
     let mut report = enclave_net::guardrails::rules().run(network);
     let domains = selected(spec, &[]);
-    let resources = desired(spec, network, &domains, &|_| Image::Latest);
+    let resources = desired(spec, network, &domains, &|_| Image::Latest, &Values::default());
     report.merge(enclave_access::guardrails::rules().run(&resources));
     report.merge(enclave_deploy::guardrails::rules().run(&deploy_model(spec, network)));
+    // Secrets rules look at every domain's resources and at what is rendered into the clusters.
+    let objects: Vec<(String, serde_json::Value)> = crate::render(spec)
+        .into_iter()
+        .flatten()
+        .filter_map(|rendered| {
+            let account = spec.clusters.iter().find(|c| c.name.as_str() == rendered.cluster)?.account.to_string();
+            Some(rendered.bundle.objects().iter().map(|o| (account.clone(), o.value().clone())).collect::<Vec<_>>())
+        })
+        .flatten()
+        .collect();
+    let model = enclave_secrets::build(spec);
+    let subject = enclave_secrets::guardrails::Subject { resources: &resources, objects: &objects, model: &model };
+    report.merge(enclave_secrets::guardrails::rules().run(&subject));
     report
 }
 
@@ -210,7 +240,8 @@ mod tests {
     #[test]
     fn one_plan_spans_both_domains_and_access_waits_for_the_network() {
         let (loaded, network) = reference();
-        let resources = desired(&loaded.spec, &network, &selected(&loaded.spec, &[]), &|_| Image::Latest);
+        let resources =
+            desired(&loaded.spec, &network, &selected(&loaded.spec, &[]), &|_| Image::Latest, &Values::default());
         let plan = enclave_core::plan::diff(&resources, &[]).expect("no cycle");
         let position = |address: &str| {
             plan.changes.iter().position(|c| c.address.to_string() == address).unwrap_or_else(|| panic!("{address}"))

@@ -93,16 +93,16 @@ fn one_offline_plan_spans_every_enabled_domain_and_only_narrows_it() {
         serde_json::from_slice(&output.stdout).expect("valid JSON")
     };
     let all = json(&["plan", "--offline", "--output", "json"]);
-    assert_eq!(all["domains"], serde_json::json!(["net", "access", "deploy"]));
+    assert_eq!(all["domains"], serde_json::json!(["net", "access", "deploy", "secrets"]));
     let access = json(&["plan", "--offline", "--output", "json", "--only", "access"]);
-    let both = json(&["plan", "--offline", "--output", "json", "--only", "net,access,deploy"]);
+    let both = json(&["plan", "--offline", "--output", "json", "--only", "net,access,deploy,secrets"]);
     assert_eq!(all["summary"], both["summary"]);
     assert_eq!(access["summary"]["create"], 45, "15 access resources in each of 3 accounts");
     assert_eq!(
         all["summary"]["create"],
-        137 + 45 + 3 + 12 + 8 + 2,
+        137 + 45 + 3 + 12 + 8 + 2 + 7,
         "a repository per app; per cluster two roles, a template, the cluster, its provider, a node group and \
-         four add-ons; two access entries"
+         four add-ons; two access entries; three secrets, two app roles, the operator's role and its association"
     );
     let changes = all["changes"].as_array().expect("changes");
     let bastion = changes.iter().find(|c| c["address"] == "prod/access/instance/bastion").expect("bastion");

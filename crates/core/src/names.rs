@@ -53,6 +53,20 @@ pub fn account_key_alias_address(account: &str) -> crate::Address {
         .unwrap_or_else(|error| panic!("internal address error: {error}"))
 }
 
+/// The plan address of EKS cluster `cluster` of `account` (made by the deploy domain; the
+/// secrets domain's Pod Identity associations come after it).
+pub fn cluster_address(account: &str, cluster: &str) -> crate::Address {
+    crate::Address::new(account, "deploy", "eks-cluster", cluster)
+        .unwrap_or_else(|error| panic!("internal address error: {error}"))
+}
+
+/// The plan address of the IAM OIDC provider of `cluster` (made by the deploy domain; IRSA roles
+/// of other domains trust it and come after it).
+pub fn oidc_provider_address(account: &str, cluster: &str) -> crate::Address {
+    crate::Address::new(account, "deploy", "oidc-provider", cluster)
+        .unwrap_or_else(|error| panic!("internal address error: {error}"))
+}
+
 /// The namespace the monitoring stack (Prometheus) runs in: the add-ons install it there, and
 /// the NetworkPolicies of every workload admit scrapes from it.
 pub const MONITORING_NAMESPACE: &str = "monitoring";

@@ -488,6 +488,23 @@ pub struct ClusterSpec {
     /// The Cluster Autoscaler.
     #[serde(default)]
     pub autoscaler: ClusterAutoscaler,
+    /// How workloads get AWS credentials (the External Secrets Operator reading an app's
+    /// secrets): IAM roles for service accounts (the default) or EKS Pod Identity.
+    #[serde(default)]
+    pub workload_identity: WorkloadIdentity,
+}
+
+/// How pods of a cluster assume IAM roles (filled by `enclave-secrets`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum WorkloadIdentity {
+    /// IAM roles for service accounts: the role trusts the cluster's OIDC provider for exactly
+    /// one service account (`sts:AssumeRoleWithWebIdentity`).
+    #[default]
+    Irsa,
+    /// EKS Pod Identity: the role trusts `pods.eks.amazonaws.com`, and an association binds it to
+    /// one service account.
+    PodIdentity,
 }
 
 /// A role's access to a cluster's Kubernetes API.
@@ -689,6 +706,147 @@ pub struct AppSpec {
     /// may (the rendered NetworkPolicies deny every other caller).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub callers: Vec<Caller>,
+    /// The app's secrets: kept in AWS Secrets Manager, synced into the app's namespace by the
+    /// External Secrets Operator. Values never appear in spec files, only where they come from.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub secrets: Vec<SecretSpec>,
+}
+
+/// One secret of an app (filled by `enclave-secrets`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SecretSpec {
+    /// Name, unique within the app (`<stack>/<environment>/<app>/<name>` in Secrets Manager).
+    pub name: Name,
+    /// Where the value comes from.
+    pub source: SecretSource,
+    /// The keys the app sees, each a file of the secret's directory in its container
+    /// (`/var/run/secrets/enclave/<secret>/<key>`; never environment variables, which leak into
+    /// logs and child processes); by default one, named after the secret.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub keys: Vec<SecretKey>,
+    /// Rotation by a Lambda function; none by default.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rotation: Option<Rotation>,
+    /// How often the External Secrets Operator refreshes the Kubernetes Secret.
+    #[serde(default = "default_refresh")]
+    pub refresh: PromDuration,
+    /// Days a deleted secret can still be restored (7 to 30).
+    #[serde(default = "default_recovery_days")]
+    pub recovery_days: u8,
+    /// Never accepted: a literal value in the spec is an error (it would sit in git). Present so
+    /// the error can say so, at the line, without repeating the value.
+    #[serde(default, skip_serializing, rename = "value")]
+    #[schemars(skip)]
+    pub literal: Option<Literal>,
+}
+
+impl SecretSpec {
+    /// The keys the app sees: the spec's, or one named after the secret.
+    pub fn keys_or_default(&self) -> Vec<SecretKey> {
+        if self.keys.is_empty() {
+            vec![SecretKey { key: self.name.to_string(), property: None }]
+        } else {
+            self.keys.clone()
+        }
+    }
+}
+
+/// Something written where only a source is accepted; its content is dropped unread.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Literal;
+
+impl<'de> Deserialize<'de> for Literal {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        serde::de::IgnoredAny::deserialize(deserializer).map(|_| Literal)
+    }
+}
+
+fn default_refresh() -> PromDuration {
+    PromDuration(3600)
+}
+
+fn default_recovery_days() -> u8 {
+    7
+}
+
+/// Where a secret's value comes from.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum SecretSource {
+    /// Generated once, when the secret is created, and never replaced by a later apply.
+    Generate(Generate),
+    /// Read from this environment variable of the process that plans or applies.
+    Env(String),
+    /// Read from this file, relative to the configuration directory.
+    File(String),
+}
+
+/// How a value is generated.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Generate {
+    /// Characters (16 to 4096).
+    #[serde(default = "default_secret_length")]
+    pub length: u16,
+    /// Which characters.
+    #[serde(default)]
+    pub alphabet: Alphabet,
+}
+
+fn default_secret_length() -> u16 {
+    32
+}
+
+/// The characters a generated value is drawn from.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum Alphabet {
+    /// `A-Z a-z 0-9`.
+    #[default]
+    Alphanumeric,
+    /// `0-9 a-f`.
+    Hex,
+    /// `A-Z a-z 0-9 - _` (URL-safe base64's alphabet).
+    Base64url,
+    /// Printable ASCII without space, quotes and backslash.
+    Printable,
+}
+
+impl Alphabet {
+    /// The characters, in a fixed order.
+    pub fn characters(self) -> Vec<char> {
+        let letters = ('A'..='Z').chain('a'..='z');
+        match self {
+            Alphabet::Alphanumeric => letters.chain('0'..='9').collect(),
+            Alphabet::Hex => ('0'..='9').chain('a'..='f').collect(),
+            Alphabet::Base64url => letters.chain('0'..='9').chain(['-', '_']).collect(),
+            Alphabet::Printable => ('!'..='~').filter(|c| !matches!(c, '"' | '\'' | '\\' | '`')).collect(),
+        }
+    }
+}
+
+/// A key of the Kubernetes Secret the app sees.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SecretKey {
+    /// The key, also the file's name (`[-._a-zA-Z0-9]+`, as Kubernetes Secret keys).
+    pub key: String,
+    /// For a JSON object value, the property this key takes; the whole value otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub property: Option<String>,
+}
+
+/// Rotation of a secret by a Lambda function (Secrets Manager's rotation).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Rotation {
+    /// Days between rotations (1 to 1000).
+    pub days: u16,
+    /// The rotation function's ARN. Without it nothing is configured: Secrets Manager cannot
+    /// rotate a secret without a function, and a guardrail says so.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lambda: Option<String>,
 }
 
 /// An app allowed to call another.

@@ -405,6 +405,131 @@ fn check_apps(spec: &Spec, violations: &mut Vec<Violation>) {
             violations.push(Violation::new(path!("apps", index, "port"), "port 0 is not a valid container port"));
         }
         check_calls(spec, index, violations);
+        check_secrets(spec, index, violations);
+    }
+    check_secret_namespaces(spec, violations);
+}
+
+/// Whether `name` is a portable environment variable name (`[A-Za-z_][A-Za-z0-9_]*`).
+fn env_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+/// An app's secrets: where values come from (never the spec itself), the keys its container
+/// sees, rotation and recovery bounds. Messages name fields, never values.
+fn check_secrets(spec: &Spec, index: usize, violations: &mut Vec<Violation>) {
+    use crate::spec::SecretSource;
+    let app = &spec.apps[index];
+    duplicates(&app.secrets, |s| s.name.as_str(), |i| path!("apps", index, "secrets", i, "name"), "secret", violations);
+    for (secret_index, secret) in app.secrets.iter().enumerate() {
+        let mut keys: HashMap<String, usize> = HashMap::new();
+        let at = |field: &str| path!("apps", index, "secrets", secret_index, field);
+        if secret.literal.is_some() {
+            violations.push(Violation::new(
+                at("value"),
+                "a secret's value never goes in the spec (it would be kept in git and shown in reviews); \
+                 give a `source`: `generate`, `env` (a variable's name) or `file` (a path)",
+            ));
+        }
+        match &secret.source {
+            SecretSource::Generate(generate) if !(16..=4096).contains(&generate.length) => violations.push(
+                Violation::new(path!("apps", index, "secrets", secret_index, "source", "generate", "length"), {
+                    "a generated value has 16 to 4096 characters".to_owned()
+                }),
+            ),
+            SecretSource::Env(variable) if !env_name(variable) => violations.push(Violation::new(
+                path!("apps", index, "secrets", secret_index, "source", "env"),
+                "not an environment variable name (`[A-Za-z_][A-Za-z0-9_]*`)",
+            )),
+            SecretSource::File(file) if file.trim().is_empty() => violations.push(Violation::new(
+                path!("apps", index, "secrets", secret_index, "source", "file"),
+                "the path is empty",
+            )),
+            _ => {}
+        }
+        for (key_index, key) in secret.keys_or_default().iter().enumerate() {
+            let key_at = path!("apps", index, "secrets", secret_index, "keys", key_index, "key");
+            let valid = !key.key.is_empty()
+                && key.key.len() <= 253
+                && !matches!(key.key.as_str(), "." | "..")
+                && key.key.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+            if !valid {
+                violations.push(Violation::new(
+                    key_at.clone(),
+                    "not a Secret key (`[-._a-zA-Z0-9]+`, at most 253 characters, not `.` or `..`)",
+                ));
+            }
+            if let Some(first) = keys.get(&key.key) {
+                violations.push(Violation::new(
+                    key_at.clone(),
+                    format!("duplicate key `{}` (also at index {first})", key.key),
+                ));
+            } else {
+                keys.insert(key.key.clone(), key_index);
+            }
+            if key.property.is_some() && matches!(secret.source, SecretSource::Generate(_)) {
+                violations.push(Violation::new(
+                    path!("apps", index, "secrets", secret_index, "keys", key_index, "property"),
+                    "a generated value is one string, without properties",
+                ));
+            }
+        }
+        if let Some(rotation) = &secret.rotation {
+            if !(1..=1000).contains(&rotation.days) {
+                violations.push(Violation::new(
+                    path!("apps", index, "secrets", secret_index, "rotation", "days"),
+                    "rotation takes 1 to 1000 days",
+                ));
+            }
+            if let Some(lambda) = &rotation.lambda {
+                let parts: Vec<&str> = lambda.split(':').collect();
+                let valid = parts.len() == 7
+                    && parts[0] == "arn"
+                    && parts[2] == "lambda"
+                    && parts[4].len() == 12
+                    && parts[4].chars().all(|c| c.is_ascii_digit())
+                    && parts[5] == "function"
+                    && !parts[6].is_empty();
+                if !valid {
+                    violations.push(Violation::new(
+                        path!("apps", index, "secrets", secret_index, "rotation", "lambda"),
+                        "not a Lambda function ARN (`arn:aws:lambda:<region>:<account>:function:<name>`)",
+                    ));
+                }
+            }
+        }
+        if !(7..=30).contains(&secret.recovery_days) {
+            violations.push(Violation::new(at("recovery_days"), "Secrets Manager keeps a deleted secret 7 to 30 days"));
+        }
+        if secret.refresh.seconds() < 60 {
+            violations.push(Violation::new(at("refresh"), "refresh at most once a minute (`1m` or more)"));
+        }
+    }
+}
+
+/// The External Secrets Operator reads an app's secrets as a service account of its namespace:
+/// two apps with secrets in one namespace would read each other's.
+fn check_secret_namespaces(spec: &Spec, violations: &mut Vec<Violation>) {
+    let mut seen: HashMap<(&str, &str), &Name> = HashMap::new();
+    for (index, app) in spec.apps.iter().enumerate() {
+        if app.secrets.is_empty() {
+            continue;
+        }
+        let key = (app.cluster.as_str(), app.namespace().as_str());
+        if let Some(first) = seen.get(&key) {
+            violations.push(Violation::new(
+                path!("apps", index, "namespace"),
+                format!(
+                    "`{first}` also keeps secrets in namespace `{}`: apps with secrets each need their own \
+                     namespace, or each could read the other's",
+                    app.namespace()
+                ),
+            ));
+        } else {
+            seen.insert(key, &app.name);
+        }
     }
 }
 

@@ -106,7 +106,7 @@ fn cluster_resources(model: &DeployModel, cluster: &Cluster) -> Vec<Resource> {
     let alias = account_key_alias_address(account);
     let role = at(Kind::IamRole, &cluster_role_name(&cluster.name));
     let node_role = at(Kind::IamRole, &node_role_name(&cluster.name));
-    let eks = at(Kind::Cluster, &cluster.name);
+    let eks = enclave_core::names::cluster_address(account, &cluster.name);
     // Sorted, as observation lists them.
     let managed = |names: &[&str]| {
         let mut arns: Vec<String> = names.iter().map(|name| aws_managed_policy(&model.partition, name)).collect();
@@ -146,7 +146,7 @@ fn cluster_resources(model: &DeployModel, cluster: &Cluster) -> Vec<Resource> {
     }
     out.push(resource);
     out.push(
-        Resource::new(at(Kind::OidcProvider, &cluster.name))
+        Resource::new(enclave_core::names::oidc_provider_address(account, &cluster.name))
             .immutable("cluster", eks.to_string())
             .attr("client_ids", json!([OIDC_CLIENT]))
             .after(&eks),

@@ -50,6 +50,10 @@ pub struct PodInputs {
     pub probes: (Probe, Probe, Probe),
     /// Spread across zones and nodes (`enclave-scaling`).
     pub topology_spread: Vec<TopologySpreadConstraint>,
+    /// Volumes of the pod and their mounts in the app's container (`enclave-secrets`: each of
+    /// the app's secrets, synced into a Kubernetes Secret by the External Secrets Operator,
+    /// read-only).
+    pub volumes: Vec<(k8s_openapi::api::core::v1::Volume, k8s_openapi::api::core::v1::VolumeMount)>,
 }
 
 /// The labels of every object rendered for `app`.
@@ -139,6 +143,8 @@ pub fn deployment(stack: &str, app: &AppSpec, inputs: &PodInputs) -> Deployment 
         name: app.name.to_string(),
         image: Some(app.image.clone()),
         image_pull_policy: Some(if pinned_by_digest(&app.image) { "IfNotPresent" } else { "Always" }.to_owned()),
+        volume_mounts: (!inputs.volumes.is_empty())
+            .then(|| inputs.volumes.iter().map(|(_, mount)| mount.clone()).collect()),
         ports: Some(vec![
             ContainerPort {
                 name: Some(TRAFFIC_PORT_NAME.to_owned()),
@@ -207,6 +213,8 @@ pub fn deployment(stack: &str, app: &AppSpec, inputs: &PodInputs) -> Deployment 
                     }),
                     topology_spread_constraints: (!inputs.topology_spread.is_empty())
                         .then(|| inputs.topology_spread.clone()),
+                    volumes: (!inputs.volumes.is_empty())
+                        .then(|| inputs.volumes.iter().map(|(volume, _)| volume.clone()).collect()),
                     containers: vec![container],
                     ..PodSpec::default()
                 }),

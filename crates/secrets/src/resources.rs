@@ -1,0 +1,190 @@
+//! Desired resources of the secrets domain, under the `secrets` component: per app its role
+//! and its secrets, and with Pod Identity the operator's role and its association.
+//!
+//! Secrets come after the account key and its alias (made by access) and after the role their
+//! policy names; IRSA roles after their cluster's OIDC provider, associations after their
+//! cluster (made by deploy). A secret's `value` is sensitive: plans compare its digest and show
+//! `(sensitive)`; a generated value is set only when the secret is created (`initial`).
+
+use enclave_core::Address;
+use enclave_core::names::{
+    ROLE_PATH, account_key_address, account_key_alias_address, cluster_address, oidc_provider_address,
+};
+use enclave_core::plan::Resource;
+use enclave_core::spec::{SecretSource, WorkloadIdentity};
+use serde_json::{Value, json};
+
+use crate::kind::Kind;
+use crate::model::{
+    AppSecrets, CONTROLLER_NAMESPACE, CONTROLLER_SERVICE_ACCOUNT, READER_SERVICE_ACCOUNT, SecretEntry, SecretsModel,
+};
+use crate::policy;
+use crate::values::Values;
+
+/// The component of every secrets address.
+pub const COMPONENT: &str = "secrets";
+
+/// The address of a secrets resource.
+pub fn address(account: &str, kind: Kind, name: &str) -> Address {
+    Address::new(account, COMPONENT, kind.as_str(), name)
+        .unwrap_or_else(|error| panic!("internal address error: {error}"))
+}
+
+/// The address name of a secret: `<app>-<name>`.
+pub fn secret_name(app: &AppSecrets, secret: &SecretEntry) -> String {
+    format!("{}-{}", app.app, secret.name)
+}
+
+/// Rotation as compared: null, or the function and days.
+pub fn rotation(secret: &SecretEntry) -> Value {
+    match &secret.rotation {
+        Some((days, Some(lambda))) => json!({ "lambda": lambda, "days": days }),
+        // Without a function nothing can rotate it: nothing is configured (a guardrail says so).
+        Some((_, None)) | None => Value::Null,
+    }
+}
+
+/// Every desired secrets resource. A secret whose value `values` lacks is still planned, with
+/// its value unknown (offline plans of specs whose sources are elsewhere).
+pub fn desired(model: &SecretsModel, values: &Values) -> Vec<Resource> {
+    let mut out = Vec::new();
+    for cluster in &model.clusters {
+        let Some(controller) = cluster.controller_role() else { continue };
+        let apps: Vec<&AppSecrets> = model.apps.iter().filter(|app| app.cluster == cluster.name).collect();
+        let role = address(&cluster.account, Kind::IamRole, &controller);
+        out.push(
+            Resource::new(role.clone())
+                .immutable("name", controller.as_str())
+                .immutable("path", ROLE_PATH)
+                .attr(
+                    "trust_policy",
+                    policy::pod_identity_trust(cluster, CONTROLLER_NAMESPACE, CONTROLLER_SERVICE_ACCOUNT),
+                )
+                .attr("managed_policies", json!([]))
+                .attr("policy", policy::controller_policy(&apps, &model.partition)),
+        );
+        out.push(
+            Resource::new(address(
+                &cluster.account,
+                Kind::PodIdentityAssociation,
+                &format!("{}-{CONTROLLER_NAMESPACE}-{CONTROLLER_SERVICE_ACCOUNT}", cluster.name),
+            ))
+            .immutable("cluster", cluster_address(&cluster.account, &cluster.name).to_string())
+            .immutable("namespace", CONTROLLER_NAMESPACE)
+            .immutable("service_account", CONTROLLER_SERVICE_ACCOUNT)
+            .attr("role", role.to_string())
+            .after(&cluster_address(&cluster.account, &cluster.name))
+            .after(&role),
+        );
+    }
+    for app in &model.apps {
+        let role = address(&app.account, Kind::IamRole, &app.role_name);
+        let mut resource = Resource::new(role.clone())
+            .immutable("name", app.role_name.as_str())
+            .immutable("path", ROLE_PATH)
+            .attr("managed_policies", json!([]))
+            .attr("policy", policy::read_policy(app, &model.partition, &model.region));
+        resource = match app.identity {
+            WorkloadIdentity::Irsa => {
+                let provider = oidc_provider_address(&app.account, &app.cluster);
+                resource
+                    .attr("trust_policy", policy::irsa_trust(&provider, &app.namespace, READER_SERVICE_ACCOUNT))
+                    .after(&provider)
+            }
+            WorkloadIdentity::PodIdentity => {
+                let cluster = model.clusters.iter().find(|c| c.name == app.cluster);
+                let controller = cluster.and_then(|c| c.controller_role().map(|name| (c, name)));
+                match controller {
+                    Some((cluster, name)) => resource
+                        .attr(
+                            "trust_policy",
+                            policy::chained_trust(&crate::model::role_arn(
+                                &model.partition,
+                                &cluster.account_id,
+                                &name,
+                            )),
+                        )
+                        .after(&address(&app.account, Kind::IamRole, &name)),
+                    None => resource,
+                }
+            }
+        };
+        out.push(resource);
+        for secret in &app.secrets {
+            out.push(secret_resource(model, app, secret, &role, values));
+        }
+    }
+    out
+}
+
+fn secret_resource(
+    model: &SecretsModel,
+    app: &AppSecrets,
+    secret: &SecretEntry,
+    role: &Address,
+    values: &Values,
+) -> Resource {
+    let key = account_key_address(&app.account);
+    let mut resource = Resource::new(address(&app.account, Kind::Secret, &secret_name(app, secret)))
+        .immutable("name", secret.full_name.as_str())
+        .attr("description", format!("{} of app {} ({})", secret.name, app.app, model.stack))
+        .attr("key", key.to_string())
+        .attr("policy", policy::secret_policy(app, &model.partition))
+        .attr("rotation", rotation(secret))
+        .attr("source", secret.source_kind())
+        .attr("recovery_days", secret.recovery_days)
+        .after(&key)
+        .after(&account_key_alias_address(&app.account))
+        .after(role);
+    if let Some(value) = values.get(&secret.full_name) {
+        resource = resource.secret("value", value.clone());
+        if matches!(secret.source, SecretSource::Generate(_)) {
+            // Generated once, at creation; never replaced by a later apply.
+            resource.initial.insert("value".to_owned());
+        }
+    }
+    resource
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeSet;
+
+    #[test]
+    fn every_desired_attribute_is_updatable_or_immutable() {
+        let spec = crate::testing::spec();
+        let model = crate::model::build(&spec);
+        let values = crate::testing::values(&spec);
+        let desired = desired(&model, &values);
+        assert!(!desired.is_empty());
+        for resource in &desired {
+            let kind: Kind = resource.address.kind().parse().expect("a secrets kind");
+            for name in resource.attributes.keys() {
+                let updatable = kind.updatable().contains(&name.as_str());
+                let immutable = resource.replace_on.contains(name);
+                assert!(
+                    updatable != immutable,
+                    "{}: {name} updatable {updatable}, immutable {immutable}",
+                    resource.address
+                );
+            }
+        }
+        let kinds: BTreeSet<&str> = desired.iter().map(|r| r.address.kind()).collect();
+        assert_eq!(kinds, BTreeSet::from(["iam-role", "pod-identity-association", "secret"]));
+    }
+
+    #[test]
+    fn a_generated_value_is_initial_and_a_given_one_is_compared() {
+        let spec = crate::testing::spec();
+        let model = crate::model::build(&spec);
+        let desired = desired(&model, &crate::testing::values(&spec));
+        let secret =
+            |name: &str| desired.iter().find(|r| r.address.name() == name).unwrap_or_else(|| panic!("{name} planned"));
+        let generated = secret("orders-database-password");
+        assert!(generated.initial.contains("value") && generated.sensitive.contains("value"));
+        let given = secret("orders-payments-api-key");
+        assert!(!given.initial.contains("value") && given.sensitive.contains("value"));
+        assert!(!format!("{given:?}").contains(crate::testing::CANARY));
+    }
+}
