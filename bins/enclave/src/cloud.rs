@@ -3,7 +3,7 @@
 //!
 //! One run plans the selected domains ([`CloudOptions::domains`]) as one plan and applies it
 //! through one [`Router`]: the network (`enclave-net`), access (`enclave-access`) and deploy
-//! (`enclave-deploy`: the registry). The
+//! (`enclave-deploy`: the registry and clusters) and secrets (`enclave-secrets`). The
 //! network is observed whenever access is selected too, for the ids access refers to (its
 //! bastion's subnet and VPC), but only selected domains are planned or changed.
 //!
@@ -136,6 +136,7 @@ pub struct Cloud {
     network: Network,
     access: Access,
     registry: enclave_deploy::apply::Registry,
+    secrets: enclave_secrets::apply::Secrets,
     domains: BTreeSet<Domain>,
     spec: Option<Spec>,
     secret_values: enclave_secrets::values::Values,
@@ -186,6 +187,7 @@ impl Cloud {
         let mut accounts = BTreeMap::new();
         let mut access_accounts = BTreeMap::new();
         let mut deploy_accounts = BTreeMap::new();
+        let mut secrets_accounts = BTreeMap::new();
         let members = model.accounts.iter().map(|n| (&n.account, &n.account_id));
         for (name, id) in members.chain(removed.iter().map(|r| (&r.name, &r.id))) {
             let config = aws.account(id).await?;
@@ -199,12 +201,16 @@ impl Cloud {
             );
             deploy_accounts
                 .insert(name.clone(), (id.clone(), enclave_deploy::clients::Clients::new(&config, &aws.counter())));
+            secrets_accounts.insert(name.clone(), enclave_secrets::clients::Clients::new(&config, &aws.counter()));
         }
         let network = Network::new(&model.stack, accounts).waits(options.waits);
         let access = Access::new(&model.stack, &model.region, access_accounts).waits(options.waits);
         let registry = enclave_deploy::apply::Registry::new(&model.stack, &model.region, deploy_accounts)
             .waits(options.waits)
             .force_images(options.force_images);
+        let secrets = enclave_secrets::apply::Secrets::new(&model.stack, secrets_accounts)
+            .waits(options.waits)
+            .force_delete(options.force_delete_secrets);
         let recorded = std::sync::Mutex::new(recorded);
         let mut domains = options.domains.clone();
         if options.spec.is_none() {
@@ -218,6 +224,7 @@ impl Cloud {
             network,
             access,
             registry,
+            secrets,
             domains,
             spec: options.spec.clone(),
             secret_values: options.secret_values.clone(),
@@ -264,7 +271,9 @@ impl Cloud {
     /// the network's whenever access is selected (it refers to them).
     pub async fn observe(&self) -> Result<Observation, CloudError> {
         let with_access = self.domains.contains(&Domain::Access);
-        let with_deploy = self.domains.contains(&Domain::Deploy);
+        let with_secrets = self.domains.contains(&Domain::Secrets);
+        // Secrets' IRSA roles trust the clusters' OIDC providers: deploy is observed for their ids.
+        let with_deploy = self.domains.contains(&Domain::Deploy) || with_secrets;
         let removed_ids: BTreeMap<&String, &String> = self.removed.iter().map(|r| (&r.name, &r.id)).collect();
         let names = self.model.accounts.iter().map(|n| (&n.account, &n.account_id)).chain(removed_ids);
         let observations = futures_util::future::join_all(names.map(|(account, account_id)| async move {
@@ -291,12 +300,21 @@ impl Cloud {
                 let scope = enclave_deploy::observe::Scope { stack: &self.model.stack, account };
                 enclave_deploy::observe::observe(clients, scope).await
             };
-            let (net, access, deploy) = tokio::join!(net, access, deploy);
+            let secrets = async {
+                if !with_secrets {
+                    return Ok(Observation::default());
+                }
+                let clients = self.secrets.clients(account).expect("clients for every account");
+                let scope = enclave_secrets::observe::Scope { stack: &self.model.stack, account };
+                enclave_secrets::observe::observe(clients, scope).await
+            };
+            let (net, access, deploy, secrets) = tokio::join!(net, access, deploy, secrets);
             (
                 account.clone(),
                 net.and_then(|mut net| {
                     net.extend(access?);
                     net.extend(deploy?);
+                    net.extend(secrets?);
                     Ok(net)
                 }),
             )
@@ -306,6 +324,7 @@ impl Cloud {
         for (account, observed) in observations {
             all.extend(observed.map_err(|source| CloudError::Observe { account, source })?);
         }
+        enclave_secrets::observe::refer_providers(&mut all);
         Ok(all)
     }
 
@@ -488,5 +507,6 @@ impl Cloud {
             .route(enclave_net::resources::COMPONENT, &self.network)
             .route(enclave_access::resources::COMPONENT, &self.access)
             .route(enclave_deploy::resources::COMPONENT, &self.registry)
+            .route(enclave_secrets::resources::COMPONENT, &self.secrets)
     }
 }

@@ -3,8 +3,11 @@
 //! access policies, in memory, shaped like EKS's REST-JSON answers. Everything else about a
 //! cluster stays moto's; deleting a cluster here forgets its add-ons and entries.
 //!
+//! Pod Identity associations are served too (create, list with its filters, describe, update of
+//! the role, delete; a second association of one service account is `ResourceInUseException`).
+//!
 //! What this does not model: add-on versions beyond the one asked for (or a fixed default),
-//! configuration values, pod identity associations, `UpdateAccessEntry`, and accounts: state is
+//! configuration values, `UpdateAccessEntry`, target roles of associations, and accounts: state is
 //! keyed by cluster name (the proxy cannot tell accounts apart), so two accounts with a cluster
 //! of the same name would share it.
 
@@ -23,6 +26,8 @@ pub(crate) struct EksGaps {
 struct Extras {
     addons: BTreeMap<String, Value>,
     entries: BTreeMap<String, Entry>,
+    associations: BTreeMap<String, Value>,
+    next_association: u64,
 }
 
 #[derive(Debug)]
@@ -115,6 +120,85 @@ impl EksGaps {
                         }
                         None => missing(),
                     },
+                    _ => None,
+                }
+            }
+            ["clusters", cluster, "pod-identity-associations"] => {
+                let extras = clusters.entry((*cluster).to_owned()).or_default();
+                match method {
+                    "GET" => {
+                        let query: BTreeMap<String, String> = path
+                            .split_once('?')
+                            .map(|(_, query)| {
+                                query
+                                    .split('&')
+                                    .filter_map(|pair| pair.split_once('='))
+                                    .map(|(k, v)| (k.to_owned(), decode(v)))
+                                    .collect()
+                            })
+                            .unwrap_or_default();
+                        let matches = |association: &&Value, field: &str| {
+                            query.get(field).is_none_or(|wanted| association[field].as_str() == Some(wanted))
+                        };
+                        let summaries: Vec<Value> = extras
+                            .associations
+                            .values()
+                            .filter(|a| matches(a, "namespace") && matches(a, "serviceAccount"))
+                            .map(|a| {
+                                json!({
+                                    "clusterName": a["clusterName"], "namespace": a["namespace"],
+                                    "serviceAccount": a["serviceAccount"], "associationArn": a["associationArn"],
+                                    "associationId": a["associationId"]
+                                })
+                            })
+                            .collect();
+                        ok(json!({ "associations": summaries }))
+                    }
+                    "POST" => {
+                        let (namespace, account) = (&request["namespace"], &request["serviceAccount"]);
+                        if extras.associations.values().any(|a| &a["namespace"] == namespace && &a["serviceAccount"] == account) {
+                            return error(
+                                409,
+                                "ResourceInUseException",
+                                "Association already exists for this service account".to_owned(),
+                            );
+                        }
+                        extras.next_association += 1;
+                        let id = format!("a-fault-proxy-{:04}", extras.next_association);
+                        let association = json!({
+                            "clusterName": cluster,
+                            "namespace": namespace,
+                            "serviceAccount": account,
+                            "roleArn": request["roleArn"],
+                            "associationArn": format!("arn:aws:eks:us-east-1:123456789012:podidentityassociation/{cluster}/{id}"),
+                            "associationId": id,
+                            "tags": request.get("tags").cloned().unwrap_or_else(|| json!({})),
+                            "createdAt": 0,
+                            "modifiedAt": 0
+                        });
+                        extras.associations.insert(id, association.clone());
+                        ok(json!({ "association": association }))
+                    }
+                    _ => None,
+                }
+            }
+            ["clusters", cluster, "pod-identity-associations", id] => {
+                let extras = clusters.entry((*cluster).to_owned()).or_default();
+                let missing = || {
+                    error(404, "ResourceNotFoundException", format!("No association {id} found in cluster {cluster}"))
+                };
+                match method {
+                    "GET" => extras.associations.get(*id).map_or_else(missing, |a| ok(json!({ "association": a }))),
+                    "POST" => match extras.associations.get_mut(*id) {
+                        Some(association) => {
+                            if let Some(role) = request.get("roleArn") {
+                                association["roleArn"] = role.clone();
+                            }
+                            ok(json!({ "association": association }))
+                        }
+                        None => missing(),
+                    },
+                    "DELETE" => extras.associations.remove(*id).map_or_else(missing, |a| ok(json!({ "association": a }))),
                     _ => None,
                 }
             }
@@ -231,6 +315,22 @@ mod tests {
             .answer("GET", &format!("/clusters/main/access-entries/{principal}/access-policies"), b"")
             .expect("answered");
         assert_eq!(policies.body["associatedAccessPolicies"][0]["accessScope"]["type"], "cluster");
+        let association = br#"{"namespace":"external-secrets","serviceAccount":"external-secrets","roleArn":"arn:aws:iam::333333333333:role/r","tags":{"enclave:stack":"acme"}}"#;
+        let made = gaps.answer("POST", "/clusters/main/pod-identity-associations", association).expect("answered");
+        let id = made.body["association"]["associationId"].as_str().expect("an id").to_owned();
+        let again = gaps.answer("POST", "/clusters/main/pod-identity-associations", association).expect("answered");
+        assert_eq!((again.status, again.error), (409, Some("ResourceInUseException")));
+        let listed = gaps
+            .answer("GET", "/clusters/main/pod-identity-associations?namespace=external-secrets", b"")
+            .expect("answered");
+        assert_eq!(listed.body["associations"][0]["associationId"], json!(id));
+        let none = gaps.answer("GET", "/clusters/main/pod-identity-associations?namespace=other", b"").expect("answered");
+        assert_eq!(none.body["associations"], json!([]));
+        let path = format!("/clusters/main/pod-identity-associations/{id}");
+        gaps.answer("POST", &path, br#"{"roleArn":"arn:aws:iam::333333333333:role/s"}"#).expect("answered");
+        let described = gaps.answer("GET", &path, b"").expect("answered");
+        assert_eq!(described.body["association"]["roleArn"], "arn:aws:iam::333333333333:role/s");
+        assert_eq!(described.body["association"]["tags"]["enclave:stack"], "acme");
         assert!(gaps.answer("DELETE", "/clusters/main", b"").is_none(), "the cluster delete goes on to moto");
         let gone = gaps.answer("GET", "/clusters/main/addons/coredns", b"").expect("answered");
         assert_eq!((gone.status, gone.error), (404, Some("ResourceNotFoundException")));

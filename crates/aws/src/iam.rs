@@ -82,6 +82,28 @@ pub async fn observe_role(
     Ok(Some((role.arn().to_owned(), resource)))
 }
 
+/// Every role under [`enclave_core::names::ROLE_PATH`] that is this stack's and `component`'s
+/// (one paged `iam:ListRoles`, then [`observe_role`] each: other domains' roles are skipped by
+/// their address tag).
+pub async fn observe_roles(iam: &Client, stack: &str, component: &str) -> Result<Vec<(String, Resource)>> {
+    let roles = iam
+        .list_roles()
+        .path_prefix(enclave_core::names::ROLE_PATH)
+        .into_paginator()
+        .items()
+        .send()
+        .collect::<std::result::Result<Vec<_>, _>>()
+        .await
+        .map_err(call_error("iam:ListRoles"))?;
+    let mut out = Vec::new();
+    for role in &roles {
+        if let Some(found) = observe_role(iam, role.role_name(), stack, component).await? {
+            out.push(found);
+        }
+    }
+    Ok(out)
+}
+
 /// Creates the role `after` describes for `address` (tagged), or adopts one of that name that
 /// carries this stack's tag (a create retried after it reached IAM); then attaches its managed
 /// policies and puts its inline policy. Returns its ARN.

@@ -38,6 +38,8 @@ mod credentials;
 mod eks_gaps;
 #[cfg(feature = "iam")]
 pub mod iam;
+#[cfg(feature = "kms")]
+pub mod kms;
 #[cfg(feature = "moto")]
 pub mod moto;
 #[cfg(feature = "fault-proxy")]

@@ -64,6 +64,23 @@ pub fn owned_address<'t>(
     address.filter(|address| stack_seen && address.component() == component)
 }
 
+/// `Ok` when `tags` make an existing resource `address`'s own (a create retried after it
+/// reached AWS, or a name freed by this stack's own earlier delete); an error naming `what`
+/// otherwise: nothing of anyone else's is taken over.
+pub fn claim<'t>(
+    stack: &str,
+    component: &str,
+    address: &Address,
+    what: &str,
+    tags: impl IntoIterator<Item = (&'t str, &'t str)>,
+) -> Result<(), CallError> {
+    if owned_address(stack, component, tags).as_ref() == Some(address) {
+        Ok(())
+    } else {
+        Err(CallError::enclave(format!("{address}: {what} exists without this stack's tags; enclave will not take it over")))
+    }
+}
+
 /// Refuses an update that would change an attribute its kind cannot change in place: every
 /// attribute that differs between `step.before` and `step.after` must be in `updatable` (or in
 /// `initial`, set only at creation). `kind` names the kind in the error. A provider calls this
@@ -165,6 +182,9 @@ pub enum Code {
     /// The resource is in use, or exists already (`ResourceInUseException`, EKS: a cluster
     /// name taken, or a cluster that still has node groups).
     InUse,
+    /// The request is not valid in the resource's state (`InvalidRequestException`, Secrets
+    /// Manager: a secret scheduled for deletion, or a rotation without a function).
+    InvalidRequest,
     /// Any other code, as AWS sent it.
     Other(String),
 }
@@ -258,6 +278,9 @@ pub enum Existing {
     LaunchTemplate,
     /// `RepositoryAlreadyExistsException` (ECR).
     Repository,
+    /// `ResourceExistsException` (Secrets Manager: the name is taken, possibly by a secret
+    /// scheduled for deletion).
+    Secret,
 }
 
 const THROTTLING: &[&str] = &[
@@ -313,6 +336,8 @@ impl Code {
             }
             "ImageNotFoundException" | "ScanNotFoundException" => missing(Missing::Image),
             "RepositoryAlreadyExistsException" => existing(Existing::Repository),
+            "ResourceExistsException" => existing(Existing::Secret),
+            "InvalidRequestException" => Code::InvalidRequest,
             "RepositoryNotEmptyException" => Code::NotEmpty,
             "ResourceInUseException" => Code::InUse,
             "AlreadyExistsException" => existing(Existing::Alias),

@@ -21,7 +21,7 @@ use std::collections::BTreeMap;
 use aws_sdk_ecr::types::{
     EncryptionConfiguration, EncryptionType, ImageScanningConfiguration, ImageTagMutability, Tag,
 };
-use enclave_aws::reconcile::{self as toolkit, WaitState, Waits, found, owned_address};
+use enclave_aws::reconcile::{self as toolkit, WaitState, Waits, found};
 use enclave_core::names::account_key_alias;
 use enclave_core::plan::{Attributes, Change};
 use enclave_core::reconcile::{Ids, Operation, Provider, Step};
@@ -200,14 +200,7 @@ impl Context<'_> {
     /// `Ok` when `tags` make the existing resource this step's (a create retried after it
     /// reached AWS); an error naming `what` otherwise: nothing of anyone else's is taken over.
     fn claim<'t>(&self, what: &str, tags: impl IntoIterator<Item = (&'t str, &'t str)>) -> Result<()> {
-        if owned_address(&self.registry.stack, COMPONENT, tags).as_ref() == Some(self.step.address) {
-            Ok(())
-        } else {
-            Err(CallError::enclave(format!(
-                "{}: {what} exists without this stack's tags; enclave will not take it over",
-                self.step.address
-            )))
-        }
+        toolkit::claim(&self.registry.stack, COMPONENT, self.step.address, what, tags)
     }
 
     async fn wait<F, Fut>(&self, what: &str, check: F) -> Result<()>

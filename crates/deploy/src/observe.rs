@@ -18,7 +18,7 @@ use std::collections::BTreeMap;
 
 use enclave_aws::reconcile::{found, owned_address, policy_document};
 use enclave_core::Address;
-use enclave_core::names::{ROLE_PATH, account_key_address, account_key_alias};
+use enclave_aws::kms::{AccountKey, account_key, key_reference};
 use enclave_core::plan::Resource;
 use serde_json::{Value, json};
 
@@ -37,19 +37,8 @@ pub struct Scope<'a> {
     pub account: &'a str,
 }
 
-/// The account key as read once per observation: not yet read, or its ARN and id (or none).
-type Key = Option<Option<(String, String)>>;
-
-/// The ARN and id of the account key behind the stack's alias, when it exists.
-async fn account_key(clients: &Clients, stack: &str) -> Result<Option<(String, String)>, CallError> {
-    let described = found(
-        clients.kms.describe_key().key_id(account_key_alias(stack)).send().await.map_err(call_error("kms:DescribeKey")),
-        Missing::Key,
-    )?;
-    Ok(described.and_then(|out| {
-        out.key_metadata().map(|key| (key.arn().unwrap_or_default().to_owned(), key.key_id().to_owned()))
-    }))
-}
+/// The account key as read once per observation: not yet read, or read (and maybe absent).
+type Key = Option<Option<AccountKey>>;
 
 /// The stack's deploy resources in one account, as plan resources with their ids.
 pub async fn observe(clients: &Clients, scope: Scope<'_>) -> Result<Observed, CallError> {
@@ -89,18 +78,12 @@ async fn observe_repositories(clients: &Clients, scope: Scope<'_>, key: &mut Key
             continue;
         }
         if key.is_none() {
-            *key = Some(account_key(clients, scope.stack).await?);
+            *key = Some(account_key(&clients.kms, scope.stack).await?);
         }
         let encryption = repository.encryption_configuration();
-        let kms_key = encryption.and_then(|e| e.kms_key()).map(|used| {
-            let ours = key.iter().flatten().any(|(key_arn, key_id)| {
-                used == key_arn
-                    || used == key_id
-                    || used == account_key_alias(scope.stack)
-                    || used.ends_with(&format!(":{}", account_key_alias(scope.stack)))
-            });
-            if ours { account_key_address(scope.account).to_string() } else { used.to_owned() }
-        });
+        let kms_key = encryption
+            .and_then(|e| e.kms_key())
+            .map(|used| key_reference(used, key.as_ref().and_then(Option::as_ref), scope.stack, scope.account));
         let lifecycle = found(
             clients
                 .ecr
@@ -151,24 +134,9 @@ fn is(address: &Address, scope: Scope<'_>, kind: Kind) -> bool {
 /// Roles, launch templates, clusters, their node groups and OIDC providers.
 async fn observe_clusters(clients: &Clients, scope: Scope<'_>, key: &mut Key) -> Result<Observed, CallError> {
     let mut observed = Observed::default();
-    // Roles under the enclave path (access's are skipped by their component).
-    let names = clients
-        .iam
-        .list_roles()
-        .path_prefix(ROLE_PATH)
-        .into_paginator()
-        .items()
-        .send()
-        .collect::<Result<Vec<_>, _>>()
-        .await
-        .map_err(call_error("iam:ListRoles"))?;
+    // Roles under the enclave path (other domains' are skipped by their component).
     let mut roles: BTreeMap<String, Address> = BTreeMap::new();
-    for role in &names {
-        let Some((arn, resource)) =
-            enclave_aws::iam::observe_role(&clients.iam, role.role_name(), scope.stack, COMPONENT).await?
-        else {
-            continue;
-        };
+    for (arn, resource) in enclave_aws::iam::observe_roles(&clients.iam, scope.stack, COMPONENT).await? {
         if !is(&resource.address, scope, Kind::IamRole) {
             continue;
         }
@@ -254,17 +222,11 @@ async fn observe_clusters(clients: &Clients, scope: Scope<'_>, key: &mut Key) ->
             continue;
         }
         if key.is_none() {
-            *key = Some(account_key(clients, scope.stack).await?);
+            *key = Some(account_key(&clients.kms, scope.stack).await?);
         }
         let encryption_key =
             cluster.encryption_config().iter().find_map(|config| config.provider().and_then(|p| p.key_arn())).map(
-                |arn| {
-                    if key.iter().flatten().any(|(key_arn, _)| key_arn == arn) {
-                        account_key_address(scope.account).to_string()
-                    } else {
-                        arn.to_owned()
-                    }
-                },
+                |arn| key_reference(arn, key.as_ref().and_then(Option::as_ref), scope.stack, scope.account),
             );
         let vpc = cluster.resources_vpc_config();
         let enabled: Vec<String> = cluster

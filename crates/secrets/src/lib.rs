@@ -21,6 +21,13 @@ pub mod resources;
 pub mod seal;
 pub mod values;
 
+#[cfg(feature = "aws")]
+pub mod apply;
+#[cfg(feature = "aws")]
+pub mod clients;
+#[cfg(feature = "aws")]
+pub mod observe;
+
 #[cfg(test)]
 mod testing;
 

@@ -61,7 +61,7 @@ pub(crate) fn mutating(calls: &Value) -> BTreeMap<String, u64> {
         .iter()
         .filter(|(op, _)| {
             let operation = op.split(':').nth(1).unwrap_or("");
-            !["Describe", "Get", "List", "AssumeRole"].iter().any(|read| operation.starts_with(read))
+            !["Describe", "Get", "BatchGet", "List", "AssumeRole"].iter().any(|read| operation.starts_with(read))
         })
         .map(|(op, n)| (op.clone(), n.as_u64().unwrap_or(0)))
         .collect()

@@ -205,7 +205,8 @@ pub struct Change {
     /// Sensitive attributes: `before`, `after` and the reasons show `(sensitive)` for them.
     #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
     pub sensitive: BTreeSet<String>,
-    /// The values of the sensitive attributes to set (never serialised).
+    /// The values of the sensitive attributes to set (never serialised): all of them for a
+    /// create or a replacement, those whose digest differs for an update.
     #[serde(skip)]
     pub secrets: BTreeMap<String, Secret>,
 }
@@ -332,6 +333,20 @@ pub fn diff(desired: &[Resource], observed: &[Resource]) -> Result<Plan, CycleEr
                     continue;
                 }
                 let replace = reasons.iter().any(|r| matches!(r, Reason::Differs { forces_replacement: true, .. }));
+                // An update sets only the sensitive values that differ; a replacement sets all.
+                let differing: BTreeSet<&str> = reasons
+                    .iter()
+                    .filter_map(|r| match r {
+                        Reason::Differs { attribute, .. } => Some(attribute.as_str()),
+                        _ => None,
+                    })
+                    .collect();
+                let secrets: BTreeMap<String, Secret> = wanted
+                    .secrets
+                    .iter()
+                    .filter(|(name, _)| replace || differing.contains(name.as_str()))
+                    .map(|(name, value)| (name.clone(), value.clone()))
+                    .collect();
                 forward.push(Change {
                     address: wanted.address.clone(),
                     action: if replace { Action::Replace } else { Action::Update },
@@ -345,7 +360,7 @@ pub fn diff(desired: &[Resource], observed: &[Resource]) -> Result<Plan, CycleEr
                         found.depends_on.difference(&wanted.depends_on).cloned().collect()
                     },
                     sensitive,
-                    secrets: wanted.secrets.clone(),
+                    secrets,
                 });
             }
         }
@@ -400,6 +415,7 @@ fn cascade_replacements(
             match forward.iter_mut().find(|c| c.address == wanted.address) {
                 Some(change) => {
                     change.action = Action::Replace;
+                    change.secrets = wanted.secrets.clone();
                     change.releases.clear();
                     change.reasons.push(reason);
                 }
