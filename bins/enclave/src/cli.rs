@@ -68,6 +68,12 @@ pub(crate) enum Command {
         #[command(flatten)]
         change: ChangeArgs,
     },
+    /// Seal a Kubernetes Secret for the sealed-secrets controller (what kubeseal writes, byte
+    /// for byte compatible): only the controller can open it, so it can sit in git.
+    Seal(SealArgs),
+    /// Open a SealedSecret with the controller's private key (recovery; what `kubeseal
+    /// --recovery-unseal` does): prints the Secret.
+    Unseal(UnsealArgs),
     /// Draw the organization's network: accounts, VPCs, AZs, tiers, NAT and endpoints.
     Diagram {
         #[command(flatten)]
@@ -332,4 +338,72 @@ pub(crate) enum Output {
 
 pub(crate) fn parse_severity(value: &str) -> Result<Severity, String> {
     value.parse()
+}
+
+/// How sealed a secret is: who may open it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub(crate) enum SealScope {
+    /// Only under its name, in its namespace (the default).
+    Strict,
+    /// Under any name in its namespace.
+    NamespaceWide,
+    /// Anywhere (a guardrail warns).
+    ClusterWide,
+}
+
+/// Format of sealed and unsealed objects.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub(crate) enum ObjectFormat {
+    /// Indented JSON (kubeseal's default).
+    Json,
+    /// YAML.
+    Yaml,
+}
+
+/// `enclave seal`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct SealArgs {
+    /// The controller's certificate (`kubeseal --fetch-cert`, or the `tls.crt` of its key).
+    #[arg(long, value_name = "CERT.pem")]
+    pub(crate) cert: PathBuf,
+    /// Who may open it; else the Secret's scope annotation; else strict.
+    #[arg(long, value_enum)]
+    pub(crate) scope: Option<SealScope>,
+    /// The namespace, when the Secret names none (it must agree when it does).
+    #[arg(long, short = 'n', value_name = "NAMESPACE")]
+    pub(crate) namespace: Option<String>,
+    /// The name, instead of the Secret's.
+    #[arg(long, value_name = "NAME")]
+    pub(crate) name: Option<String>,
+    /// The Secret (YAML or JSON); `-` or nothing reads stdin. With `--re-encrypt`, SealedSecrets.
+    #[arg(long = "file", short = 'f', value_name = "FILE")]
+    pub(crate) file: Option<PathBuf>,
+    /// Add the Secret's keys to this SealedSecret file (rewritten in place), keeping its others.
+    #[arg(long, value_name = "FILE", conflicts_with = "re_encrypt")]
+    pub(crate) merge_into: Option<PathBuf>,
+    /// Open SealedSecrets with `--key` (the old private key) and seal them again for `--cert`
+    /// (a rotated controller key), keeping name, namespace and scope.
+    #[arg(long, requires = "key")]
+    pub(crate) re_encrypt: bool,
+    /// The private key opening what `--re-encrypt` reads (PEM, or the controller's key Secret).
+    #[arg(long, value_name = "KEY.pem")]
+    pub(crate) key: Option<PathBuf>,
+    /// Output format.
+    #[arg(long, short, value_enum, default_value_t = ObjectFormat::Json)]
+    pub(crate) output: ObjectFormat,
+}
+
+/// `enclave unseal`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct UnsealArgs {
+    /// The controller's private key(s): PEM, or its key Secrets (`kubectl get secret -n
+    /// kube-system -l sealedsecrets.bitnami.com/sealed-secrets-key -o yaml`).
+    #[arg(long, value_name = "KEY.pem", required = true)]
+    pub(crate) key: Vec<PathBuf>,
+    /// The SealedSecret (YAML or JSON); `-` or nothing reads stdin.
+    #[arg(long = "file", short = 'f', value_name = "FILE")]
+    pub(crate) file: Option<PathBuf>,
+    /// Output format.
+    #[arg(long, short, value_enum, default_value_t = ObjectFormat::Json)]
+    pub(crate) output: ObjectFormat,
 }

@@ -18,6 +18,7 @@ mod commands;
 mod offline;
 mod output;
 mod scaling;
+mod seal;
 
 use cli::{AccessCommand, Cli, Command, DeployCommand, Output, ScalingCommand, SpecArgs};
 use output::{report_error, report_invalid};
@@ -98,6 +99,8 @@ fn run(command: Command) -> Result<(), Failure> {
         Command::Plan { .. } | Command::Apply { .. } | Command::Drift { .. } | Command::Destroy { .. } => Err(
             Failure::Usage(anyhow::anyhow!("this enclave was built without the `cloud` feature; use `plan --offline`")),
         ),
+        Command::Seal(args) => seal::seal(&args),
+        Command::Unseal(args) => seal::unseal(&args),
         Command::Diagram { spec, format, out } => offline::diagram(&spec, format, out.as_deref()),
         Command::Schema => {
             output::print_json(&schemars::schema_for!(enclave_core::Spec));

@@ -230,6 +230,13 @@ impl PrivateKeys {
     pub fn new(keys: Vec<RsaPrivateKey>) -> PrivateKeys {
         PrivateKeys { keys }
     }
+
+    /// The keys of both (every key file given).
+    #[must_use]
+    pub fn join(mut self, other: PrivateKeys) -> PrivateKeys {
+        self.keys.extend(other.keys);
+        self
+    }
 }
 
 fn pem_keys(text: &str) -> Result<Vec<RsaPrivateKey>, SealError> {
