@@ -43,6 +43,15 @@ impl From<anyhow::Error> for Failure {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // Diagnostics of enclave and the AWS SDK on stderr when `RUST_LOG` asks for them
+    // (`RUST_LOG=enclave=debug,aws_smithy_runtime=trace`); nothing otherwise. Sensitive values
+    // never reach a log line: they are `Secret`s, and the SDK redacts its sensitive fields.
+    if std::env::var_os("RUST_LOG").is_some() {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+            .with_writer(std::io::stderr)
+            .try_init();
+    }
     match run(cli.command) {
         Ok(()) => ExitCode::SUCCESS,
         Err(Failure::Invalid { diagnostics, output }) => {

@@ -11,6 +11,7 @@ use common::{applied, enclave, enclave_against, json_of, mutating, reference_dir
 
 use std::collections::BTreeMap;
 use std::process::Stdio;
+use std::path::Path;
 use std::time::Duration;
 
 use enclave_aws::moto::MotoServer;
@@ -279,4 +280,123 @@ fn a_missing_environment_variable_is_an_input_error_naming_the_field_not_a_value
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("clusters.yaml") && stderr.contains(TOKEN_ENV), "{stderr}");
     let _ = std::fs::remove_dir_all(&root);
+}
+
+/// Canaries through every source; none may appear in any output.
+const ENV_CANARY: &str = "canary-env-5d1e77";
+const FILE_CANARY: &str = "canary-file-93b0c4";
+const SEALED_CANARY: &str = "canary-sealed-2a6f18";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs moto_server; cargo xtask test installs it and runs this with --ignored"]
+async fn no_secret_value_reaches_any_output_even_at_trace_level() {
+    let moto = MotoServer::start().expect("moto");
+    let endpoint = moto.endpoint();
+    let root = std::env::temp_dir().join(format!("enclave-leak-{}", std::process::id()));
+    let dir = with_env_secret(&root);
+    std::fs::write(
+        root.join("secrets/payments-api-key.json"),
+        format!(r#"{{"id": "{FILE_CANARY}-id", "key": "{FILE_CANARY}-key"}}"#),
+    )
+    .expect("file source");
+    let mut outputs: Vec<(String, Vec<u8>)> = Vec::new();
+    let mut run = |name: &str, args: &[&str], endpoint: &str| -> std::process::Output {
+        // Commands without AWS take no endpoint.
+        let mut command = if endpoint.is_empty() {
+            std::process::Command::new(env!("CARGO_BIN_EXE_enclave"))
+        } else {
+            enclave_against(args, endpoint)
+        };
+        if endpoint.is_empty() {
+            command.args(args);
+        }
+        let out = command
+            .env(TOKEN_ENV, ENV_CANARY)
+            .env("RUST_LOG", "trace")
+            .output()
+            .expect("enclave runs");
+        outputs.push((format!("{name} stdout"), out.stdout.clone()));
+        outputs.push((format!("{name} stderr"), out.stderr.clone()));
+        out
+    };
+    run("offline plan", &["plan", "--offline", "-c", &dir], endpoint);
+    run("offline plan json", &["plan", "--offline", "-c", &dir, "--output", "json"], endpoint);
+    let applied = run("apply", &["apply", "-c", &dir, "--yes", "--output", "json"], endpoint);
+    assert!(applied.status.success(), "{}", String::from_utf8_lossy(&applied.stderr).lines().last().unwrap_or(""));
+    let trace = String::from_utf8_lossy(&applied.stderr);
+    assert!(trace.contains("TRACE") && trace.contains("CreateSecret"), "the apply logged at trace level");
+    run("plan", &["plan", "-c", &dir], endpoint);
+    // Drift on the value itself: a new value by hand, found by digest, shown as (sensitive).
+    let prod = member(&moto, PROD).await;
+    prod.secrets
+        .put_secret_value()
+        .secret_id("acme-platform/prod/orders/queue-token")
+        .secret_string("changed-by-hand")
+        .send()
+        .await
+        .expect("hand change");
+    let drift = run("drift", &["drift", "-c", &dir, "--output", "json"], endpoint);
+    assert_eq!(drift.status.code(), Some(3), "the value drifted");
+    let drift: Value = serde_json::from_slice(&drift.stdout).expect("json");
+    assert!(drift.to_string().contains("(sensitive)"), "the drifted value is shown as (sensitive)");
+    assert!(!drift.to_string().contains("changed-by-hand"), "not even the hand-set value");
+    run("drift text", &["drift", "-c", &dir], endpoint);
+    run("repair", &["apply", "-c", &dir, "--yes"], endpoint);
+    // A failing apply: a secret of the same name that is not ours blocks the create.
+    let queue = "acme-platform/prod/orders/queue-token";
+    run("destroy", &["destroy", "-c", &dir, "--only", "secrets", "--yes", "--force-delete-secrets"], endpoint);
+    prod.secrets.create_secret().name(queue).secret_string("someone-elses").send().await.expect("squatter");
+    let failing = run("failing apply", &["apply", "-c", &dir, "--yes"], endpoint);
+    assert_eq!(failing.status.code(), Some(1), "{}", String::from_utf8_lossy(&failing.stderr));
+    assert!(String::from_utf8_lossy(&failing.stdout).contains("without this stack's tags"));
+    let generated = prod
+        .secrets
+        .get_secret_value()
+        .secret_id("acme-platform/prod/orders/database-password")
+        .send()
+        .await
+        .expect("generated value");
+    let generated = generated.secret_string().expect("value").to_owned();
+    // Render and seal.
+    let rendered = root.join("rendered");
+    let render = run("render", &["render", "-c", &dir, "--out", &rendered.to_string_lossy()], "");
+    assert!(render.status.success(), "{}", String::from_utf8_lossy(&render.stderr));
+    let secret = format!("apiVersion: v1\nkind: Secret\nmetadata: {{name: s, namespace: orders}}\nstringData: {{v: {SEALED_CANARY}}}\n");
+    std::fs::write(root.join("secret.yaml"), secret).expect("written");
+    let cert = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/sealed-secrets-cert.pem");
+    let sealed = run(
+        "seal",
+        &["seal", "--cert", &cert.to_string_lossy(), "-f", &root.join("secret.yaml").to_string_lossy()],
+        "",
+    );
+    assert!(sealed.status.success(), "{}", String::from_utf8_lossy(&sealed.stderr));
+    let mut files = Vec::new();
+    collect(&rendered, &mut files);
+    let snapshots = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/tests/snapshots");
+    collect(&snapshots, &mut files);
+    collect(&Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/snapshots"), &mut files);
+    for file in files {
+        let bytes = std::fs::read(&file).expect("readable");
+        outputs.push((file.display().to_string(), bytes));
+    }
+    for canary in [ENV_CANARY, FILE_CANARY, SEALED_CANARY, generated.as_str()] {
+        for (name, bytes) in &outputs {
+            let text = String::from_utf8_lossy(bytes);
+            assert!(!text.contains(canary), "a secret value in {name}");
+        }
+    }
+    println!("{} outputs checked for 4 canaries: none found", outputs.len());
+    let _ = std::fs::remove_dir_all(&root);
+}
+
+fn collect(dir: &Path, files: &mut Vec<std::path::PathBuf>) {
+    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            collect(&path, files);
+        } else {
+            files.push(path);
+        }
+    }
 }
