@@ -345,8 +345,10 @@ fn judge_rendered_objects() -> Result<()> {
 /// key itself, so the key's own ARN stands in for it; and parliament's action database predates
 /// the `ssm:SessionDocumentAccessCheck` condition the Session Manager documentation prescribes
 /// for `ssm:StartSession`, so the people policy is judged without that one condition (removing
-/// a condition only widens what the judge sees). Trust policies are not identity policies and
-/// parliament cannot read them; the access crate's tests check them.
+/// a condition only widens what the judge sees). Trust policies, repository and secret policies
+/// name no resource (they apply to their role, repository or secret): the judge sees that ARN
+/// in its place; an IRSA trust's provider, named by its plan address until EKS makes it, is
+/// shown as a provider ARN and issuer of the real shape.
 fn judge_iam_policies() -> Result<()> {
     let venv = ensure_venv()?;
     let parliament = venv.join("bin").join("parliament");
@@ -384,14 +386,29 @@ fn judge_iam_policies() -> Result<()> {
         bail!("parliament passed a policy granting s3:* on *: the judge is not judging");
     }
     let mut count = 0;
+    let mut irsa_trusts = 0;
     for entry in fs::read_dir(&generated)? {
         let path = entry?.path();
         let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default().to_owned();
-        if name.ends_with("trust-policy.json") {
-            continue;
-        }
         count += 1;
-        let mut document: serde_json::Value = serde_json::from_str(&fs::read_to_string(&path)?)?;
+        let mut text = fs::read_to_string(&path)?;
+        if text.contains("sts:AssumeRoleWithWebIdentity") {
+            irsa_trusts += 1;
+        }
+        if name.ends_with("trust-policy.json") {
+            // An IRSA trust names the cluster's OIDC provider by its plan address until EKS has
+            // made it; the judge sees a provider ARN and issuer of the real shape in its place.
+            let issuer = "oidc.eks.eu-west-1.amazonaws.com/id/EXAMPLED539D4633E53DE1B71EXAMPLE";
+            for account in ["dev", "test", "prod"] {
+                for cluster in ["platform-dev", "platform-prod"] {
+                    let address = format!("{account}/deploy/oidc-provider/{cluster}");
+                    text = text
+                        .replace(&format!("\"{address}:"), &format!("\"{issuer}:"))
+                        .replace(&format!("\"{address}\""), &format!("\"arn:aws:iam::000000000000:oidc-provider/{issuer}\""));
+                }
+            }
+        }
+        let mut document: serde_json::Value = serde_json::from_str(&text)?;
         let account = document["Statement"][0]["Principal"]["AWS"]
             .as_str()
             .and_then(|root| root.split(':').nth(4))
@@ -418,6 +435,22 @@ fn judge_iam_policies() -> Result<()> {
             {
                 statement["Resource"] = format!("arn:aws:ecr:eu-west-1:{account}:repository/{repository}").into();
             }
+            // A secret's resource policy applies to its secret (`*` there means it).
+            if let Some(secret) = name.split_once("-secret-").map(|(_, rest)| rest.trim_end_matches("-policy.json"))
+                && statement["Resource"] == "*"
+            {
+                statement["Resource"] =
+                    format!("arn:aws:secretsmanager:eu-west-1:{account}:secret:{secret}-AbCdEf").into();
+            }
+            // A trust policy applies to its role and names no resource; the judge sees the
+            // role's ARN in its place.
+            if let Some(role) =
+                name.split_once("-iam-role-").map(|(_, rest)| rest.trim_end_matches("-trust-policy.json"))
+                && name.ends_with("trust-policy.json")
+                && statement.get("Resource").is_none()
+            {
+                statement["Resource"] = format!("arn:aws:iam::000000000000:role/enclave/{role}").into();
+            }
             if name.contains("-iam-policy-session-users-")
                 && let Some(condition) = statement.get_mut("Condition").and_then(|c| c.as_object_mut())
             {
@@ -433,10 +466,34 @@ fn judge_iam_policies() -> Result<()> {
         bail!("enclave access policies wrote no policy");
     }
     let verdict = judge(&judged)?;
-    if !verdict.trim().is_empty() {
-        bail!("parliament found problems in the generated policies:\n{verdict}");
+    // Argued: parliament 1.6.4 knows SAML providers and four web identity providers as
+    // federation sources, not IAM OIDC providers, and not their `<issuer>:sub` / `:aud` keys;
+    // both are the form AWS documents for IRSA (and the secrets tests decode every such trust
+    // and check its `sub` and `aud`). Exactly these three findings per IRSA trust policy are
+    // accepted: any other finding fails, and so does one of these disappearing.
+    let argued = |line: &str| {
+        line.contains("-trust-policy.json")
+            && ((line.starts_with("MEDIUM - Unknown federation source") && line.contains(":oidc-provider/oidc.eks."))
+                || (line.starts_with("MEDIUM - Unknown condition for action")
+                    && (line.contains(":sub for action sts:AssumeRoleWithWebIdentity")
+                        || line.contains(":aud for action sts:AssumeRoleWithWebIdentity"))))
+    };
+    let lines: Vec<&str> = verdict.lines().filter(|line| !line.trim().is_empty()).collect();
+    let other: Vec<&str> = lines.iter().copied().filter(|line| !argued(line)).collect();
+    if !other.is_empty() {
+        bail!("parliament found problems in the generated policies:\n{}", other.join("\n"));
     }
-    eprintln!("parliament: {count} generated policies, no finding");
+    if lines.len() != 3 * irsa_trusts {
+        bail!(
+            "parliament's argued IRSA findings changed: {} for {irsa_trusts} IRSA trust policies (3 each expected); \
+             revisit the exception in judge_iam_policies",
+            lines.len()
+        );
+    }
+    eprintln!(
+        "parliament: {count} generated policies (trust policies included), no finding beyond the 3 argued for each of \
+         {irsa_trusts} IRSA trust policies"
+    );
     Ok(())
 }
 
