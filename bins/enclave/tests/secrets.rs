@@ -10,8 +10,8 @@ mod common;
 use common::{applied, enclave, enclave_against, json_of, mutating, reference_dir, reference_with, seeded};
 
 use std::collections::BTreeMap;
-use std::process::Stdio;
 use std::path::Path;
+use std::process::Stdio;
 use std::time::Duration;
 
 use enclave_aws::moto::MotoServer;
@@ -23,7 +23,8 @@ const ROLE: &str = "OrganizationAccountAccessRole";
 const STACK: &str = "acme-platform";
 const PROD: &str = "333333333333";
 const DEV: &str = "111111111111";
-const PROD_SECRETS: [&str; 2] = ["acme-platform/prod/orders/database-password", "acme-platform/prod/orders/payments-api-key"];
+const PROD_SECRETS: [&str; 2] =
+    ["acme-platform/prod/orders/database-password", "acme-platform/prod/orders/payments-api-key"];
 const TOKEN_ENV: &str = "ENCLAVE_TEST_QUEUE_TOKEN";
 
 struct Member {
@@ -46,7 +47,9 @@ async fn member(moto: &MotoServer, account_id: &str) -> Member {
 }
 
 /// Every secret of an account (scheduled for deletion too), by name.
-async fn secrets(sm: &aws_sdk_secretsmanager::Client) -> BTreeMap<String, aws_sdk_secretsmanager::types::SecretListEntry> {
+async fn secrets(
+    sm: &aws_sdk_secretsmanager::Client,
+) -> BTreeMap<String, aws_sdk_secretsmanager::types::SecretListEntry> {
     let out = sm.list_secrets().include_planned_deletion(true).send().await.expect("secrets");
     out.secret_list().iter().map(|s| (s.name().unwrap_or_default().to_owned(), s.clone())).collect()
 }
@@ -120,7 +123,10 @@ async fn secrets_are_made_once_encrypted_tagged_and_private_converge_and_drift_i
     let statement = &trust["Statement"][0];
     assert_eq!(statement["Principal"]["Federated"], json!(provider));
     assert_eq!(statement["Action"], "sts:AssumeRoleWithWebIdentity");
-    assert_eq!(statement["Condition"]["StringEquals"][format!("{issuer}:sub")], "system:serviceaccount:orders:secrets-reader");
+    assert_eq!(
+        statement["Condition"]["StringEquals"][format!("{issuer}:sub")],
+        "system:serviceaccount:orders:secrets-reader"
+    );
     assert_eq!(statement["Condition"]["StringEquals"][format!("{issuer}:aud")], "sts.amazonaws.com");
 
     // Pod Identity in dev: the operator's service account is associated with its role.
@@ -131,6 +137,9 @@ async fn secrets_are_made_once_encrypted_tagged_and_private_converge_and_drift_i
     assert_eq!(associations.associations()[0].service_account(), Some("external-secrets"));
     assert_eq!(secrets(&dev.secrets).await.len(), 1, "reports' signing key");
 
+    let plan = run_with_token(&["plan", "-c", &dir, "--only", "secrets"], endpoint, "first-token-value");
+    assert_eq!(plan["changes"], json!([]), "converged: {plan:#}");
+    println!("converged `plan --only secrets` calls: {}", plan["calls"]);
     let plan = run_with_token(&["plan", "-c", &dir], endpoint, "first-token-value");
     assert_eq!(plan["changes"], json!([]), "converged: {plan:#}");
     let again = run_with_token(&["apply", "-c", &dir, "--yes"], endpoint, "first-token-value");
@@ -153,7 +162,13 @@ async fn secrets_are_made_once_encrypted_tagged_and_private_converge_and_drift_i
     let name = PROD_SECRETS[1];
     let foreign = json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow",
         "Principal": {"AWS": "arn:aws:iam::333333333333:role/someone"}, "Action": "secretsmanager:GetSecretValue", "Resource": "*"}]});
-    prod.secrets.put_resource_policy().secret_id(name).resource_policy(foreign.to_string()).send().await.expect("policy");
+    prod.secrets
+        .put_resource_policy()
+        .secret_id(name)
+        .resource_policy(foreign.to_string())
+        .send()
+        .await
+        .expect("policy");
     let other_key = prod.kms.create_key().send().await.expect("key");
     let other_key = other_key.key_metadata().map(|k| k.key_id().to_owned()).expect("id");
     prod.secrets.update_secret().secret_id(PROD_SECRETS[0]).kms_key_id(&other_key).send().await.expect("key swapped");
@@ -169,9 +184,12 @@ async fn secrets_are_made_once_encrypted_tagged_and_private_converge_and_drift_i
         .iter()
         .flat_map(|change| {
             let address = change["address"].as_str().unwrap_or_default().to_owned();
-            change["reasons"].as_array().cloned().unwrap_or_default().into_iter().map(move |reason| {
-                (address.clone(), reason["attribute"].as_str().unwrap_or_default().to_owned())
-            })
+            change["reasons"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+                .into_iter()
+                .map(move |reason| (address.clone(), reason["attribute"].as_str().unwrap_or_default().to_owned()))
         })
         .collect();
     drifted.sort();
@@ -272,6 +290,27 @@ async fn killing_a_secrets_apply_at_seeded_points_never_makes_a_second_secret_or
 }
 
 #[test]
+fn an_unreadable_source_file_is_an_input_error_naming_the_field_and_the_file() {
+    let root = std::env::temp_dir().join(format!("enclave-secrets-file-{}", std::process::id()));
+    let dir = reference_with(&root, "base/clusters.yaml", |text| {
+        text.replace("secrets/payments-api-key.json", "secrets/missing.json")
+    });
+    let out = enclave(&["plan", "-c", &dir], "http://127.0.0.1:9");
+    assert_eq!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stderr));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("clusters.yaml") && stderr.contains("source.file") && stderr.contains("missing.json"),
+        "{stderr}"
+    );
+    let offline = std::process::Command::new(env!("CARGO_BIN_EXE_enclave"))
+        .args(["plan", "--offline", "-c", &dir])
+        .output()
+        .expect("runs");
+    assert_eq!(offline.status.code(), Some(2), "offline plans read values too");
+    let _ = std::fs::remove_dir_all(&root);
+}
+
+#[test]
 fn a_missing_environment_variable_is_an_input_error_naming_the_field_not_a_value() {
     let root = std::env::temp_dir().join(format!("enclave-secrets-env-{}", std::process::id()));
     let dir = with_env_secret(&root);
@@ -310,11 +349,7 @@ async fn no_secret_value_reaches_any_output_even_at_trace_level() {
         if endpoint.is_empty() {
             command.args(args);
         }
-        let out = command
-            .env(TOKEN_ENV, ENV_CANARY)
-            .env("RUST_LOG", "trace")
-            .output()
-            .expect("enclave runs");
+        let out = command.env(TOKEN_ENV, ENV_CANARY).env("RUST_LOG", "trace").output().expect("enclave runs");
         outputs.push((format!("{name} stdout"), out.stdout.clone()));
         outputs.push((format!("{name} stderr"), out.stderr.clone()));
         out
@@ -361,7 +396,9 @@ async fn no_secret_value_reaches_any_output_even_at_trace_level() {
     let rendered = root.join("rendered");
     let render = run("render", &["render", "-c", &dir, "--out", &rendered.to_string_lossy()], "");
     assert!(render.status.success(), "{}", String::from_utf8_lossy(&render.stderr));
-    let secret = format!("apiVersion: v1\nkind: Secret\nmetadata: {{name: s, namespace: orders}}\nstringData: {{v: {SEALED_CANARY}}}\n");
+    let secret = format!(
+        "apiVersion: v1\nkind: Secret\nmetadata: {{name: s, namespace: orders}}\nstringData: {{v: {SEALED_CANARY}}}\n"
+    );
     std::fs::write(root.join("secret.yaml"), secret).expect("written");
     let cert = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/sealed-secrets-cert.pem");
     let sealed = run(

@@ -156,7 +156,11 @@ impl EksGaps {
                     }
                     "POST" => {
                         let (namespace, account) = (&request["namespace"], &request["serviceAccount"]);
-                        if extras.associations.values().any(|a| &a["namespace"] == namespace && &a["serviceAccount"] == account) {
+                        if extras
+                            .associations
+                            .values()
+                            .any(|a| &a["namespace"] == namespace && &a["serviceAccount"] == account)
+                        {
                             return error(
                                 409,
                                 "ResourceInUseException",
@@ -198,7 +202,9 @@ impl EksGaps {
                         }
                         None => missing(),
                     },
-                    "DELETE" => extras.associations.remove(*id).map_or_else(missing, |a| ok(json!({ "association": a }))),
+                    "DELETE" => {
+                        extras.associations.remove(*id).map_or_else(missing, |a| ok(json!({ "association": a })))
+                    }
                     _ => None,
                 }
             }
@@ -324,7 +330,8 @@ mod tests {
             .answer("GET", "/clusters/main/pod-identity-associations?namespace=external-secrets", b"")
             .expect("answered");
         assert_eq!(listed.body["associations"][0]["associationId"], json!(id));
-        let none = gaps.answer("GET", "/clusters/main/pod-identity-associations?namespace=other", b"").expect("answered");
+        let none =
+            gaps.answer("GET", "/clusters/main/pod-identity-associations?namespace=other", b"").expect("answered");
         assert_eq!(none.body["associations"], json!([]));
         let path = format!("/clusters/main/pod-identity-associations/{id}");
         gaps.answer("POST", &path, br#"{"roleArn":"arn:aws:iam::333333333333:role/s"}"#).expect("answered");

@@ -44,7 +44,12 @@ mod tests {
     #[test]
     fn every_way_of_naming_the_account_key_reads_as_its_address() {
         let key = AccountKey { arn: "arn:aws:kms:eu-west-1:111111111111:key/k-1".into(), id: "k-1".into() };
-        for used in ["k-1", &key.arn, "alias/enclave/acme/access", "arn:aws:kms:eu-west-1:111111111111:alias/enclave/acme/access"] {
+        for used in [
+            "k-1",
+            &key.arn,
+            "alias/enclave/acme/access",
+            "arn:aws:kms:eu-west-1:111111111111:alias/enclave/acme/access",
+        ] {
             assert_eq!(key_reference(used, Some(&key), "acme", "dev"), "dev/access/kms-key/access", "{used}");
         }
         assert_eq!(key_reference("other", Some(&key), "acme", "dev"), "other");

@@ -77,7 +77,9 @@ pub fn claim<'t>(
     if owned_address(stack, component, tags).as_ref() == Some(address) {
         Ok(())
     } else {
-        Err(CallError::enclave(format!("{address}: {what} exists without this stack's tags; enclave will not take it over")))
+        Err(CallError::enclave(format!(
+            "{address}: {what} exists without this stack's tags; enclave will not take it over"
+        )))
     }
 }
 

@@ -32,6 +32,7 @@ pub mod observe;
 pub mod resources;
 #[cfg(feature = "aws")]
 pub mod scan;
+pub mod severity;
 pub mod workload;
 
 pub use model::DeployModel;

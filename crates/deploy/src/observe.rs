@@ -16,9 +16,9 @@
 
 use std::collections::BTreeMap;
 
+use enclave_aws::kms::{AccountKey, account_key, key_reference};
 use enclave_aws::reconcile::{found, owned_address, policy_document};
 use enclave_core::Address;
-use enclave_aws::kms::{AccountKey, account_key, key_reference};
 use enclave_core::plan::Resource;
 use serde_json::{Value, json};
 
@@ -224,10 +224,11 @@ async fn observe_clusters(clients: &Clients, scope: Scope<'_>, key: &mut Key) ->
         if key.is_none() {
             *key = Some(account_key(&clients.kms, scope.stack).await?);
         }
-        let encryption_key =
-            cluster.encryption_config().iter().find_map(|config| config.provider().and_then(|p| p.key_arn())).map(
-                |arn| key_reference(arn, key.as_ref().and_then(Option::as_ref), scope.stack, scope.account),
-            );
+        let encryption_key = cluster
+            .encryption_config()
+            .iter()
+            .find_map(|config| config.provider().and_then(|p| p.key_arn()))
+            .map(|arn| key_reference(arn, key.as_ref().and_then(Option::as_ref), scope.stack, scope.account));
         let vpc = cluster.resources_vpc_config();
         let enabled: Vec<String> = cluster
             .logging()

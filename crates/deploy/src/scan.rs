@@ -2,74 +2,13 @@
 //! while the scan runs, and judged against a severity threshold. `enclave deploy scan-gate`
 //! exits 3 when any finding is at or above it.
 
-use std::fmt;
-use std::str::FromStr;
-
 use aws_sdk_ecr::types::{ImageIdentifier, ScanStatus};
 use enclave_aws::reconcile::{self as toolkit, WaitState, Waits, found};
 use serde::Serialize;
 
 use crate::clients::{CallError, Clients, Missing, call_error};
 
-/// How severe a finding is, in ECR's words; ordered.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Severity {
-    /// `INFORMATIONAL` or `UNDEFINED`.
-    Informational,
-    /// `LOW`.
-    Low,
-    /// `MEDIUM`.
-    Medium,
-    /// `HIGH`.
-    High,
-    /// `CRITICAL`.
-    Critical,
-}
-
-impl Severity {
-    /// Every severity, lowest first.
-    pub const ALL: [Severity; 5] =
-        [Severity::Informational, Severity::Low, Severity::Medium, Severity::High, Severity::Critical];
-
-    /// Its name in lower case.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Severity::Informational => "informational",
-            Severity::Low => "low",
-            Severity::Medium => "medium",
-            Severity::High => "high",
-            Severity::Critical => "critical",
-        }
-    }
-
-    /// ECR's severity text (any case); anything unknown counts as informational.
-    pub fn from_ecr(text: &str) -> Severity {
-        text.parse().unwrap_or(Severity::Informational)
-    }
-}
-
-impl fmt::Display for Severity {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// Text that names no severity.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("not a severity (informational, low, medium, high, critical)")]
-pub struct UnknownSeverity;
-
-impl FromStr for Severity {
-    type Err = UnknownSeverity;
-    fn from_str(text: &str) -> Result<Self, UnknownSeverity> {
-        let lower = text.to_ascii_lowercase();
-        if lower == "undefined" {
-            return Ok(Severity::Informational);
-        }
-        Severity::ALL.into_iter().find(|severity| severity.as_str() == lower).ok_or(UnknownSeverity)
-    }
-}
+pub use crate::severity::{Severity, UnknownSeverity};
 
 /// One finding of a scan.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]

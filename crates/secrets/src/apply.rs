@@ -175,8 +175,14 @@ impl Context<'_> {
             Kind::Secret => self.configure_secret(id, self.step.before, false).await,
             Kind::IamRole => {
                 let (before, after) = (self.resolved(self.step.before)?, self.resolved(self.step.after)?);
-                enclave_aws::iam::configure_role(&self.clients.iam, role_name(id), before.as_ref(), after.as_ref(), false)
-                    .await
+                enclave_aws::iam::configure_role(
+                    &self.clients.iam,
+                    role_name(id),
+                    before.as_ref(),
+                    after.as_ref(),
+                    false,
+                )
+                .await
             }
             Kind::PodIdentityAssociation => {
                 let (cluster, association) = association_id(id)?;
@@ -243,7 +249,9 @@ impl Context<'_> {
 
     fn secret_tags(&self) -> Result<Vec<Tag>> {
         let after = self.step.after;
-        let text = |name: &str| after.and_then(|a| a.get(name)).map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_owned));
+        let text = |name: &str| {
+            after.and_then(|a| a.get(name)).map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_owned))
+        };
         Ok(vec![
             Tag::builder().key(STACK_TAG).value(&self.provider.stack).build(),
             Tag::builder().key(ADDRESS_TAG).value(self.step.address.to_string()).build(),
@@ -490,12 +498,7 @@ impl Context<'_> {
                     .send()
                     .await
                     .map_err(call_error("eks:ListPodIdentityAssociations"))?;
-                let id = listed
-                    .associations()
-                    .iter()
-                    .find_map(|a| a.association_id())
-                    .ok_or(error)?
-                    .to_owned();
+                let id = listed.associations().iter().find_map(|a| a.association_id()).ok_or(error)?.to_owned();
                 let described = self
                     .clients
                     .eks
@@ -506,7 +509,8 @@ impl Context<'_> {
                     .await
                     .map_err(call_error("eks:DescribePodIdentityAssociation"))?;
                 let association = described.association();
-                let tags = association.and_then(|a| a.tags()).into_iter().flatten().map(|(k, v)| (k.as_str(), v.as_str()));
+                let tags =
+                    association.and_then(|a| a.tags()).into_iter().flatten().map(|(k, v)| (k.as_str(), v.as_str()));
                 toolkit::claim(&self.provider.stack, COMPONENT, self.step.address, "the association", tags)?;
                 if association.and_then(|a| a.role_arn()) != Some(role.as_str()) {
                     self.clients

@@ -6,10 +6,10 @@
 //!   file); problems name the field, never the value.
 //! - [`resources`]: the desired secrets, IAM roles and Pod Identity associations (component
 //!   `secrets`), with [`policy`] for every document.
-//! - [`render`]: External Secrets Operator objects and the container environment.
+//! - [`render`]: External Secrets Operator objects and the pod's read-only secret volumes.
 //! - [`seal`]: kubeseal-compatible Sealed Secrets (seal, unseal, merge, re-encrypt).
 //! - [`guardrails`]: `SEC001`... over the desired resources and rendered objects.
-//! - With feature `aws`: [`clients`], [`observe`], [`apply`] (Secrets Manager, IAM, EKS).
+//! - With feature `aws`: `clients`, `observe`, `apply` (Secrets Manager, IAM, EKS, KMS).
 #![deny(missing_docs)]
 
 pub mod guardrails;

@@ -232,9 +232,11 @@ pub fn refer_providers(observed: &mut Observed) {
         .filter(|(address, _)| address.component() == "deploy" && address.kind() == "oidc-provider")
         .map(|(address, arn)| (address.clone(), arn.clone()))
         .collect();
-    for resource in observed.resources.iter_mut().filter(|r| {
-        r.address.component() == COMPONENT && r.address.kind() == Kind::IamRole.as_str()
-    }) {
+    for resource in observed
+        .resources
+        .iter_mut()
+        .filter(|r| r.address.component() == COMPONENT && r.address.kind() == Kind::IamRole.as_str())
+    {
         let Some(trust) = resource.attributes.get_mut("trust_policy") else { continue };
         // A role trusts its own account's providers (issuers alone need not be unique).
         for (address, arn) in providers.iter().filter(|(address, _)| address.account() == resource.address.account()) {

@@ -175,6 +175,54 @@ mod tests {
     }
 
     #[test]
+    fn every_app_role_is_assumable_by_exactly_its_own_reader_and_reads_exactly_its_secrets() {
+        let spec = crate::testing::spec();
+        let model = crate::model::build(&spec);
+        let desired = desired(&model, &crate::testing::values(&spec));
+        assert_eq!(model.apps.len(), 2);
+        for app in &model.apps {
+            let role = desired.iter().find(|r| r.address.name() == app.role_name).expect("the app's role");
+            let trust = &role.attributes["trust_policy"]["Statement"];
+            assert_eq!(trust.as_array().map(Vec::len), Some(1), "{}: one statement", app.app);
+            let statement = &trust[0];
+            match app.identity {
+                WorkloadIdentity::Irsa => {
+                    let provider = oidc_provider_address(&app.account, &app.cluster).to_string();
+                    assert_eq!(statement["Principal"]["Federated"], json!(provider));
+                    assert_eq!(statement["Action"], "sts:AssumeRoleWithWebIdentity");
+                    let equals = &statement["Condition"]["StringEquals"];
+                    assert_eq!(
+                        equals[format!("{provider}:sub")],
+                        json!(format!("system:serviceaccount:{}:{READER_SERVICE_ACCOUNT}", app.namespace))
+                    );
+                    assert_eq!(equals[format!("{provider}:aud")], "sts.amazonaws.com");
+                    assert_eq!(equals.as_object().map(serde_json::Map::len), Some(2), "nothing looser");
+                }
+                WorkloadIdentity::PodIdentity => {
+                    // Only the operator's role, which only Pod Identity's session for the
+                    // operator's service account may assume.
+                    let controller = format!("role/enclave/{}-external-secrets", app.cluster);
+                    assert!(statement["Principal"]["AWS"].as_str().is_some_and(|p| p.ends_with(&controller)));
+                    let operator =
+                        desired.iter().find(|r| r.address.name() == format!("{}-external-secrets", app.cluster));
+                    let operator = &operator.expect("the operator's role").attributes["trust_policy"]["Statement"][0];
+                    let tags = &operator["Condition"]["StringEquals"];
+                    assert_eq!(tags["aws:RequestTag/kubernetes-service-account"], CONTROLLER_SERVICE_ACCOUNT);
+                    assert_eq!(tags["aws:RequestTag/kubernetes-namespace"], CONTROLLER_NAMESPACE);
+                    assert_eq!(tags["aws:RequestTag/eks-cluster-name"], json!(app.cluster));
+                }
+            }
+            let resources = &role.attributes["policy"]["Statement"][0]["Resource"];
+            let mine: Vec<String> = app
+                .secrets
+                .iter()
+                .map(|s| policy::secret_arn_pattern("aws", &model.region, &app.account_id, &s.full_name))
+                .collect();
+            assert_eq!(resources, &json!(mine), "{}: exactly its secrets", app.app);
+        }
+    }
+
+    #[test]
     fn a_generated_value_is_initial_and_a_given_one_is_compared() {
         let spec = crate::testing::spec();
         let model = crate::model::build(&spec);

@@ -77,10 +77,14 @@ async fn a_secret_is_rotated_only_by_the_function_the_spec_names_never_at_once()
                     .iter()
                     .any(|t| t.key() == Some("enclave:address") && t.value() == Some("prod/secrets/secret/orders-db"))
         })
-        .then_output(|| aws_sdk_secretsmanager::operation::create_secret::CreateSecretOutput::builder().arn(ARN).build());
+        .then_output(|| {
+            aws_sdk_secretsmanager::operation::create_secret::CreateSecretOutput::builder().arn(ARN).build()
+        });
     let policy = mock!(aws_sdk_secretsmanager::Client::put_resource_policy)
         .match_requests(|r| r.block_public_policy() == Some(true))
-        .then_output(|| aws_sdk_secretsmanager::operation::put_resource_policy::PutResourcePolicyOutput::builder().build());
+        .then_output(|| {
+            aws_sdk_secretsmanager::operation::put_resource_policy::PutResourcePolicyOutput::builder().build()
+        });
     let seen = Arc::new(AtomicUsize::new(0));
     let counted = seen.clone();
     let rotate = mock!(aws_sdk_secretsmanager::Client::rotate_secret)
