@@ -13,14 +13,11 @@ use common::{applied, enclave, json_of, mutating, reference_dir, seeded};
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
-use std::time::Duration;
 
 use enclave::cloud::{Cloud, CloudOptions};
 use enclave::platform::Domain;
 use enclave_access::clients::Clients;
 use enclave_aws::moto::MotoServer;
-use enclave_aws::proxy::{FaultProxy, Faults};
 use enclave_aws::{Aws, AwsOptions};
 use enclave_core::reconcile::Quiet;
 use serde_json::{Value, json};
@@ -508,20 +505,7 @@ async fn killing_an_access_apply_at_seeded_points_and_rerunning_makes_no_duplica
     for (run, point) in points.iter().enumerate() {
         let moto = MotoServer::start().expect("moto");
         applied(&["apply", "-c", &dir, "--only", "net", "--yes"], moto.endpoint());
-        let proxy =
-            FaultProxy::start(moto.endpoint(), Faults { freeze_after_mutations: Some(*point), ..Faults::default() })
-                .await
-                .expect("proxy");
-        let mut child = common::enclave_against(&["apply", "-c", &dir, "--only", "access", "--yes"], &proxy.endpoint())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("apply starts");
-        let froze = proxy.frozen(Duration::from_secs(60)).await;
-        child.kill().expect("kill");
-        let status = child.wait().expect("reaped");
-        assert!(froze, "run {run}: the apply reached mutating call {point}");
-        assert!(!status.success(), "run {run}: killed mid-apply");
+        common::killed_at(moto.endpoint(), *point, &["apply", "-c", &dir, "--only", "access", "--yes"], run).await;
         applied(&["apply", "-c", &dir, "--yes"], moto.endpoint());
         let plan = json_of(&["plan", "-c", &dir], moto.endpoint());
         assert_eq!(plan["changes"], json!([]), "run {run} (kill at {point}): {plan:#}");

@@ -10,7 +10,6 @@ mod common;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
 use std::time::Duration;
 
 use aws_sdk_ec2::types::Filter;
@@ -475,20 +474,7 @@ async fn killing_apply_at_seeded_points_and_rerunning_converges_without_duplicat
     let points: Vec<u64> = (0..10).map(|_| 1 + rng() % 160).collect();
     for (run, point) in points.iter().enumerate() {
         let moto = MotoServer::start().expect("moto");
-        let proxy =
-            FaultProxy::start(moto.endpoint(), Faults { freeze_after_mutations: Some(*point), ..Faults::default() })
-                .await
-                .expect("proxy");
-        let mut child = common::enclave_against(&["apply", "-c", &dir, "--yes"], &proxy.endpoint())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("apply starts");
-        let froze = proxy.frozen(Duration::from_secs(60)).await;
-        child.kill().expect("kill");
-        let status = child.wait().expect("reaped");
-        assert!(froze, "run {run}: the apply reached mutating call {point}");
-        assert!(!status.success(), "run {run}: killed mid-apply");
+        common::killed_at(moto.endpoint(), *point, &["apply", "-c", &dir, "--yes"], run).await;
         let rerun = enclave(&["apply", "-c", &dir, "--yes"], moto.endpoint());
         assert!(rerun.status.success(), "run {run} (kill at {point}): {}", String::from_utf8_lossy(&rerun.stderr));
         let plan = enclave(&["plan", "-c", &dir, "--output", "json"], moto.endpoint());

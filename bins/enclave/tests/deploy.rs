@@ -9,8 +9,6 @@ mod common;
 use common::{applied, enclave, json_of, mutating, reference_dir, reference_with, seeded};
 
 use std::collections::BTreeMap;
-use std::process::Stdio;
-use std::time::Duration;
 
 use aws_sdk_ecr::types::{ImageScanningConfiguration, ImageTagMutability, Tag};
 use enclave_aws::moto::MotoServer;
@@ -238,20 +236,7 @@ async fn killing_a_deploy_apply_at_seeded_points_and_rerunning_makes_no_duplicat
     for (run, point) in points.iter().enumerate() {
         let moto = MotoServer::start().expect("moto");
         applied(&["apply", "-c", &dir, "--only", "net,access", "--yes"], moto.endpoint());
-        let proxy =
-            FaultProxy::start(moto.endpoint(), Faults { freeze_after_mutations: Some(*point), ..Faults::default() })
-                .await
-                .expect("proxy");
-        let mut child = common::enclave_against(&["apply", "-c", &dir, "--only", "deploy", "--yes"], &proxy.endpoint())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("apply starts");
-        let froze = proxy.frozen(Duration::from_secs(60)).await;
-        child.kill().expect("kill");
-        let status = child.wait().expect("reaped");
-        assert!(froze, "run {run}: the apply reached mutating call {point}");
-        assert!(!status.success(), "run {run}: killed mid-apply");
+        common::killed_at(moto.endpoint(), *point, &["apply", "-c", &dir, "--only", "deploy", "--yes"], run).await;
         applied(&["apply", "-c", &dir, "--yes"], moto.endpoint());
         let plan = json_of(&["plan", "-c", &dir], moto.endpoint());
         assert_eq!(plan["changes"], json!([]), "run {run} (kill at {point}): {plan:#}");

@@ -11,8 +11,6 @@ use common::{applied, enclave, enclave_against, json_of, mutating, reference_dir
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::process::Stdio;
-use std::time::Duration;
 
 use enclave_aws::moto::MotoServer;
 use enclave_aws::proxy::{FaultProxy, Faults};
@@ -258,20 +256,7 @@ async fn killing_a_secrets_apply_at_seeded_points_never_makes_a_second_secret_or
     for (run, point) in points.iter().enumerate() {
         let moto = MotoServer::start().expect("moto");
         applied(&["apply", "-c", &dir, "--only", "net,access,deploy", "--yes"], moto.endpoint());
-        let proxy =
-            FaultProxy::start(moto.endpoint(), Faults { freeze_after_mutations: Some(*point), ..Faults::default() })
-                .await
-                .expect("proxy");
-        let mut child = enclave_against(&["apply", "-c", &dir, "--only", "secrets", "--yes"], &proxy.endpoint())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("apply starts");
-        let froze = proxy.frozen(Duration::from_secs(60)).await;
-        child.kill().expect("kill");
-        let status = child.wait().expect("reaped");
-        assert!(froze, "run {run}: the apply reached mutating call {point}");
-        assert!(!status.success(), "run {run}: killed mid-apply");
+        common::killed_at(moto.endpoint(), *point, &["apply", "-c", &dir, "--only", "secrets", "--yes"], run).await;
         applied(&["apply", "-c", &dir, "--yes"], moto.endpoint());
         let plan = json_of(&["plan", "-c", &dir], moto.endpoint());
         assert_eq!(plan["changes"], json!([]), "run {run} (kill at {point}): {plan:#}");

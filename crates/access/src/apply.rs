@@ -31,7 +31,7 @@ use enclave_core::reconcile::{Ids, Operation, Provider, Step};
 use serde_json::Value;
 
 use crate::clients::{CallError, Clients, Code, Existing, Missing, call_error};
-use crate::kind::{Kind, UnknownKind};
+use crate::kind::Kind;
 use crate::model::LIFECYCLE_RULE;
 use crate::observe::arn_name;
 use enclave_core::address::{ADDRESS_TAG, STACK_TAG};
@@ -150,16 +150,8 @@ impl Provider for Access {
     }
 
     async fn run(&self, step: &Step<'_>, ids: &Ids) -> Result<Option<String>> {
-        let name = step.address.account();
-        let account = self
-            .accounts
-            .get(name)
-            .ok_or_else(|| CallError::enclave(format!("no AWS access configured for account {name}")))?;
-        let kind: Kind = step
-            .address
-            .kind()
-            .parse()
-            .map_err(|error: UnknownKind| CallError::enclave(format!("{}: {error}", step.address)))?;
+        let account = enclave_aws::reconcile::account_of(&self.accounts, step)?;
+        let kind: Kind = enclave_aws::reconcile::kind_of(step)?;
         let context = Context { access: self, account, step, ids, kind };
         match step.operation {
             Operation::Create => context.create_resource().await.map(Some),

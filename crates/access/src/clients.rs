@@ -26,29 +26,21 @@ pub struct Clients {
     pub tagging: aws_sdk_resourcegroupstagging::Client,
 }
 
-macro_rules! client {
-    ($crate_name:ident, $config:expr, $counter:expr) => {
-        $crate_name::Client::from_conf(
-            $crate_name::config::Builder::from($config).interceptor($counter.clone()).build(),
-        )
-    };
-}
-
 impl Clients {
     /// Clients from an account's config (see [`enclave_aws::Aws::account`]).
     pub fn new(config: &SdkConfig, counter: &CallCounter) -> Self {
         Clients {
-            ec2: client!(aws_sdk_ec2, config, counter),
-            iam: client!(aws_sdk_iam, config, counter),
-            kms: client!(aws_sdk_kms, config, counter),
-            logs: client!(aws_sdk_cloudwatchlogs, config, counter),
+            ec2: enclave_aws::counted_client!(aws_sdk_ec2, config, counter),
+            iam: enclave_aws::counted_client!(aws_sdk_iam, config, counter),
+            kms: enclave_aws::counted_client!(aws_sdk_kms, config, counter),
+            logs: enclave_aws::counted_client!(aws_sdk_cloudwatchlogs, config, counter),
             // moto (and any endpoint override) serves buckets by path, not by virtual host.
             s3: aws_sdk_s3::Client::from_conf(
                 aws_sdk_s3::config::Builder::from(config).force_path_style(true).interceptor(counter.clone()).build(),
             ),
-            ssm: client!(aws_sdk_ssm, config, counter),
-            cloudtrail: client!(aws_sdk_cloudtrail, config, counter),
-            tagging: client!(aws_sdk_resourcegroupstagging, config, counter),
+            ssm: enclave_aws::counted_client!(aws_sdk_ssm, config, counter),
+            cloudtrail: enclave_aws::counted_client!(aws_sdk_cloudtrail, config, counter),
+            tagging: enclave_aws::counted_client!(aws_sdk_resourcegroupstagging, config, counter),
         }
     }
 }

@@ -27,6 +27,29 @@ pub async fn account_key(kms: &aws_sdk_kms::Client, stack: &str) -> Result<Optio
     }))
 }
 
+/// The account key read at most once per observation, and only when something of ours names a
+/// key: how an observation turns what a resource reports into the plan's reference.
+#[derive(Clone, Debug, Default)]
+pub struct KeyReader {
+    read: Option<Option<AccountKey>>,
+}
+
+impl KeyReader {
+    /// [`key_reference`] of `used`, reading the account key first if not yet read.
+    pub async fn reference(
+        &mut self,
+        kms: &aws_sdk_kms::Client,
+        stack: &str,
+        account: &str,
+        used: &str,
+    ) -> Result<String, CallError> {
+        if self.read.is_none() {
+            self.read = Some(account_key(kms, stack).await?);
+        }
+        Ok(key_reference(used, self.read.as_ref().and_then(Option::as_ref), stack, account))
+    }
+}
+
 /// How a plan names the key a resource reports (`used`: a key id or ARN, an alias name or
 /// ARN): the account key's address when it is the stack's key, else as reported.
 pub fn key_reference(used: &str, key: Option<&AccountKey>, stack: &str, account: &str) -> String {

@@ -32,6 +32,16 @@
 //! ```
 #![deny(missing_docs)]
 
+/// An SDK client of `$service` (the SDK crate's name) from an account's config (see
+/// [`Aws::account`]), counting its calls with `$counter` (a [`CallCounter`]): how every domain's
+/// `Clients` makes each of its clients.
+#[macro_export]
+macro_rules! counted_client {
+    ($service:ident, $config:expr, $counter:expr) => {
+        $service::Client::from_conf($service::config::Builder::from($config).interceptor($counter.clone()).build())
+    };
+}
+
 mod counter;
 mod credentials;
 #[cfg(feature = "fault-proxy")]

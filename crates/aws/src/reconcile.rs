@@ -64,6 +64,46 @@ pub fn owned_address<'t>(
     address.filter(|address| stack_seen && address.component() == component)
 }
 
+/// The clients of the account `step` is in, from a domain's clients by account name.
+pub fn account_of<'c, C>(
+    accounts: &'c std::collections::BTreeMap<String, C>,
+    step: &enclave_core::reconcile::Step<'_>,
+) -> Result<&'c C, CallError> {
+    let name = step.address.account();
+    accounts.get(name).ok_or_else(|| CallError::enclave(format!("no AWS access configured for account {name}")))
+}
+
+/// The kind of `step`'s resource in a domain's closed set (`K`), or an error naming it.
+pub fn kind_of<K>(step: &enclave_core::reconcile::Step<'_>) -> Result<K, CallError>
+where
+    K: std::str::FromStr,
+    K::Err: fmt::Display,
+{
+    step.address.kind().parse().map_err(|error: K::Err| CallError::enclave(format!("{}: {error}", step.address)))
+}
+
+/// The text attribute `name` of a step: desired (creates and updates) or else observed (deletes).
+pub fn text_of(step: &enclave_core::reconcile::Step<'_>, name: &str) -> Result<String, CallError> {
+    step.after
+        .or(step.before)
+        .and_then(|a| a.get(name))
+        .and_then(serde_json::Value::as_str)
+        .map(str::to_owned)
+        .ok_or_else(|| CallError::enclave(format!("{}: attribute {name} is missing", step.address)))
+}
+
+/// The id of the resource whose plan address is the step's attribute `name` (a reference to
+/// another resource, possibly of another domain, made earlier in the walk or observed).
+pub fn reference_of(
+    step: &enclave_core::reconcile::Step<'_>,
+    ids: &enclave_core::reconcile::Ids,
+    name: &str,
+) -> Result<String, CallError> {
+    let address = text_of(step, name)?;
+    ids.resolve(&address)
+        .ok_or_else(|| CallError::enclave(format!("{}: {address} (its {name}) has no id yet", step.address)))
+}
+
 /// `Ok` when `tags` make an existing resource `address`'s own (a create retried after it
 /// reached AWS, or a name freed by this stack's own earlier delete); an error naming `what`
 /// otherwise: nothing of anyone else's is taken over.

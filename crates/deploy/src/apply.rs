@@ -28,7 +28,7 @@ use enclave_core::reconcile::{Ids, Operation, Provider, Step};
 use serde_json::Value;
 
 use crate::clients::{CallError, Clients, Code, Existing, Missing, call_error};
-use crate::kind::{Kind, UnknownKind};
+use crate::kind::Kind;
 use crate::resources::COMPONENT;
 use enclave_core::address::{ADDRESS_TAG, STACK_TAG};
 
@@ -128,16 +128,8 @@ impl Provider for Registry {
     }
 
     async fn run(&self, step: &Step<'_>, ids: &Ids) -> Result<Option<String>> {
-        let name = step.address.account();
-        let clients = self
-            .accounts
-            .get(name)
-            .ok_or_else(|| CallError::enclave(format!("no AWS access configured for account {name}")))?;
-        let kind: Kind = step
-            .address
-            .kind()
-            .parse()
-            .map_err(|error: UnknownKind| CallError::enclave(format!("{}: {error}", step.address)))?;
+        let clients = toolkit::account_of(&self.accounts, step)?;
+        let kind: Kind = toolkit::kind_of(step)?;
         let context = Context { registry: self, clients, step, ids, kind };
         match step.operation {
             Operation::Create => context.create_resource().await.map(Some),
@@ -161,21 +153,12 @@ impl Context<'_> {
     }
 
     fn text(&self, name: &str) -> Result<String> {
-        self.step
-            .after
-            .or(self.step.before)
-            .and_then(|a| a.get(name))
-            .and_then(Value::as_str)
-            .map(str::to_owned)
-            .ok_or_else(|| CallError::enclave(format!("{}: attribute {name} is missing", self.step.address)))
+        toolkit::text_of(self.step, name)
     }
 
     /// The id of the resource whose address is the desired attribute `name`.
     fn reference(&self, name: &str) -> Result<String> {
-        let address = self.text(name)?;
-        self.ids
-            .resolve(&address)
-            .ok_or_else(|| CallError::enclave(format!("{}: {address} (its {name}) has no id yet", self.step.address)))
+        toolkit::reference_of(self.step, self.ids, name)
     }
 
     /// The ids of the resources whose addresses the desired attribute `name` lists.

@@ -20,23 +20,15 @@ pub struct Clients {
     pub ec2: aws_sdk_ec2::Client,
 }
 
-macro_rules! client {
-    ($crate_name:ident, $config:expr, $counter:expr) => {
-        $crate_name::Client::from_conf(
-            $crate_name::config::Builder::from($config).interceptor($counter.clone()).build(),
-        )
-    };
-}
-
 impl Clients {
     /// Clients from an account's config (see [`enclave_aws::Aws::account`]).
     pub fn new(config: &SdkConfig, counter: &CallCounter) -> Self {
         Clients {
-            ecr: client!(aws_sdk_ecr, config, counter),
-            kms: client!(aws_sdk_kms, config, counter),
-            eks: client!(aws_sdk_eks, config, counter),
-            iam: client!(aws_sdk_iam, config, counter),
-            ec2: client!(aws_sdk_ec2, config, counter),
+            ecr: enclave_aws::counted_client!(aws_sdk_ecr, config, counter),
+            kms: enclave_aws::counted_client!(aws_sdk_kms, config, counter),
+            eks: enclave_aws::counted_client!(aws_sdk_eks, config, counter),
+            iam: enclave_aws::counted_client!(aws_sdk_iam, config, counter),
+            ec2: enclave_aws::counted_client!(aws_sdk_ec2, config, counter),
         }
     }
 }

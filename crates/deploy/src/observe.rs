@@ -16,7 +16,7 @@
 
 use std::collections::BTreeMap;
 
-use enclave_aws::kms::{AccountKey, account_key, key_reference};
+use enclave_aws::kms::KeyReader;
 use enclave_aws::reconcile::{found, owned_address, policy_document};
 use enclave_core::Address;
 use enclave_core::plan::Resource;
@@ -37,20 +37,17 @@ pub struct Scope<'a> {
     pub account: &'a str,
 }
 
-/// The account key as read once per observation: not yet read, or read (and maybe absent).
-type Key = Option<Option<AccountKey>>;
-
 /// The stack's deploy resources in one account, as plan resources with their ids.
 pub async fn observe(clients: &Clients, scope: Scope<'_>) -> Result<Observed, CallError> {
     // The account key is read once, when something of ours may be encrypted with it.
-    let mut key = None;
+    let mut key = KeyReader::default();
     let mut observed = observe_repositories(clients, scope, &mut key).await?;
     observed.extend(observe_clusters(clients, scope, &mut key).await?);
     Ok(observed)
 }
 
 /// The stack's repositories in one account, as plan resources with their ids (names).
-async fn observe_repositories(clients: &Clients, scope: Scope<'_>, key: &mut Key) -> Result<Observed, CallError> {
+async fn observe_repositories(clients: &Clients, scope: Scope<'_>, key: &mut KeyReader) -> Result<Observed, CallError> {
     let pages = clients
         .ecr
         .describe_repositories()
@@ -77,13 +74,11 @@ async fn observe_repositories(clients: &Clients, scope: Scope<'_>, key: &mut Key
         if address.kind().parse::<Kind>() != Ok(Kind::Repository) || address.account() != scope.account {
             continue;
         }
-        if key.is_none() {
-            *key = Some(account_key(&clients.kms, scope.stack).await?);
-        }
         let encryption = repository.encryption_configuration();
-        let kms_key = encryption
-            .and_then(|e| e.kms_key())
-            .map(|used| key_reference(used, key.as_ref().and_then(Option::as_ref), scope.stack, scope.account));
+        let kms_key = match encryption.and_then(|e| e.kms_key()) {
+            Some(used) => Some(key.reference(&clients.kms, scope.stack, scope.account, used).await?),
+            None => None,
+        };
         let lifecycle = found(
             clients
                 .ecr
@@ -132,7 +127,7 @@ fn is(address: &Address, scope: Scope<'_>, kind: Kind) -> bool {
 }
 
 /// Roles, launch templates, clusters, their node groups and OIDC providers.
-async fn observe_clusters(clients: &Clients, scope: Scope<'_>, key: &mut Key) -> Result<Observed, CallError> {
+async fn observe_clusters(clients: &Clients, scope: Scope<'_>, key: &mut KeyReader) -> Result<Observed, CallError> {
     let mut observed = Observed::default();
     // Roles under the enclave path (other domains' are skipped by their component).
     let mut roles: BTreeMap<String, Address> = BTreeMap::new();
@@ -221,14 +216,11 @@ async fn observe_clusters(clients: &Clients, scope: Scope<'_>, key: &mut Key) ->
         if !is(&address, scope, Kind::Cluster) {
             continue;
         }
-        if key.is_none() {
-            *key = Some(account_key(&clients.kms, scope.stack).await?);
-        }
-        let encryption_key = cluster
-            .encryption_config()
-            .iter()
-            .find_map(|config| config.provider().and_then(|p| p.key_arn()))
-            .map(|arn| key_reference(arn, key.as_ref().and_then(Option::as_ref), scope.stack, scope.account));
+        let encryption_key =
+            match cluster.encryption_config().iter().find_map(|config| config.provider().and_then(|p| p.key_arn())) {
+                Some(arn) => Some(key.reference(&clients.kms, scope.stack, scope.account, arn).await?),
+                None => None,
+            };
         let vpc = cluster.resources_vpc_config();
         let enabled: Vec<String> = cluster
             .logging()

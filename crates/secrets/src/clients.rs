@@ -18,22 +18,14 @@ pub struct Clients {
     pub kms: aws_sdk_kms::Client,
 }
 
-macro_rules! client {
-    ($crate_name:ident, $config:expr, $counter:expr) => {
-        $crate_name::Client::from_conf(
-            $crate_name::config::Builder::from($config).interceptor($counter.clone()).build(),
-        )
-    };
-}
-
 impl Clients {
     /// Clients from an account's config (see [`enclave_aws::Aws::account`]).
     pub fn new(config: &SdkConfig, counter: &CallCounter) -> Self {
         Clients {
-            secrets: client!(aws_sdk_secretsmanager, config, counter),
-            iam: client!(aws_sdk_iam, config, counter),
-            eks: client!(aws_sdk_eks, config, counter),
-            kms: client!(aws_sdk_kms, config, counter),
+            secrets: enclave_aws::counted_client!(aws_sdk_secretsmanager, config, counter),
+            iam: enclave_aws::counted_client!(aws_sdk_iam, config, counter),
+            eks: enclave_aws::counted_client!(aws_sdk_eks, config, counter),
+            kms: enclave_aws::counted_client!(aws_sdk_kms, config, counter),
         }
     }
 }

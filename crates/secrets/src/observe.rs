@@ -15,7 +15,7 @@
 
 use std::collections::BTreeMap;
 
-use enclave_aws::kms::{account_key, key_reference};
+use enclave_aws::kms::KeyReader;
 use enclave_aws::reconcile::{found, owned_address, policy_document};
 use enclave_core::address::STACK_TAG;
 use enclave_core::names::cluster_address;
@@ -76,7 +76,7 @@ async fn observe_secrets(clients: &Clients, scope: Scope<'_>) -> Result<Observed
     let listed: Vec<&aws_sdk_secretsmanager::types::SecretListEntry> =
         pages.iter().flat_map(|page| page.secret_list()).collect();
     let mut observed = Observed::default();
-    let mut key = None;
+    let mut key = KeyReader::default();
     let mut read: Vec<(String, Resource)> = Vec::new();
     for secret in listed {
         let (Some(name), Some(arn)) = (secret.name(), secret.arn()) else { continue };
@@ -94,12 +94,7 @@ async fn observe_secrets(clients: &Clients, scope: Scope<'_>) -> Result<Observed
         }
         let tag = |wanted: &str| tags.iter().find(|(k, _)| *k == wanted).map(|(_, v)| *v);
         let used_key = match secret.kms_key_id() {
-            Some(used) => {
-                if key.is_none() {
-                    key = Some(account_key(&clients.kms, scope.stack).await?);
-                }
-                Value::from(key_reference(used, key.as_ref().and_then(Option::as_ref), scope.stack, scope.account))
-            }
+            Some(used) => Value::from(key.reference(&clients.kms, scope.stack, scope.account, used).await?),
             // No key of its own: Secrets Manager's AWS-managed key.
             None => Value::from("aws/secretsmanager"),
         };

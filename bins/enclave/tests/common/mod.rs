@@ -100,3 +100,23 @@ pub(crate) fn reference_with(root: &Path, file: &str, edit: impl Fn(String) -> S
     std::fs::write(&path, edit(text)).expect("written");
     root.to_string_lossy().into_owned()
 }
+
+/// Runs `enclave ARGS` against moto at `endpoint` through a fault proxy that freezes after
+/// `point` mutating calls, then kills it there: the apply died mid-way (run `run` of a kill-point
+/// test). Panics when the apply never reached the point or was not killed by it.
+pub(crate) async fn killed_at(endpoint: &str, point: u64, args: &[&str], run: usize) {
+    use enclave_aws::proxy::{FaultProxy, Faults};
+    let proxy = FaultProxy::start(endpoint, Faults { freeze_after_mutations: Some(point), ..Faults::default() })
+        .await
+        .expect("proxy");
+    let mut child = enclave_against(args, &proxy.endpoint())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("apply starts");
+    let froze = proxy.frozen(std::time::Duration::from_secs(60)).await;
+    child.kill().expect("kill");
+    let status = child.wait().expect("reaped");
+    assert!(froze, "run {run}: the apply reached mutating call {point}");
+    assert!(!status.success(), "run {run}: killed mid-apply");
+}
