@@ -74,7 +74,7 @@ async fn reference_registry_is_applied_as_specified_converges_and_drift_is_repai
     let endpoint = moto.endpoint();
     let report = json_of(&["apply", "-c", &dir, "--yes"], endpoint);
     assert_eq!(report["report"]["failed"], json!([]), "{report:#}");
-    assert_eq!(report["domains"], json!(["net", "access", "deploy"]));
+    assert_eq!(report["domains"], json!(["net", "access", "deploy", "secrets"]));
 
     let (ecr, kms) = clients(&moto, PROD).await;
     let key = kms.describe_key().key_id(format!("alias/enclave/{STACK}/access")).send().await.expect("the account key");
