@@ -30,6 +30,7 @@ pub mod network;
 #[cfg(feature = "aws")]
 pub mod observe;
 pub mod resources;
+pub mod rollout;
 #[cfg(feature = "aws")]
 pub mod scan;
 pub mod severity;
