@@ -710,6 +710,103 @@ pub struct AppSpec {
     /// External Secrets Operator. Values never appear in spec files, only where they come from.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub secrets: Vec<SecretSpec>,
+    /// How a new image rolls out: blue-green, analysed against the app's own alert thresholds.
+    #[serde(default)]
+    pub rollout: RolloutSpec,
+}
+
+/// A blue-green rollout (filled by `enclave-deploy`), with Argo Rollouts' meanings.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RolloutSpec {
+    /// Switch traffic to the new version without a person once it is available and analysed
+    /// (`autoPromotionEnabled`); off: `enclave rollout promote` does.
+    #[serde(default = "default_true")]
+    pub auto_promotion: bool,
+    /// With auto-promotion, wait this long after the analysis first (`autoPromotionSeconds`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auto_promotion_after: Option<PromDuration>,
+    /// How long the previous version stays up after the switch (`scaleDownDelaySeconds`;
+    /// `0s` keeps it up).
+    #[serde(default = "default_thirty_seconds")]
+    pub scale_down_delay: PromDuration,
+    /// How long the new version stays up after an abort (`abortScaleDownDelaySeconds`; `0s` keeps
+    /// it up; default 30 s).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub abort_scale_down_delay: Option<PromDuration>,
+    /// Analyse the new version through the preview Service before the switch.
+    #[serde(default = "default_true")]
+    pub pre_promotion: bool,
+    /// Analyse it again after the switch; a failure switches traffic back.
+    #[serde(default = "default_true")]
+    pub post_promotion: bool,
+    /// How the analysis measures: the app's error rate and p95 latency (its alert thresholds,
+    /// `monitoring.alerts`) on the new version's pods.
+    #[serde(default)]
+    pub analysis: AnalysisSpec,
+}
+
+impl Default for RolloutSpec {
+    fn default() -> Self {
+        RolloutSpec {
+            auto_promotion: true,
+            auto_promotion_after: None,
+            scale_down_delay: default_thirty_seconds(),
+            abort_scale_down_delay: None,
+            pre_promotion: true,
+            post_promotion: true,
+            analysis: AnalysisSpec::default(),
+        }
+    }
+}
+
+fn default_thirty_seconds() -> PromDuration {
+    PromDuration(30)
+}
+
+/// How a rollout's analysis measures (Argo's metric fields).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AnalysisSpec {
+    /// Time between measurements.
+    #[serde(default = "default_thirty_seconds")]
+    pub interval: PromDuration,
+    /// Measurements per analysis.
+    #[serde(default = "default_analysis_count")]
+    pub count: u32,
+    /// Failed measurements tolerated (`failureLimit`).
+    #[serde(default = "default_one")]
+    pub failure_limit: u32,
+    /// Inconclusive measurements tolerated (`inconclusiveLimit`).
+    #[serde(default)]
+    pub inconclusive_limit: u32,
+    /// Measurement errors in a row tolerated (`consecutiveErrorLimit`).
+    #[serde(default = "default_consecutive_error_limit")]
+    pub consecutive_error_limit: u32,
+}
+
+impl Default for AnalysisSpec {
+    fn default() -> Self {
+        AnalysisSpec {
+            interval: default_thirty_seconds(),
+            count: default_analysis_count(),
+            failure_limit: default_one(),
+            inconclusive_limit: 0,
+            consecutive_error_limit: default_consecutive_error_limit(),
+        }
+    }
+}
+
+fn default_analysis_count() -> u32 {
+    5
+}
+
+fn default_one() -> u32 {
+    1
+}
+
+fn default_consecutive_error_limit() -> u32 {
+    4
 }
 
 /// One secret of an app (filled by `enclave-secrets`).

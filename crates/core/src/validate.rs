@@ -406,6 +406,7 @@ fn check_apps(spec: &Spec, violations: &mut Vec<Violation>) {
         }
         check_calls(spec, index, violations);
         check_secrets(spec, index, violations);
+        check_rollout(spec, index, violations);
     }
     check_secret_namespaces(spec, violations);
 }
@@ -506,6 +507,31 @@ fn check_secrets(spec: &Spec, index: usize, violations: &mut Vec<Violation>) {
         if secret.refresh.seconds() < 60 {
             violations.push(Violation::new(at("refresh"), "refresh at most once a minute (`1m` or more)"));
         }
+    }
+}
+
+/// An app's rollout analysis, with Argo's own bounds: measured at least once, at least a second
+/// apart, and able to reach its limits within its count.
+fn check_rollout(spec: &Spec, index: usize, violations: &mut Vec<Violation>) {
+    let analysis = &spec.apps[index].rollout.analysis;
+    let at = |field: &str| path!("apps", index, "rollout", "analysis", field);
+    if analysis.count == 0 {
+        violations.push(Violation::new(at("count"), "an analysis measures at least once"));
+    }
+    if analysis.interval.seconds() == 0 {
+        violations.push(Violation::new(at("interval"), "measurements are at least 1s apart"));
+    }
+    if analysis.failure_limit >= analysis.count {
+        violations.push(Violation::new(
+            at("failure_limit"),
+            format!(
+                "with {} measurements a failure limit of {} can never fail the analysis",
+                analysis.count, analysis.failure_limit
+            ),
+        ));
+    }
+    if analysis.inconclusive_limit > analysis.count {
+        violations.push(Violation::new(at("inconclusive_limit"), "the limit exceeds the measurements"));
     }
 }
 

@@ -76,6 +76,38 @@ fn alert(
     }
 }
 
+/// The share of 5xx responses over 5 minutes of the series `selector` picks (`job="orders"`),
+/// summed by `by`: the error-rate alert's expression and the rollout analysis's query.
+pub fn error_rate_expr(selector: &str, by: &str) -> String {
+    format!(
+        "sum by ({by}) (rate(http_requests_total{{{selector},status=~\"5..\"}}[5m])) / sum by ({by}) (rate(http_requests_total{{{selector}}}[5m]))"
+    )
+}
+
+/// The p95 request latency over 5 minutes of the series `selector` picks, by `by`: the latency
+/// alert's expression and the rollout analysis's query.
+pub fn latency_p95_expr(selector: &str, by: &str) -> String {
+    format!(
+        "histogram_quantile(0.95, sum by ({by}, le) (rate(http_request_duration_seconds_bucket{{{selector}}}[5m])))"
+    )
+}
+
+/// The rollout analysis of `app` on the pods `pod_regex` matches (one version's): its error
+/// rate and p95 latency, one number each, with the alert thresholds that judge them
+/// (`(name, query, threshold)`; at most the threshold is good).
+pub fn analysis_queries(app: &AppSpec, pod_regex: &str) -> Vec<(String, String, f64)> {
+    let t = &app.monitoring.alerts;
+    let selector = format!("namespace=\"{}\",pod=~\"{pod_regex}\"", app.namespace());
+    vec![
+        (
+            "error-rate".to_owned(),
+            format!("sum({})", error_rate_expr(&selector, "namespace")),
+            t.error_rate_percent / 100.0,
+        ),
+        ("latency-p95".to_owned(), format!("max({})", latency_p95_expr(&selector, "namespace")), t.latency_p95_seconds),
+    ]
+}
+
 /// The alerts of the seed's table for one app, with the spec's thresholds.
 pub fn alert_rules(app: &AppSpec) -> RuleFile {
     let t = &app.monitoring.alerts;
@@ -107,10 +139,7 @@ pub fn alert_rules(app: &AppSpec) -> RuleFile {
             app,
             "HighErrorRate",
             "critical",
-            format!(
-                "sum by (job) (rate(http_requests_total{{job=\"{job}\",status=~\"5..\"}}[5m])) / sum by (job) (rate(http_requests_total{{job=\"{job}\"}}[5m])) > {}",
-                t.error_rate_percent / 100.0
-            ),
+            format!("{} > {}", error_rate_expr(&format!("job=\"{job}\""), "job"), t.error_rate_percent / 100.0),
             t.error_rate_for.to_string(),
             "high error rate",
             format!("More than {}% of requests to {{{{ $labels.job }}}} fail.", t.error_rate_percent),
@@ -119,10 +148,7 @@ pub fn alert_rules(app: &AppSpec) -> RuleFile {
             app,
             "HighLatencyP95",
             "warning",
-            format!(
-                "histogram_quantile(0.95, sum by (job, le) (rate(http_request_duration_seconds_bucket{{job=\"{job}\"}}[5m]))) > {}",
-                t.latency_p95_seconds
-            ),
+            format!("{} > {}", latency_p95_expr(&format!("job=\"{job}\""), "job"), t.latency_p95_seconds),
             t.latency_for.to_string(),
             "high p95 latency",
             format!("p95 latency of {{{{ $labels.job }}}} is above {} s.", t.latency_p95_seconds),
@@ -689,6 +715,27 @@ mod tests {
              apps:\n  - name: orders\n    cluster: main\n    image: orders:1.0.0\n    port: 8080\n{extra}"
         );
         config::load_str("spec.yaml", &text).expect("valid").spec.apps.remove(0)
+    }
+
+    #[test]
+    fn the_rollout_analysis_asks_what_the_alerts_ask_of_one_version_only() {
+        let app = app("    monitoring: { alerts: { error_rate_percent: 2.5, latency_p95_seconds: 0.5 } }\n");
+        let queries = analysis_queries(&app, "orders-green-.*");
+        let names: Vec<&str> = queries.iter().map(|(name, _, _)| name.as_str()).collect();
+        assert_eq!(names, ["error-rate", "latency-p95"]);
+        assert_eq!((queries[0].2, queries[1].2), (0.025, 0.5), "the alert thresholds judge the analysis");
+        for (_, query, _) in &queries {
+            assert!(query.contains(r#"namespace="orders",pod=~"orders-green-.*""#), "{query}");
+        }
+        let rules = serde_json::to_value(alert_rules(&app)).expect("json");
+        let exprs: Vec<&str> = rules["groups"][0]["rules"]
+            .as_array()
+            .expect("rules")
+            .iter()
+            .filter_map(|rule| rule["expr"].as_str())
+            .collect();
+        let error_rate = error_rate_expr(r#"job="orders""#, "job");
+        assert!(exprs.iter().any(|e| e.starts_with(&error_rate)), "one expression for both: {exprs:?}");
     }
 
     #[test]
