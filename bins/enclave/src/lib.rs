@@ -157,6 +157,7 @@ pub struct RenderedCluster {
 /// Renders every cluster of `spec`: scaling objects and each app's monitoring.
 pub fn render(spec: &Spec) -> Result<Vec<RenderedCluster>, BundleError> {
     let mut rendered = Vec::new();
+    let secrets = enclave_secrets::build(spec);
     for cluster in &spec.clusters {
         let mut bundle = enclave_scaling::render::render_cluster(spec, cluster)?;
         let mut artifacts = Vec::new();
@@ -176,7 +177,6 @@ pub fn render(spec: &Spec) -> Result<Vec<RenderedCluster>, BundleError> {
         }
         let reach = enclave_deploy::network::Reach { apps: apps.clone(), tier_subnets: tier_subnets(account) };
         // The secrets' stores, reader service accounts and ExternalSecrets (enclave-secrets).
-        let secrets = enclave_secrets::build(spec);
         let objects = enclave_secrets::render::render_cluster(&secrets, cluster.name.as_str());
         for store in &objects.stores {
             bundle.push(store)?;

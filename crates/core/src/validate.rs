@@ -448,7 +448,7 @@ fn check_secrets(spec: &Spec, index: usize, violations: &mut Vec<Violation>) {
                 path!("apps", index, "secrets", secret_index, "source", "file"),
                 "the path is empty",
             )),
-            _ => {}
+            SecretSource::Generate(_) | SecretSource::Env(_) | SecretSource::File(_) => {}
         }
         for (key_index, key) in secret.keys_or_default().iter().enumerate() {
             let key_at = path!("apps", index, "secrets", secret_index, "keys", key_index, "key");

@@ -230,17 +230,17 @@ impl Context<'_> {
         Ok(Some(out))
     }
 
-    fn secret_tags(&self) -> Result<Vec<Tag>> {
+    fn secret_tags(&self) -> Vec<Tag> {
         let after = self.step.after;
         let text = |name: &str| {
             after.and_then(|a| a.get(name)).map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_owned))
         };
-        Ok(vec![
+        vec![
             Tag::builder().key(STACK_TAG).value(&self.provider.stack).build(),
             Tag::builder().key(ADDRESS_TAG).value(self.step.address.to_string()).build(),
             Tag::builder().key(SOURCE_TAG).value(text("source").unwrap_or_default()).build(),
             Tag::builder().key(RECOVERY_TAG).value(text("recovery_days").unwrap_or_else(|| "7".to_owned())).build(),
-        ])
+        ]
     }
 
     async fn create_secret(&self) -> Result<String> {
@@ -285,7 +285,7 @@ impl Context<'_> {
             .kms_key_id(account_key_alias(&self.provider.stack))
             .secret_string(value.expose())
             .client_request_token(client_token(&self.provider.stack, self.step.address))
-            .set_tags(Some(self.secret_tags()?))
+            .set_tags(Some(self.secret_tags()))
             .send()
             .await
             .map_err(call_error("secretsmanager:CreateSecret"))?;
@@ -370,7 +370,7 @@ impl Context<'_> {
         if !created && (changed(before, after, "source") || changed(before, after, "recovery_days")) {
             sm.tag_resource()
                 .secret_id(arn)
-                .set_tags(Some(self.secret_tags()?))
+                .set_tags(Some(self.secret_tags()))
                 .send()
                 .await
                 .map_err(call_error("secretsmanager:TagResource"))?;

@@ -420,7 +420,8 @@ pub fn seal(secret: &Secret, certificate: &Certificate, options: &SealOptions) -
             return Err(SealError::NamespaceMismatch { secret: declared.clone(), given: given.clone() });
         }
         (None, Some(given)) => meta.namespace = Some(given.clone()),
-        _ => {}
+        // Declared and agreeing, or not given: the Secret's own namespace (or none) stands.
+        (Some(_), Some(_) | None) | (None, None) => {}
     }
     let namespace = meta.namespace.clone().unwrap_or_default();
     if namespace.is_empty() && scope != Scope::ClusterWide {

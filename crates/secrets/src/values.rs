@@ -135,15 +135,13 @@ pub fn resolve(
             let read = match &secret.source {
                 SecretSource::Generate(how) => Ok(generate(how.length, how.alphabet)),
                 SecretSource::Env(variable) => match env(variable) {
-                    None => Err((source.clone().key("env"), Problem::MissingEnv(variable.clone()))),
+                    None => Err((source.key("env"), Problem::MissingEnv(variable.clone()))),
                     Some(value) => value
                         .into_string()
                         .map(Secret::new)
-                        .map_err(|_| (source.clone().key("env"), Problem::EnvNotText(variable.clone()))),
+                        .map_err(|_| (source.key("env"), Problem::EnvNotText(variable.clone()))),
                 },
-                SecretSource::File(file) => {
-                    read_file(&config_dir.join(file)).map_err(|p| (source.clone().key("file"), p))
-                }
+                SecretSource::File(file) => read_file(&config_dir.join(file)).map_err(|p| (source.key("file"), p)),
             };
             let checked = read.and_then(|value| {
                 check(&value).map_err(|problem| (source.clone(), problem))?;

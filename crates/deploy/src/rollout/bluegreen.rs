@@ -468,7 +468,13 @@ impl Rollout {
             Step::Aborted { scale_down_at: Some(at) } if now >= at => {
                 self.step = Step::Aborted { scale_down_at: None };
             }
-            _ => {}
+            // Nothing else waits on the clock (scale-downs, done above, aside).
+            Step::Paused { pause: Pause::AutoPromotion { .. } | Pause::Promotion | Pause::Inconclusive { .. } }
+            | Step::ScaleDownDelay { .. }
+            | Step::Aborted { .. }
+            | Step::Healthy
+            | Step::Progressing
+            | Step::Analysis { .. } => {}
         }
     }
 }
