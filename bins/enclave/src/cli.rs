@@ -74,6 +74,12 @@ pub(crate) enum Command {
     /// Open a SealedSecret with the controller's private key (recovery; what `kubeseal
     /// --recovery-unseal` does): prints the Secret.
     Unseal(UnsealArgs),
+    /// Roll a new image of an app out blue-green on its cluster, analysed against the app's own
+    /// alert thresholds, with automatic rollback; the state lives in the cluster.
+    Rollout {
+        #[command(subcommand)]
+        command: RolloutCommand,
+    },
     /// Draw the organization's network: accounts, VPCs, AZs, tiers, NAT and endpoints.
     Diagram {
         #[command(flatten)]
@@ -258,6 +264,77 @@ pub(crate) enum DeployCommand {
 
 pub(crate) fn parse_scan_severity(value: &str) -> Result<enclave_deploy::severity::Severity, String> {
     value.parse().map_err(|error: enclave_deploy::severity::UnknownSeverity| error.to_string())
+}
+
+/// `enclave rollout` subcommands. Every one but `status` drives the rollout (this process is
+/// its controller while it runs) until it is stable, rolled back or waits for a person.
+#[derive(Debug, Subcommand)]
+pub(crate) enum RolloutCommand {
+    /// Start rolling out IMAGE (from the stack's registry) beside the running version.
+    Start {
+        #[command(flatten)]
+        rollout: RolloutArgs,
+        /// The new image: `<registry>/<app>:<tag>` or `@sha256:...`.
+        #[arg(long, value_name = "IMAGE")]
+        image: String,
+    },
+    /// Show the rollout: phase, both versions' readiness, analysis measurements, decisions.
+    Status {
+        #[command(flatten)]
+        rollout: RolloutArgs,
+        /// Keep showing it as it changes (until interrupted or settled).
+        #[arg(long)]
+        watch: bool,
+        /// Output format.
+        #[arg(long, short, value_enum, default_value_t = Output::Text)]
+        output: Output,
+    },
+    /// Switch traffic to the new version now (or re-run an inconclusive analysis).
+    Promote {
+        #[command(flatten)]
+        rollout: RolloutArgs,
+    },
+    /// Switch traffic back to the stable version and stop the rollout.
+    Abort {
+        #[command(flatten)]
+        rollout: RolloutArgs,
+    },
+    /// During a rollout, back to the stable version at once; after one, roll the previous
+    /// version out again.
+    Undo {
+        #[command(flatten)]
+        rollout: RolloutArgs,
+    },
+    /// Go on driving a rollout whose `enclave` process was stopped.
+    Resume {
+        #[command(flatten)]
+        rollout: RolloutArgs,
+    },
+}
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct RolloutArgs {
+    #[command(flatten)]
+    pub(crate) spec: SpecArgs,
+    /// The app.
+    #[arg(long, value_name = "NAME")]
+    pub(crate) app: String,
+    /// Kubeconfig file (else `KUBECONFIG`, else `~/.kube/config`, else in-cluster).
+    #[arg(long, value_name = "FILE")]
+    pub(crate) kubeconfig: Option<PathBuf>,
+    /// Kubeconfig context (else its current one).
+    #[arg(long, value_name = "NAME")]
+    pub(crate) context: Option<String>,
+    /// Prometheus's URL; else through the API server's proxy to
+    /// `monitoring/prometheus-operated:9090`.
+    #[arg(long, value_name = "URL")]
+    pub(crate) prometheus_url: Option<String>,
+    /// Return once the step is recorded, without driving the rollout.
+    #[arg(long)]
+    pub(crate) no_wait: bool,
+    /// Give up driving after this many seconds (the rollout stays where it is; `resume` goes on).
+    #[arg(long, value_name = "SECONDS", default_value_t = 1800)]
+    pub(crate) timeout: u64,
 }
 
 #[derive(Debug, clap::Args)]

@@ -17,6 +17,8 @@ mod cli;
 mod commands;
 mod offline;
 mod output;
+#[cfg(feature = "cluster")]
+mod rollout;
 mod scaling;
 mod seal;
 
@@ -110,6 +112,12 @@ fn run(command: Command) -> Result<(), Failure> {
         ),
         Command::Seal(args) => seal::seal(&args),
         Command::Unseal(args) => seal::unseal(&args),
+        #[cfg(feature = "cluster")]
+        Command::Rollout { command } => rollout::run(command),
+        #[cfg(not(feature = "cluster"))]
+        Command::Rollout { .. } => Err(Failure::Usage(anyhow::anyhow!(
+            "this enclave was built without the `cluster` feature; `rollout` needs it"
+        ))),
         Command::Diagram { spec, format, out } => offline::diagram(&spec, format, out.as_deref()),
         Command::Schema => {
             output::print_json(&schemars::schema_for!(enclave_core::Spec));

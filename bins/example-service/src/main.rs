@@ -10,10 +10,12 @@
 //! - `--database-down`, `--database-fails-after SECONDS`, or (with `--admin`)
 //!   `POST /admin/database/{down,up}` make the database fail, so the alert, the readiness
 //!   probe and the breaker can be watched reacting.
+//! - `--bug-percent N` (or `POST /admin/bug/{N}`) makes N% of lookups fail with 500 while
+//!   readiness stays up: a bad release, for the rollout's analysis to catch.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
 use std::time::Duration;
 
 use axum::Router;
@@ -45,7 +47,11 @@ struct Args {
     /// Make the database fail this many seconds after start.
     #[arg(long, value_name = "SECONDS")]
     database_fails_after: Option<u64>,
-    /// Enable `POST /admin/database/{down,up}`.
+    /// A release with a bug: this percentage of order lookups fails with 500 while the
+    /// dependencies, and so readiness, stay healthy (what a rollout's analysis must catch).
+    #[arg(long, value_name = "PERCENT", default_value_t = 0, value_parser = clap::value_parser!(u8).range(0..=100))]
+    bug_percent: u8,
+    /// Enable `POST /admin/database/{down,up}` and `POST /admin/bug/{percent}`.
     #[arg(long)]
     admin: bool,
     /// How often dependency checks run in the background, seconds.
@@ -142,11 +148,19 @@ struct AppState {
     orders: OrdersService,
     database: Arc<Database>,
     business: BusinessMetrics,
+    /// The injected bug: the percentage of lookups that fail, and the lookups so far.
+    bug: Arc<(AtomicU8, AtomicU64)>,
 }
 
 #[tracing::instrument(skip(state))]
 async fn get_order(State(state): State<AppState>, Path(id): Path<u64>) -> impl IntoResponse {
     let began = std::time::Instant::now();
+    let (percent, count) = &*state.bug;
+    // Spread evenly: of every 100 lookups, the first `percent` fail.
+    if count.fetch_add(1, Ordering::Relaxed) % 100 < u64::from(percent.load(Ordering::Relaxed)) {
+        state.business.jobs_processed("order_lookup", "failed");
+        return (StatusCode::INTERNAL_SERVER_ERROR, Json(serde_json::json!({"error": "injected bug"})));
+    }
     let mut orders = state.orders.clone();
     let result = match orders.ready().await {
         Ok(service) => service.call(id).await,
@@ -174,6 +188,15 @@ async fn set_database(State(state): State<AppState>, Path(target): Path<String>)
     };
     state.database.down.store(down, Ordering::SeqCst);
     tracing::warn!(database_down = down, "database switched by the admin endpoint");
+    (StatusCode::OK, "ok\n")
+}
+
+async fn set_bug(State(state): State<AppState>, Path(percent): Path<u8>) -> impl IntoResponse {
+    if percent > 100 {
+        return (StatusCode::BAD_REQUEST, "a percentage: 0 to 100\n");
+    }
+    state.bug.0.store(percent, Ordering::SeqCst);
+    tracing::warn!(bug_percent = percent, "bug switched by the admin endpoint");
     (StatusCode::OK, "ok\n")
 }
 
@@ -215,12 +238,18 @@ async fn main() -> anyhow::Result<()> {
         orders: orders_service(database.clone(), breaker),
         database: database.clone(),
         business: metrics.business(),
+        bug: Arc::new((AtomicU8::new(args.bug_percent), AtomicU64::new(0))),
     };
     let red = RedLayer::new(metrics.http());
     let app = Router::new().route("/orders/{id}", get(get_order)).with_state(state.clone()).layer(red);
     let mut internal = health.router().merge(metrics.build().router());
     if args.admin {
-        internal = internal.merge(Router::new().route("/admin/database/{state}", post(set_database)).with_state(state));
+        internal = internal.merge(
+            Router::new()
+                .route("/admin/database/{state}", post(set_database))
+                .route("/admin/bug/{percent}", post(set_bug))
+                .with_state(state),
+        );
     }
     let internal_listener = tokio::net::TcpListener::bind(args.internal_listen).await?;
 

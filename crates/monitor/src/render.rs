@@ -101,7 +101,11 @@ pub fn analysis_queries(app: &AppSpec, pod_regex: &str) -> Vec<(String, String, 
     vec![
         (
             "error-rate".to_owned(),
-            format!("sum({})", error_rate_expr(&selector, "namespace")),
+            // No 5xx series at all is a rate of 0 while requests arrive (no requests: no data).
+            format!(
+                "sum({}) or (0 * sum(rate(http_requests_total{{{selector}}}[5m])))",
+                error_rate_expr(&selector, "namespace")
+            ),
             t.error_rate_percent / 100.0,
         ),
         ("latency-p95".to_owned(), format!("max({})", latency_p95_expr(&selector, "namespace")), t.latency_p95_seconds),

@@ -84,14 +84,34 @@ impl fmt::Display for Condition {
     }
 }
 
-/// One metric of an analysis: a Prometheus query measured `count` times, `interval_seconds`
-/// apart, each result judged by its conditions.
+/// Where a metric's numbers come from.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Provider {
+    /// A PromQL query whose result is one number.
+    Prometheus(String),
+    /// The health gate: this path of the app's readiness endpoint, called through the preview
+    /// Service (which selects the new version): 1 when it answers 2xx, 0 otherwise.
+    Readiness(String),
+}
+
+impl fmt::Display for Provider {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Provider::Prometheus(query) => write!(f, "prometheus: {query}"),
+            Provider::Readiness(path) => write!(f, "readiness: GET {path}"),
+        }
+    }
+}
+
+/// One metric of an analysis: a Prometheus query (or the health gate) measured `count` times,
+/// `interval_seconds` apart, each result judged by its conditions.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Metric {
     /// Name (`error-rate`).
     pub name: String,
-    /// The PromQL query; its result is one number.
-    pub query: String,
+    /// Where its numbers come from.
+    pub provider: Provider,
     /// Seconds between measurements.
     pub interval_seconds: u64,
     /// How many measurements complete the metric; `None`: until it fails or the run ends.
@@ -123,6 +143,9 @@ pub enum Measurement {
 pub struct MetricState {
     /// Each measurement with its phase, oldest first.
     pub measurements: Vec<(Measurement, Phase)>,
+    /// When the latest was taken (seconds; the next is due an interval later).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_at: Option<u64>,
 }
 
 impl MetricState {
@@ -263,7 +286,7 @@ mod tests {
     fn metric(success: Option<Condition>, failure: Option<Condition>) -> Metric {
         Metric {
             name: "error-rate".into(),
-            query: "x".into(),
+            provider: Provider::Prometheus("x".into()),
             interval_seconds: 30,
             count: Some(3),
             success,

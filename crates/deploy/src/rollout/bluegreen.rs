@@ -12,7 +12,7 @@
 //! abort delay; an inconclusive one pauses for a person. A newer image while a rollout runs
 //! replaces the one in flight (the newer wins); the stable image again rolls back at once.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
@@ -187,6 +187,15 @@ pub struct Rollout {
     /// Revisions to scale down, each at its deadline (seconds).
     #[serde(default)]
     pub scale_downs: BTreeMap<String, u64>,
+    /// The revisions scaled up (what the actions so far left running).
+    #[serde(default)]
+    pub up: BTreeSet<String>,
+    /// When the current step began (seconds): analyses measure from here.
+    #[serde(default)]
+    pub since: u64,
+    /// The stable revision before the current one (what `undo` rolls out again).
+    #[serde(default)]
+    pub previous: Option<String>,
 }
 
 impl Rollout {
@@ -201,6 +210,9 @@ impl Rollout {
             analysis: BTreeMap::new(),
             decisions: Vec::new(),
             scale_downs: BTreeMap::new(),
+            up: BTreeSet::from([revision.to_owned()]),
+            since: 0,
+            previous: None,
         }
     }
 
@@ -219,6 +231,26 @@ impl Rollout {
 
     /// Handles `event` at time `now` (seconds): the new state, and what to do.
     pub fn handle(&mut self, strategy: &Strategy, event: Event, now: u64) -> Vec<Action> {
+        let before = self.step.clone();
+        let actions = self.decide_on(strategy, event, now);
+        for action in &actions {
+            match action {
+                Action::ScaleUp(revision) => {
+                    self.up.insert(revision.clone());
+                }
+                Action::ScaleDown(revision) => {
+                    self.up.remove(revision);
+                }
+                Action::Preview(_) | Action::Activate(_) => {}
+            }
+        }
+        if self.step != before {
+            self.since = now;
+        }
+        actions
+    }
+
+    fn decide_on(&mut self, strategy: &Strategy, event: Event, now: u64) -> Vec<Action> {
         let mut actions = Vec::new();
         match event {
             Event::Image(revision) => self.image(strategy, revision, now, &mut actions),
@@ -343,6 +375,7 @@ impl Rollout {
     /// Green is stable; blue goes after the delay.
     fn complete(&mut self, strategy: &Strategy, now: u64) {
         let blue = std::mem::replace(&mut self.stable, self.desired.clone());
+        self.previous = Some(blue.clone());
         match self.schedule_scale_down(&blue, strategy.scale_down_delay_seconds, now) {
             Some(until) => {
                 let why = format!("{blue} scaled down at {until} s ({} s delay)", strategy.scale_down_delay_seconds);
@@ -402,7 +435,9 @@ impl Rollout {
             Stage::PostPromotion => &strategy.post_promotion,
         };
         let Some(metric) = metrics.iter().find(|m| m.name == name) else { return };
-        metric.record(self.analysis.entry(name.to_owned()).or_default(), measurement);
+        let state = self.analysis.entry(name.to_owned()).or_default();
+        metric.record(state, measurement);
+        state.last_at = Some(now);
         let phases: Vec<(Phase, String)> = metrics
             .iter()
             .map(|m| {
@@ -488,13 +523,13 @@ fn stage_name(stage: Stage) -> &'static str {
 
 #[cfg(test)]
 mod tests {
-    use super::super::analysis::{Condition, DEFAULT_CONSECUTIVE_ERROR_LIMIT};
+    use super::super::analysis::{Condition, DEFAULT_CONSECUTIVE_ERROR_LIMIT, Provider};
     use super::*;
 
     fn error_rate(failure_limit: u32) -> Metric {
         Metric {
             name: "error-rate".into(),
-            query: "sum(rate(errors[1m])) / sum(rate(requests[1m]))".into(),
+            provider: Provider::Prometheus("sum(rate(errors[1m])) / sum(rate(requests[1m]))".into()),
             interval_seconds: 30,
             count: Some(3),
             success: Some(Condition::AtMost(0.05)),
@@ -544,6 +579,29 @@ mod tests {
         assert_eq!(rollout.handle(&strategy, Event::Tick, 220), [Action::ScaleDown("v1".into())]);
         assert_eq!(rollout.step, Step::Healthy);
         assert_eq!((rollout.active.as_str(), rollout.preview.as_str()), ("v2", "v2"));
+    }
+
+    #[test]
+    fn the_state_tracks_what_runs_when_each_step_began_and_what_undo_goes_back_to() {
+        let strategy = Strategy { pre_promotion: vec![error_rate(0)], ..Strategy::default() };
+        let mut rollout = Rollout::new("v1");
+        assert_eq!(rollout.up.iter().collect::<Vec<_>>(), ["v1"]);
+        rollout.handle(&strategy, Event::Image("v2".into()), 7);
+        assert_eq!((rollout.up.len(), rollout.since), (2, 7), "green scaled up beside blue");
+        available(&mut rollout, &strategy, "v2", 12);
+        assert_eq!(rollout.since, 12, "the analysis measures from when it began");
+        assert!(rollout.handle(&strategy, Event::Tick, 13).is_empty());
+        assert_eq!(rollout.since, 12, "a tick that changes nothing keeps the step's start");
+        for now in [20, 21] {
+            measure(&mut rollout, &strategy, Stage::PrePromotion, 0.0, now);
+            assert_eq!(rollout.analysis["error-rate"].last_at, Some(now));
+        }
+        measure(&mut rollout, &strategy, Stage::PrePromotion, 0.0, 22);
+        assert_eq!((rollout.previous.as_deref(), rollout.stable.as_str()), (Some("v1"), "v2"));
+        rollout.handle(&strategy, Event::Tick, 52);
+        assert_eq!(rollout.up.iter().collect::<Vec<_>>(), ["v2"], "blue went after its delay");
+        let json = serde_json::to_string(&rollout).expect("serialisable");
+        assert_eq!(serde_json::from_str::<Rollout>(&json).expect("readable"), rollout, "resumable from the cluster");
     }
 
     #[test]

@@ -1,0 +1,255 @@
+//! `enclave rollout`: blue-green rollouts of an app on its cluster, driven by this process
+//! (`enclave_deploy::rollout::cluster`), from the spec's `rollout` block and the app's alert
+//! thresholds.
+
+use std::io::Write;
+use std::time::Duration;
+
+use anyhow::Context;
+use enclave_core::names::METRICS_PORT_NAME;
+use enclave_deploy::rollout::bluegreen::{Event, Pause, Rollout, Step};
+use enclave_deploy::rollout::cluster::{self, Driver, Prometheus, Status, Target, revision_hash, settled};
+use enclave_deploy::rollout::{REVISION_PLACEHOLDER, check_image, strategy};
+
+use crate::cli::{Output, RolloutArgs, RolloutCommand};
+use crate::{Failure, load, usage_error};
+
+/// What a command does to the rollout before driving it.
+enum Intent {
+    Start(String),
+    Promote,
+    Abort,
+    Undo,
+    Resume,
+}
+
+pub(crate) fn run(command: RolloutCommand) -> Result<(), Failure> {
+    let (args, intent, status) = match command {
+        RolloutCommand::Start { rollout, image } => (rollout, Some(Intent::Start(image)), None),
+        RolloutCommand::Promote { rollout } => (rollout, Some(Intent::Promote), None),
+        RolloutCommand::Abort { rollout } => (rollout, Some(Intent::Abort), None),
+        RolloutCommand::Undo { rollout } => (rollout, Some(Intent::Undo), None),
+        RolloutCommand::Resume { rollout } => (rollout, Some(Intent::Resume), None),
+        RolloutCommand::Status { rollout, watch, output } => (rollout, None, Some((watch, output))),
+    };
+    let output = status.map_or(Output::Text, |(_, output)| output);
+    let (loaded, model) = load(&args.spec, output)?;
+    let spec = &loaded.spec;
+    let Some(app) = spec.apps.iter().find(|app| app.name.as_str() == args.app) else {
+        let known: Vec<&str> = spec.apps.iter().map(|app| app.name.as_str()).collect();
+        let hint = enclave_core::config::suggestion(&args.app, &known)
+            .map(|best| format!(" (did you mean {best}?)"))
+            .unwrap_or_default();
+        return Err(usage_error(format!("no app named `{}` in the spec{hint}", args.app), output));
+    };
+    if let Some(Intent::Start(image)) = &intent {
+        let registry = enclave::platform::deploy_model(spec, &model).registry;
+        check_image(registry.as_ref(), app.name.as_str(), image)
+            .map_err(|why| usage_error(format!("`--image` for {}: {why}", app.name), output))?;
+    }
+    let pods = format!("{}-{REVISION_PLACEHOLDER}-.*", app.name);
+    let readiness = enclave_monitor::render::probes(app).2.http_get.and_then(|g| g.path).unwrap_or_default();
+    let target = Target {
+        app: app.name.to_string(),
+        namespace: app.namespace().to_string(),
+        health_port: (METRICS_PORT_NAME.to_owned(), app.monitoring.port),
+        strategy: strategy(&app.rollout, &enclave_monitor::render::analysis_queries(app, &pods), &readiness),
+    };
+    let prometheus = match &args.prometheus_url {
+        Some(url) => Prometheus::Url(url.clone()),
+        None => Prometheus::Service {
+            namespace: "monitoring".into(),
+            name: "prometheus-operated".into(),
+            port: "9090".into(),
+        },
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| Failure::Runtime(e.into()))?;
+    runtime.block_on(async {
+        let client = client(&args).await.map_err(Failure::Runtime)?;
+        let driver = Driver::new(client, target, prometheus);
+        match (intent, status) {
+            (Some(intent), _) => drive(&driver, intent, &args).await,
+            (None, Some((watch, output))) => show(&driver, watch, output).await,
+            (None, None) => Ok(()),
+        }
+    })
+}
+
+async fn client(args: &RolloutArgs) -> anyhow::Result<kube::Client> {
+    let options = kube::config::KubeConfigOptions { context: args.context.clone(), ..Default::default() };
+    let config = match &args.kubeconfig {
+        Some(path) => {
+            let kubeconfig = kube::config::Kubeconfig::read_from(path)
+                .with_context(|| format!("cannot read the kubeconfig {}", path.display()))?;
+            kube::Config::from_custom_kubeconfig(kubeconfig, &options).await?
+        }
+        None if args.context.is_some() => kube::Config::from_kubeconfig(&options).await?,
+        None => kube::Config::infer().await.context("no cluster to talk to (no kubeconfig, not in a cluster)")?,
+    };
+    kube::Client::try_from(config).context("cannot make a Kubernetes client")
+}
+
+fn failure(error: cluster::Error) -> Failure {
+    match error {
+        // The cluster lacks what the spec promised, or its Deployment cannot roll out: the
+        // user's input, exit 2.
+        error @ (cluster::Error::NoReadinessProbe { .. } | cluster::Error::NotDeployed { .. }) => {
+            Failure::Usage(error.into())
+        }
+        other => Failure::Runtime(other.into()),
+    }
+}
+
+async fn drive(driver: &Driver, intent: Intent, args: &RolloutArgs) -> Result<(), Failure> {
+    driver.template().await.map_err(failure)?;
+    let event = match intent {
+        Intent::Start(image) => Some(Event::Image(image)),
+        Intent::Promote => Some(Event::Promote),
+        Intent::Abort => Some(Event::Abort),
+        Intent::Undo => {
+            let Some((rollout, _)) = driver.load().await.map_err(failure)? else {
+                return Err(Failure::Usage(anyhow::anyhow!("no rollout of {} yet: nothing to undo", args.app)));
+            };
+            let back = if rollout.desired != rollout.stable { Some(rollout.stable) } else { rollout.previous };
+            let Some(back) = back else {
+                return Err(Failure::Usage(anyhow::anyhow!("{} has no previous version to go back to", args.app)));
+            };
+            Some(Event::Image(back))
+        }
+        Intent::Resume => None,
+    };
+    // Decisions already made before this command are not printed again.
+    let mut shown = driver.load().await.map_err(failure)?.map_or(0, |(r, _)| r.decisions.len());
+    let started = std::time::Instant::now();
+    let mut print = |rollout: &Rollout| {
+        let mut out = anstream::stdout().lock();
+        for decision in rollout.decisions.iter().skip(shown) {
+            let _ = writeln!(out, "[{:>4}s] {}: {}", started.elapsed().as_secs(), decision.what, decision.why);
+        }
+        shown = rollout.decisions.len();
+    };
+    if let Some(event) = event {
+        let rollout = driver.submit(event).await.map_err(failure)?;
+        print(&rollout);
+    }
+    if args.no_wait {
+        return Ok(());
+    }
+    let rollout = driver.drive(Duration::from_secs(args.timeout), &mut print).await.map_err(failure)?;
+    print(&rollout);
+    conclude(&rollout, &args.app)
+}
+
+/// Exit 0 when stable or waiting for a promotion, 3 when rolled back or inconclusive, 1 when
+/// the time ran out first.
+fn conclude(rollout: &Rollout, app: &str) -> Result<(), Failure> {
+    let mut out = anstream::stdout().lock();
+    match &rollout.step {
+        Step::Healthy => {
+            let _ = writeln!(out, "{app}: {} serves", rollout.stable);
+            Ok(())
+        }
+        Step::Paused { pause: Pause::Promotion } => {
+            let _ = writeln!(out, "{app}: {} waits for `enclave rollout promote`", rollout.desired);
+            Ok(())
+        }
+        Step::Aborted { .. } => {
+            let _ = writeln!(out, "{app}: rolled back; {} serves", rollout.stable);
+            Err(Failure::Findings)
+        }
+        Step::Paused { pause: Pause::Inconclusive { .. } } => {
+            let _ =
+                writeln!(out, "{app}: analysis inconclusive: `enclave rollout promote` re-runs it, `abort` rolls back");
+            Err(Failure::Findings)
+        }
+        Step::Progressing
+        | Step::Analysis { .. }
+        | Step::ScaleDownDelay { .. }
+        | Step::Paused { pause: Pause::AutoPromotion { .. } } => Err(Failure::Runtime(anyhow::anyhow!(
+            "{app}: still rolling out when the time ran out; `enclave rollout resume --app {app}` goes on"
+        ))),
+    }
+}
+
+async fn show(driver: &Driver, watch: bool, output: Output) -> Result<(), Failure> {
+    let mut last = None;
+    loop {
+        let Some(status) = driver.status().await.map_err(failure)? else {
+            return Err(Failure::Usage(anyhow::anyhow!(
+                "no rollout of this app yet: `enclave rollout start` begins one"
+            )));
+        };
+        let text = match output {
+            Output::Json => serde_json::to_string_pretty(&status).map_err(|e| Failure::Runtime(e.into()))?,
+            Output::Text => render(&status),
+        };
+        if last.as_ref() != Some(&text) {
+            let _ = writeln!(anstream::stdout().lock(), "{text}");
+            last = Some(text);
+        }
+        if !watch || settled(&status.rollout) {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+/// The text view of `status`.
+pub(crate) fn render(status: &Status) -> String {
+    let rollout = &status.rollout;
+    let phase = match &rollout.step {
+        Step::Healthy => "Healthy".to_owned(),
+        Step::Progressing => "Progressing: the new version scales up".to_owned(),
+        Step::Analysis { stage } => {
+            format!("Analysis ({})", serde_json::to_value(stage).unwrap_or_default().as_str().unwrap_or(""))
+        }
+        Step::Paused { pause } => format!(
+            "Paused ({})",
+            serde_json::to_value(pause).ok().and_then(|p| p["reason"].as_str().map(str::to_owned)).unwrap_or_default()
+        ),
+        Step::ScaleDownDelay { until } => format!("Promoted: the previous version goes at {until}"),
+        Step::Aborted { .. } => "Aborted: rolled back".to_owned(),
+    };
+    let mut lines = vec![format!("Phase:    {phase}")];
+    let mut revision = |role: &str, image: &str| {
+        let hash = revision_hash(image);
+        let found = status.revisions.iter().find(|r| r.image == image);
+        let ready = found.map_or("not deployed".to_owned(), |r| format!("{}/{} ready", r.ready, r.wanted));
+        let mut serving = Vec::new();
+        if status.active_selects.as_deref() == Some(image) {
+            serving.push("active");
+        }
+        if status.preview_selects.as_deref() == Some(image) {
+            serving.push("preview");
+        }
+        let serving = if serving.is_empty() { String::new() } else { format!("  <- {}", serving.join(", ")) };
+        lines.push(format!("{role:<9} {image} ({hash})  {ready}{serving}"));
+    };
+    revision("Stable:", &rollout.stable);
+    if rollout.desired != rollout.stable {
+        revision("New:", &rollout.desired);
+    }
+    if !rollout.analysis.is_empty() {
+        lines.push("Analysis:".to_owned());
+        for (name, state) in &rollout.analysis {
+            let values: Vec<String> = state
+                .measurements
+                .iter()
+                .map(|(m, phase)| match m {
+                    enclave_deploy::rollout::analysis::Measurement::Value(v) => format!("{v:.4} {phase}"),
+                    enclave_deploy::rollout::analysis::Measurement::Error(why) => format!("error ({why})"),
+                })
+                .collect();
+            lines.push(format!("  {name:<12} {}", values.join(", ")));
+        }
+    }
+    lines.push("Decisions:".to_owned());
+    for decision in rollout.decisions.iter().rev().take(8).rev() {
+        lines.push(format!("  {}: {}", decision.what, decision.why));
+    }
+    lines.join("\n")
+}
