@@ -279,6 +279,7 @@ pub(crate) enum RolloutCommand {
         image: String,
     },
     /// Show the rollout: phase, both versions' readiness, analysis measurements, decisions.
+    /// Exit 3 when it was rolled back, is inconclusive, or the serving version lacks ready Pods.
     Status {
         #[command(flatten)]
         rollout: RolloutArgs,

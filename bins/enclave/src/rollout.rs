@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use enclave_core::names::METRICS_PORT_NAME;
+use enclave_deploy::rollout::analysis::Measurement;
 use enclave_deploy::rollout::bluegreen::{Event, Pause, Rollout, Step};
 use enclave_deploy::rollout::cluster::{self, Driver, Prometheus, Status, Target, revision_hash, settled};
 use enclave_deploy::rollout::{REVISION_PLACEHOLDER, check_image, strategy};
@@ -42,11 +43,13 @@ pub(crate) fn run(command: RolloutCommand) -> Result<(), Failure> {
             .unwrap_or_default();
         return Err(usage_error(format!("no app named `{}` in the spec{hint}", args.app), output));
     };
+    let registry = enclave::platform::deploy_model(spec, &model).registry;
     if let Some(Intent::Start(image)) = &intent {
-        let registry = enclave::platform::deploy_model(spec, &model).registry;
         check_image(registry.as_ref(), app.name.as_str(), image)
             .map_err(|why| usage_error(format!("`--image` for {}: {why}", app.name), output))?;
     }
+    // Images print without the registry host, which every one of them shares.
+    let short = Short(registry.map(|r| format!("{}/", r.host)).unwrap_or_default());
     let pods = format!("{}-{REVISION_PLACEHOLDER}-.*", app.name);
     let readiness = enclave_monitor::render::probes(app).2.http_get.and_then(|g| g.path).unwrap_or_default();
     let target = Target {
@@ -72,8 +75,8 @@ pub(crate) fn run(command: RolloutCommand) -> Result<(), Failure> {
         let client = client(&args).await.map_err(Failure::Runtime)?;
         let driver = Driver::new(client, target, prometheus);
         match (intent, status) {
-            (Some(intent), _) => drive(&driver, intent, &args).await,
-            (None, Some((watch, output))) => show(&driver, watch, output).await,
+            (Some(intent), _) => drive(&driver, intent, &args, &short).await,
+            (None, Some((watch, output))) => show(&driver, watch, output, &short).await,
             (None, None) => Ok(()),
         }
     })
@@ -104,7 +107,16 @@ fn failure(error: cluster::Error) -> Failure {
     }
 }
 
-async fn drive(driver: &Driver, intent: Intent, args: &RolloutArgs) -> Result<(), Failure> {
+/// Shortens texts for people: the registry host (this prefix) is dropped from image names.
+struct Short(String);
+
+impl Short {
+    fn text(&self, text: &str) -> String {
+        if self.0.is_empty() { text.to_owned() } else { text.replace(&self.0, "") }
+    }
+}
+
+async fn drive(driver: &Driver, intent: Intent, args: &RolloutArgs, short: &Short) -> Result<(), Failure> {
     driver.template().await.map_err(failure)?;
     let event = match intent {
         Intent::Start(image) => Some(Event::Image(image)),
@@ -128,7 +140,8 @@ async fn drive(driver: &Driver, intent: Intent, args: &RolloutArgs) -> Result<()
     let mut print = |rollout: &Rollout| {
         let mut out = anstream::stdout().lock();
         for decision in rollout.decisions.iter().skip(shown) {
-            let _ = writeln!(out, "[{:>4}s] {}: {}", started.elapsed().as_secs(), decision.what, decision.why);
+            let line = format!("{}: {}", decision.what, decision.why);
+            let _ = writeln!(out, "[{:>4}s] {}", started.elapsed().as_secs(), short.text(&line));
         }
         shown = rollout.decisions.len();
     };
@@ -141,24 +154,24 @@ async fn drive(driver: &Driver, intent: Intent, args: &RolloutArgs) -> Result<()
     }
     let rollout = driver.drive(Duration::from_secs(args.timeout), &mut print).await.map_err(failure)?;
     print(&rollout);
-    conclude(&rollout, &args.app)
+    conclude(&rollout, &args.app, short)
 }
 
 /// Exit 0 when stable or waiting for a promotion, 3 when rolled back or inconclusive, 1 when
 /// the time ran out first.
-fn conclude(rollout: &Rollout, app: &str) -> Result<(), Failure> {
+fn conclude(rollout: &Rollout, app: &str, short: &Short) -> Result<(), Failure> {
     let mut out = anstream::stdout().lock();
     match &rollout.step {
         Step::Healthy => {
-            let _ = writeln!(out, "{app}: {} serves", rollout.stable);
+            let _ = writeln!(out, "{app}: {} serves", short.text(&rollout.stable));
             Ok(())
         }
         Step::Paused { pause: Pause::Promotion } => {
-            let _ = writeln!(out, "{app}: {} waits for `enclave rollout promote`", rollout.desired);
+            let _ = writeln!(out, "{app}: {} waits for `enclave rollout promote`", short.text(&rollout.desired));
             Ok(())
         }
         Step::Aborted { .. } => {
-            let _ = writeln!(out, "{app}: rolled back; {} serves", rollout.stable);
+            let _ = writeln!(out, "{app}: rolled back; {} serves", short.text(&rollout.stable));
             Err(Failure::Findings)
         }
         Step::Paused { pause: Pause::Inconclusive { .. } } => {
@@ -175,7 +188,7 @@ fn conclude(rollout: &Rollout, app: &str) -> Result<(), Failure> {
     }
 }
 
-async fn show(driver: &Driver, watch: bool, output: Output) -> Result<(), Failure> {
+async fn show(driver: &Driver, watch: bool, output: Output, short: &Short) -> Result<(), Failure> {
     let mut last = None;
     loop {
         let Some(status) = driver.status().await.map_err(failure)? else {
@@ -185,16 +198,37 @@ async fn show(driver: &Driver, watch: bool, output: Output) -> Result<(), Failur
         };
         let text = match output {
             Output::Json => serde_json::to_string_pretty(&status).map_err(|e| Failure::Runtime(e.into()))?,
-            Output::Text => render(&status),
+            Output::Text => short.text(&render(&status)),
         };
         if last.as_ref() != Some(&text) {
             let _ = writeln!(anstream::stdout().lock(), "{text}");
             last = Some(text);
         }
         if !watch || settled(&status.rollout) {
-            return Ok(());
+            return healthy(&status);
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+/// `status`'s verdict, like `kubectl rollout status`: exit 3 when the rollout was rolled back
+/// or is inconclusive, or the version the active Service selects lacks ready Pods.
+fn healthy(status: &Status) -> Result<(), Failure> {
+    let serving = status.active_selects.as_ref().and_then(|image| status.revisions.iter().find(|r| &r.image == image));
+    let ready = serving.is_some_and(|r| r.wanted > 0 && r.ready >= r.wanted);
+    match &status.rollout.step {
+        Step::Aborted { .. } | Step::Paused { pause: Pause::Inconclusive { .. } } => Err(Failure::Findings),
+        Step::Healthy
+        | Step::Progressing
+        | Step::Analysis { .. }
+        | Step::Paused { pause: Pause::Promotion | Pause::AutoPromotion { .. } }
+        | Step::ScaleDownDelay { .. } => {
+            if ready {
+                Ok(())
+            } else {
+                Err(Failure::Findings)
+            }
+        }
     }
 }
 
@@ -218,7 +252,11 @@ pub(crate) fn render(status: &Status) -> String {
     let mut revision = |role: &str, image: &str| {
         let hash = revision_hash(image);
         let found = status.revisions.iter().find(|r| r.image == image);
-        let ready = found.map_or("not deployed".to_owned(), |r| format!("{}/{} ready", r.ready, r.wanted));
+        let ready = match found {
+            None => "not deployed".to_owned(),
+            Some(r) if r.wanted == 0 => "scaled down".to_owned(),
+            Some(r) => format!("{}/{} ready", r.ready, r.wanted),
+        };
         let mut serving = Vec::new();
         if status.active_selects.as_deref() == Some(image) {
             serving.push("active");
@@ -236,13 +274,21 @@ pub(crate) fn render(status: &Status) -> String {
     if !rollout.analysis.is_empty() {
         lines.push("Analysis:".to_owned());
         for (name, state) in &rollout.analysis {
-            let values: Vec<String> = state
-                .measurements
-                .iter()
-                .map(|(m, phase)| match m {
-                    enclave_deploy::rollout::analysis::Measurement::Value(v) => format!("{v:.4} {phase}"),
-                    enclave_deploy::rollout::analysis::Measurement::Error(why) => format!("error ({why})"),
-                })
+            // Repeats fold: `error (no data ...) x7`.
+            let mut values: Vec<(String, usize)> = Vec::new();
+            for (measurement, phase) in &state.measurements {
+                let shown = match measurement {
+                    Measurement::Value(v) => format!("{v:.4} {phase}"),
+                    Measurement::Error(why) => format!("error ({why})"),
+                };
+                match values.last_mut() {
+                    Some((last, count)) if *last == shown => *count += 1,
+                    Some(_) | None => values.push((shown, 1)),
+                }
+            }
+            let values: Vec<String> = values
+                .into_iter()
+                .map(|(shown, count)| if count > 1 { format!("{shown} x{count}") } else { shown })
                 .collect();
             lines.push(format!("  {name:<12} {}", values.join(", ")));
         }

@@ -300,6 +300,10 @@ async fn a_healthy_version_is_analysed_promoted_and_the_old_one_scaled_down() {
     let status = cluster.run(&["status"]).await;
     let shown = text(&status);
     assert!(status.status.success() && shown.contains("Phase:    Healthy") && shown.contains("<- active"), "{shown}");
+    let json = cluster.run(&["status", "--output", "json"]).await;
+    let json: Value = serde_json::from_slice(&json.stdout).expect("status as JSON");
+    assert_eq!(json["active_selects"], image("1.1"));
+    assert_eq!(json["rollout"]["step"]["phase"], "healthy");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -321,6 +325,11 @@ async fn a_version_failing_its_pre_promotion_analysis_never_gets_traffic() {
     assert!(!green_served, "no request through the active Service reached green");
     assert_eq!(cluster.fake.gaps().len(), 0, "{:?}", cluster.fake.gaps());
     assert_eq!(cluster.replicas(&image("1.2")), Some(0), "green scaled down after the abort delay");
+    let status = cluster.run(&["status"]).await;
+    let view = text(&status);
+    assert_eq!(status.status.code(), Some(3), "status says the rollout was rolled back: {view}");
+    assert!(view.contains("Phase:    Aborted") && view.contains("error-rate") && view.contains("failed"), "{view}");
+    eprintln!("$ enclave rollout start ...\n{shown}\n$ enclave rollout status ...\n{view}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -156,8 +156,9 @@ struct AppState {
 async fn get_order(State(state): State<AppState>, Path(id): Path<u64>) -> impl IntoResponse {
     let began = std::time::Instant::now();
     let (percent, count) = &*state.bug;
-    // Spread evenly: of every 100 lookups, the first `percent` fail.
-    if count.fetch_add(1, Ordering::Relaxed) % 100 < u64::from(percent.load(Ordering::Relaxed)) {
+    // Spread evenly: lookup i fails when i * percent / 100 steps up (every other one at 50).
+    let (i, p) = (count.fetch_add(1, Ordering::Relaxed), u64::from(percent.load(Ordering::Relaxed)));
+    if i * p / 100 != (i + 1) * p / 100 {
         state.business.jobs_processed("order_lookup", "failed");
         return (StatusCode::INTERNAL_SERVER_ERROR, Json(serde_json::json!({"error": "injected bug"})));
     }

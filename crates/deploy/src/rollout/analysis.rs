@@ -227,14 +227,23 @@ impl Metric {
     /// Why the metric is in `phase`, with the measured values: `error-rate: 0.071 > 0.05 at
     /// 2 of 3 measurements (failure limit 1)`.
     pub fn explain(&self, state: &MetricState, phase: Phase) -> String {
-        let values: Vec<String> = state
-            .measurements
-            .iter()
-            .map(|(m, _)| match m {
-                Measurement::Value(v) => format!("{v}"),
+        // Values to four decimals, trailing zeros dropped; a run of errors folds (`error x3`).
+        let mut values: Vec<(String, usize)> = Vec::new();
+        for (measurement, _) in &state.measurements {
+            let shown = match measurement {
+                Measurement::Value(v) => {
+                    let fixed = format!("{v:.4}");
+                    fixed.trim_end_matches('0').trim_end_matches('.').to_owned()
+                }
                 Measurement::Error(_) => "error".to_owned(),
-            })
-            .collect();
+            };
+            match values.last_mut() {
+                Some((last, count)) if *last == shown && shown == "error" => *count += 1,
+                Some(_) | None => values.push((shown, 1)),
+            }
+        }
+        let values: Vec<String> =
+            values.into_iter().map(|(v, count)| if count > 1 { format!("{v} x{count}") } else { v }).collect();
         let n = state.measurements.len();
         let conditions = match (self.success, self.failure) {
             (Some(s), Some(f)) => format!("success when {s}, failure when {f}"),
@@ -366,6 +375,9 @@ mod tests {
             explained,
             "error-rate: [0.071] (success when < 0.05): 1 of 1 measurements failed (failure limit 0)"
         );
+        let noisy = state(&m, &[None, None, Some(0.630_434_782_6), Some(10.0)]);
+        let explained = m.explain(&noisy, Phase::Failed);
+        assert!(explained.starts_with("error-rate: [error x2, 0.6304, 10] "), "{explained}");
     }
 
     #[test]

@@ -299,7 +299,8 @@ impl Rollout {
             }
             if let Some(old) = in_flight {
                 let at = self.schedule_scale_down(&old, delay, now);
-                let later = at.map_or("kept up (scale-down delay 0)".to_owned(), |at| format!("scaled down at {at} s"));
+                let later =
+                    at.map_or("kept up (scale-down delay 0)".to_owned(), |at| format!("scaled down in {} s", at - now));
                 self.decide(
                     now,
                     format!("rolled back to {}", self.stable),
@@ -378,7 +379,7 @@ impl Rollout {
         self.previous = Some(blue.clone());
         match self.schedule_scale_down(&blue, strategy.scale_down_delay_seconds, now) {
             Some(until) => {
-                let why = format!("{blue} scaled down at {until} s ({} s delay)", strategy.scale_down_delay_seconds);
+                let why = format!("{blue} scaled down in {} s", strategy.scale_down_delay_seconds);
                 self.decide(now, format!("{} stable", self.desired), why);
                 self.step = Step::ScaleDownDelay { until };
             }
@@ -479,7 +480,8 @@ impl Rollout {
         let delay = strategy.abort_scale_down_delay_seconds.unwrap_or(DEFAULT_SCALE_DOWN_DELAY_SECONDS);
         let desired = self.desired.clone();
         let scale_down_at = self.schedule_scale_down(&desired, delay, now);
-        let later = scale_down_at.map_or("kept up (abort delay 0)".to_owned(), |at| format!("scaled down at {at} s"));
+        let later =
+            scale_down_at.map_or("kept up (abort delay 0)".to_owned(), |at| format!("scaled down in {} s", at - now));
         self.decide(now, format!("rollback to {}", self.stable), format!("{why}; {} {later}", self.desired));
         self.step = Step::Aborted { scale_down_at };
     }
@@ -493,7 +495,11 @@ impl Rollout {
         }
         match self.step.clone() {
             Step::Paused { pause: Pause::AutoPromotion { until } } if now >= until => {
-                self.decide(now, "auto-promotion", format!("its delay ended at {until} s"));
+                self.decide(
+                    now,
+                    "auto-promotion",
+                    format!("its delay of {} s ended", strategy.auto_promotion_seconds.unwrap_or(0)),
+                );
                 self.promote(strategy, now, actions);
             }
             Step::ScaleDownDelay { until } if now >= until => {
