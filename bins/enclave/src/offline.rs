@@ -225,3 +225,31 @@ pub(crate) fn render(args: &SpecArgs, out: &std::path::Path, output: Output) -> 
     }
     Ok(())
 }
+
+/// `enclave render pipeline`: each app's delivery workflow, `OUT/deliver-<app>.yml`. Only
+/// those files are written; nothing else in OUT is touched.
+pub(crate) fn pipeline(args: &SpecArgs, out: &std::path::Path, output: Output) -> Result<(), Failure> {
+    let (loaded, model) = load(args, output)?;
+    let deploy = enclave::platform::deploy_model(&loaded.spec, &model);
+    let workflows = enclave_deploy::pipeline::workflows(&loaded.spec, &deploy)
+        .map_err(|error| crate::usage_error(error.to_string(), output))?;
+    std::fs::create_dir_all(out)
+        .map_err(|e| Failure::Usage(anyhow::anyhow!("cannot create {}: {e}", out.display())))?;
+    let mut written = Vec::new();
+    for (name, workflow) in &workflows {
+        let path = out.join(name);
+        std::fs::write(&path, enclave_deploy::pipeline::to_yaml(workflow))
+            .map_err(|e| Failure::Runtime(anyhow::anyhow!("cannot write {}: {e}", path.display())))?;
+        written.push(path);
+    }
+    match output {
+        Output::Json => print_json(&serde_json::json!({ "files": written })),
+        Output::Text => {
+            let mut stdout = anstream::stdout();
+            for path in &written {
+                let _ = writeln!(stdout, "wrote {}", path.display());
+            }
+        }
+    }
+    Ok(())
+}

@@ -597,3 +597,41 @@ fn check_without_inputs_or_with_a_missing_path_exits_2() {
     assert_eq!(missing.status.code(), Some(2));
     assert!(stderr(&missing).contains("no/such/file.yaml"), "{}", stderr(&missing));
 }
+
+#[test]
+fn render_pipeline_writes_one_workflow_per_app_and_touches_nothing_else() {
+    let out = std::env::temp_dir().join(format!("enclave-pipeline-{}", std::process::id()));
+    let _ = fs::remove_dir_all(&out);
+    fs::create_dir_all(&out).expect("dir");
+    fs::write(out.join("ci.yml"), "name: theirs\n").expect("their workflow");
+    let written = reference(&["render", "pipeline", "--out", &out.to_string_lossy(), "--output", "json"]);
+    assert!(written.status.success(), "{}", stderr(&written));
+    let report: serde_json::Value = serde_json::from_slice(&written.stdout).expect("json");
+    assert_eq!(report["files"].as_array().map(Vec::len), Some(3), "orders, billing-worker, reports");
+    let mut names: Vec<String> = fs::read_dir(&out)
+        .expect("read")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["ci.yml", "deliver-billing-worker.yml", "deliver-orders.yml", "deliver-reports.yml"]);
+    assert_eq!(fs::read_to_string(out.join("ci.yml")).expect("kept"), "name: theirs\n");
+    let orders = fs::read_to_string(out.join("deliver-orders.yml")).expect("written");
+    assert!(orders.contains("environment:\n      name: production"), "{orders}");
+    // Without a pipeline section: exit 2, with the reason.
+    let config = out.join("config");
+    fs::create_dir_all(config.join("base")).expect("dir");
+    fs::write(
+        config.join("base/spec.yaml"),
+        "organization: { name: acme, region: eu-west-1 }\nnetwork: { tiers: [{ name: app, size: 20, slot: 0 }] }\n\
+         accounts: [{ name: prod, id: \"333333333333\", environment: prod, vpc_cidr: 10.3.0.0/16 }]\n",
+    )
+    .expect("spec");
+    let none = enclave(
+        &workspace(),
+        &["render", "pipeline", "--config", &config.to_string_lossy(), "--out", &out.join("none").to_string_lossy()],
+    );
+    assert_eq!(none.status.code(), Some(2), "{}", stderr(&none));
+    assert!(stderr(&none).contains("no `pipeline` section"), "{}", stderr(&none));
+    assert!(!out.join("none").exists(), "nothing written");
+    fs::remove_dir_all(&out).expect("cleaned");
+}

@@ -42,6 +42,67 @@ pub struct Spec {
     /// Where app images are kept: one ECR repository per app, in one account of the stack.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub registry: Option<RegistrySpec>,
+    /// The delivery pipeline `enclave render pipeline` writes (GitHub Actions).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pipeline: Option<PipelineSpec>,
+}
+
+/// The delivery pipeline (filled by `enclave-deploy`): one GitHub Actions workflow per app.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PipelineSpec {
+    /// The GitHub repository the workflows run in (`owner/name`).
+    pub repository: String,
+    /// The branch whose pushes deliver.
+    #[serde(default = "default_branch")]
+    pub branch: String,
+    /// The IAM role (name) the workflows assume with GitHub's OIDC token, in the registry's
+    /// account (to push) and in each cluster's (to roll out): no stored keys.
+    #[serde(default = "default_delivery_role")]
+    pub role: RoleName,
+    /// The cluster new images roll out to first, before the approval for production.
+    pub staging_cluster: Name,
+    /// The build-and-test command.
+    pub test: String,
+    /// The integration tests, run against staging after its rollout.
+    pub integration_test: String,
+    /// Where each app's image is built: `<context>/<app>`, holding its `Dockerfile`.
+    #[serde(default = "default_context")]
+    pub context: String,
+    /// The config folder the workflows hand to `enclave`.
+    #[serde(default = "default_config_dir")]
+    pub config: String,
+    /// How the runners get `enclave`.
+    #[serde(default = "default_install_enclave")]
+    pub install_enclave: String,
+    /// Runner labels of the jobs that reach the clusters: their API endpoints are private, so
+    /// these run inside the VPC (self-hosted).
+    #[serde(default = "default_deploy_runner")]
+    pub deploy_runner: Vec<String>,
+}
+
+fn default_branch() -> String {
+    "main".into()
+}
+
+fn default_delivery_role() -> RoleName {
+    RoleName("enclave-delivery".into())
+}
+
+fn default_context() -> String {
+    "apps".into()
+}
+
+fn default_config_dir() -> String {
+    "configs".into()
+}
+
+fn default_install_enclave() -> String {
+    "cargo install --locked --git https://example.invalid/enclave --tag v0.1.0 enclave".into()
+}
+
+fn default_deploy_runner() -> Vec<String> {
+    vec!["self-hosted".into(), "linux".into()]
 }
 
 /// The stack's image registry (filled by `enclave-deploy`).

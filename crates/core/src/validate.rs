@@ -25,7 +25,47 @@ pub fn validate(spec: &Spec) -> Vec<Violation> {
     check_clusters(spec, &mut violations);
     check_apps(spec, &mut violations);
     check_registry(spec, &mut violations);
+    check_pipeline(spec, &mut violations);
     violations
+}
+
+fn check_pipeline(spec: &Spec, violations: &mut Vec<Violation>) {
+    let Some(pipeline) = &spec.pipeline else { return };
+    let part = |p: &str| !p.is_empty() && p.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+    if !pipeline.repository.split_once('/').is_some_and(|(owner, name)| part(owner) && part(name)) {
+        violations.push(Violation::new(path!("pipeline", "repository"), "must be a GitHub repository `owner/name`"));
+    }
+    if !spec.clusters.iter().any(|cluster| cluster.name == pipeline.staging_cluster) {
+        violations.push(Violation::new(
+            path!("pipeline", "staging_cluster"),
+            format!("no cluster named `{}`", pipeline.staging_cluster),
+        ));
+    }
+    if spec.registry.is_none() {
+        violations.push(Violation::new(path!("pipeline"), "needs a `registry` to push images to"));
+    }
+    // Commands become `run:` scripts: an expression there is evaluated before the shell sees it.
+    let commands = [
+        ("test", &pipeline.test),
+        ("integration_test", &pipeline.integration_test),
+        ("install_enclave", &pipeline.install_enclave),
+        ("context", &pipeline.context),
+        ("config", &pipeline.config),
+        ("branch", &pipeline.branch),
+    ];
+    for (field, text) in commands {
+        if text.trim().is_empty() {
+            violations.push(Violation::new(path!("pipeline", field), "must not be empty"));
+        } else if text.contains("${{") {
+            violations.push(Violation::new(
+                path!("pipeline", field),
+                "must not hold a GitHub expression (`${{ }}`): workflows pass values through `env:` only",
+            ));
+        }
+    }
+    if pipeline.deploy_runner.is_empty() {
+        violations.push(Violation::new(path!("pipeline", "deploy_runner"), "needs at least one runner label"));
+    }
 }
 
 fn check_region(spec: &Spec, violations: &mut Vec<Violation>) {

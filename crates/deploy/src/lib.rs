@@ -16,7 +16,9 @@
 //! provider for every kind) and `scan` (an image's findings for `enclave deploy scan-gate`).
 //! Without it the crate is pure.
 //!
-//! Still to come: blue-green orchestration through kube-rs and the delivery pipeline.
+//! **Delivery**: [`rollout`], blue-green rollouts with Argo Rollouts' semantics (the state
+//! machine and analysis, pure; with the `cluster` feature, the kube-rs driver behind `enclave
+//! rollout`); [`pipeline`], the GitHub Actions workflow of each app (`enclave render pipeline`).
 #![deny(missing_docs)]
 
 #[cfg(feature = "aws")]
@@ -29,6 +31,7 @@ pub mod model;
 pub mod network;
 #[cfg(feature = "aws")]
 pub mod observe;
+pub mod pipeline;
 pub mod resources;
 pub mod rollout;
 #[cfg(feature = "aws")]

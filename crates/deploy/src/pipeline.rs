@@ -23,7 +23,7 @@ use std::collections::BTreeMap;
 use enclave_core::spec::{PipelineSpec, Spec};
 use serde::Serialize;
 
-use crate::model::{DeployModel, account_id_of};
+use crate::model::DeployModel;
 
 /// An action, pinned.
 struct Pinned {
@@ -234,7 +234,9 @@ pub fn workflows(spec: &Spec, model: &DeployModel) -> Result<Vec<(String, Workfl
         .iter()
         .map(|app| {
             let production = app.cluster.as_str();
-            (file_name(app.name.as_str()), workflow(pipeline, model, &registry.host, &registry.account_id, app.name.as_str(), production))
+            let workflow =
+                workflow(pipeline, model, &registry.host, &registry.account_id, app.name.as_str(), production);
+            (file_name(app.name.as_str()), workflow)
         })
         .collect())
 }
@@ -257,7 +259,7 @@ fn workflow(
     let credentials = |account_id: &str| {
         uses(
             &AWS_CREDENTIALS,
-            "AWS credentials from GitHub's OIDC token",
+            "AWS credentials",
             &[
                 ("role-to-assume", &role_arn(model, account_id, pipeline.role.as_str())),
                 ("role-session-name", "enclave-delivery"),
@@ -266,10 +268,8 @@ fn workflow(
         )
     };
     let kubeconfig = |cluster: &str, alias: &str| {
-        let mut step = run(
-            "Kubeconfig of the cluster",
-            "aws eks update-kubeconfig --name \"$CLUSTER\" --alias \"$ALIAS\"",
-        );
+        let mut step =
+            run("Kubeconfig of the cluster", "aws eks update-kubeconfig --name \"$CLUSTER\" --alias \"$ALIAS\"");
         step.env = BTreeMap::from([("CLUSTER".to_owned(), cluster.to_owned()), ("ALIAS".to_owned(), alias.to_owned())]);
         step
     };
@@ -281,9 +281,7 @@ fn workflow(
     let rollout = |alias: &str| {
         image_env(run(
             &format!("Blue-green rollout to {alias} (analysed; rolls back by itself)"),
-            &format!(
-                "enclave rollout start --config {config} --app {app} --image \"$IMAGE_REF\" --context {alias}"
-            ),
+            &format!("enclave rollout start --config {config} --app {app} --image \"$IMAGE_REF\" --context {alias}"),
         ))
     };
     let cluster_account = |cluster: &str| {
@@ -292,6 +290,10 @@ fn workflow(
     let staging_cluster = pipeline.staging_cluster.as_str();
     let deploy_runner = pipeline.deploy_runner.clone();
     let hosted = vec!["ubuntu-24.04".to_owned()];
+    // Builds of a ref supersede each other; rollouts are never cut off (their own groups).
+    let builds = |job: &str| {
+        Some(Concurrency { group: format!("deliver-{app}-{job}-${{{{ github.ref }}}}"), cancel_in_progress: true })
+    };
     let mut push = run(
         "Build and push the image",
         &format!(
@@ -303,10 +305,7 @@ fn workflow(
     );
     push.id = Some("push".to_owned());
     push.env = BTreeMap::from([("TAG".to_owned(), "${{ github.sha }}".to_owned())]);
-    let mut scan = run(
-        "Scan gate",
-        &format!("enclave deploy scan-gate --config {config} --app {app} --tag \"$TAG\""),
-    );
+    let mut scan = run("Scan gate", &format!("enclave deploy scan-gate --config {config} --app {app} --tag \"$TAG\""));
     scan.env = push.env.clone();
     let mut undo = run(
         "Roll back when a step after the rollout failed",
@@ -319,7 +318,7 @@ fn workflow(
             runs_on: hosted.clone(),
             needs: Vec::new(),
             environment: None,
-            concurrency: None,
+            concurrency: builds("test"),
             permissions: read_only(),
             timeout_minutes: 30,
             outputs: BTreeMap::new(),
@@ -330,7 +329,7 @@ fn workflow(
             runs_on: hosted.clone(),
             needs: Vec::new(),
             environment: None,
-            concurrency: None,
+            concurrency: builds("guardrails"),
             permissions: read_only(),
             timeout_minutes: 30,
             outputs: BTreeMap::new(),
@@ -355,7 +354,7 @@ fn workflow(
             runs_on: hosted,
             needs: vec!["test".to_owned(), "guardrails".to_owned()],
             environment: None,
-            concurrency: None,
+            concurrency: builds("image"),
             permissions: with_oidc(),
             timeout_minutes: 45,
             outputs: BTreeMap::from([("image".to_owned(), "${{ steps.push.outputs.image }}".to_owned())]),
@@ -408,5 +407,108 @@ fn workflow(
         permissions: Permissions::default(),
         env: BTreeMap::from([("IMAGE".to_owned(), format!("{registry_host}/{app}"))]),
         jobs,
+    }
+}
+
+/// The workflow as YAML, with the comments people and tools read: where it comes from, the
+/// version of each pinned action (what Dependabot and Renovate update by), and why a job may
+/// mint an OIDC token.
+pub fn to_yaml(workflow: &Workflow) -> String {
+    let body = enclave_core::bundle::to_yaml(workflow);
+    let pins = [&CHECKOUT, &AWS_CREDENTIALS];
+    let mut out = String::from(
+        "# Written by `enclave render pipeline` from the platform spec: change the spec, not this file.\n",
+    );
+    for line in body.lines() {
+        out.push_str(line);
+        if let Some(pin) = pins.iter().find(|p| line.trim_start() == format!("uses: {}@{}", p.action, p.sha)) {
+            out.push_str(&format!(" # {}", pin.version));
+        } else if line.trim_start() == "id-token: write" {
+            out.push_str(" # GitHub's OIDC token, exchanged for AWS credentials: no stored keys");
+        }
+        out.push('\n');
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn reference() -> (Spec, DeployModel) {
+        let text = "organization: { name: acme, region: eu-west-1 }\n\
+            network: { tiers: [{ name: app, size: 20, slot: 0 }] }\n\
+            accounts:\n\
+            - { name: dev, id: \"111111111111\", environment: dev, vpc_cidr: 10.1.0.0/16 }\n\
+            - { name: prod, id: \"333333333333\", environment: prod, vpc_cidr: 10.3.0.0/16 }\n\
+            clusters:\n\
+            - { name: main, account: prod, version: \"1.33\" }\n\
+            - { name: stage, account: dev, version: \"1.33\" }\n\
+            registry: { account: prod }\n\
+            apps: [{ name: orders, cluster: main, image: \"example/orders:1.0\", port: 8080 }]\n\
+            pipeline: { repository: acme/shop, staging_cluster: stage, test: make test, integration_test: make it }\n";
+        let spec = enclave_core::config::load_str("spec.yaml", text).expect("valid").spec;
+        let model = crate::model::build(&spec, &|_, _| crate::model::TierPlacement::default());
+        (spec, model)
+    }
+
+    #[test]
+    fn least_privilege_pinned_and_no_expression_in_any_script() {
+        let (spec, model) = reference();
+        let workflows = workflows(&spec, &model).expect("rendered");
+        assert_eq!(workflows.len(), 1);
+        let (name, workflow) = &workflows[0];
+        assert_eq!(name, "deliver-orders.yml");
+        assert_eq!(workflow.permissions, Permissions::default(), "nothing at the top");
+        let jobs = [
+            &workflow.jobs.test,
+            &workflow.jobs.guardrails,
+            &workflow.jobs.image,
+            &workflow.jobs.staging,
+            &workflow.jobs.production,
+        ];
+        for job in jobs {
+            assert_eq!(job.permissions.contents, Some(Access::Read));
+            let calls_aws =
+                job.steps.iter().any(|s| s.uses.as_deref().is_some_and(|u| u.starts_with(AWS_CREDENTIALS.action)));
+            assert_eq!(
+                job.permissions.id_token.is_some(),
+                calls_aws,
+                "{}: an OIDC token only where AWS is called",
+                job.name
+            );
+            for step in &job.steps {
+                if let Some(uses) = &step.uses {
+                    let sha = uses.split_once('@').map(|(_, sha)| sha).unwrap_or_default();
+                    assert!(sha.len() == 40 && sha.chars().all(|c| c.is_ascii_hexdigit()), "{uses} pinned by commit");
+                }
+                assert!(
+                    !step.run.as_deref().unwrap_or_default().contains("${{"),
+                    "{}: values come through env",
+                    step.name
+                );
+            }
+            assert!(job.concurrency.is_some(), "{}", job.name);
+        }
+        let production = &workflow.jobs.production;
+        assert_eq!(production.environment, Some(Environment { name: "production".into() }), "the approval gate");
+        assert_eq!(
+            production.concurrency.as_ref().map(|c| c.cancel_in_progress),
+            Some(false),
+            "a rollout is never cut off"
+        );
+        assert_eq!(production.runs_on, ["self-hosted", "linux"], "inside the VPC: the API endpoints are private");
+        let yaml = to_yaml(workflow);
+        assert!(yaml.contains("arn:aws:iam::333333333333:role/enclave-delivery"), "{yaml}");
+        assert!(yaml.contains("arn:aws:iam::111111111111:role/enclave-delivery"), "staging's account");
+        assert!(yaml.contains(&format!("uses: {}@{} # v4.2.2", CHECKOUT.action, CHECKOUT.sha)), "{yaml}");
+        assert!(!yaml.contains("pull_request_target"));
+    }
+
+    #[test]
+    fn without_a_pipeline_section_nothing_is_rendered() {
+        let (mut spec, model) = reference();
+        spec.pipeline = None;
+        assert_eq!(workflows(&spec, &model), Err(Error::NoPipeline));
     }
 }
