@@ -79,11 +79,7 @@ pub(crate) fn run(spec: &SpecArgs, args: &CloudArgs, mode: Mode, compact: bool) 
     let role = loaded.spec.organization.assume_role.to_string();
     // Guardrails over what the plan builds (`validate` and `enclave check -c` report the same).
     let findings = matches!(mode, Mode::Plan).then(|| enclave::platform::guardrails(&loaded.spec, &model));
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .map_err(|e| Failure::Runtime(e.into()))?;
+    let runtime = crate::runtime()?;
     runtime.block_on(async {
         let cloud = Cloud::connect(model, &role, &options).await.map_err(|e| Failure::Runtime(e.into()))?;
         let (plan, observed) = match mode {
@@ -394,11 +390,7 @@ pub(crate) fn connect(
         model.accounts.first().ok_or_else(|| Failure::Runtime(anyhow::anyhow!("no account {account}")))?.clone();
     let stack = model.stack.clone();
     let region = model.region.clone();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .map_err(|e| Failure::Runtime(e.into()))?;
+    let runtime = crate::runtime()?;
     let (bastion, agent, config, role): (_, _, SdkConfig, String) = runtime.block_on(async {
         let mut options = enclave_aws::AwsOptions::new(&region, loaded.spec.organization.assume_role.as_str());
         options.endpoint_url = endpoint_url;
@@ -516,11 +508,7 @@ pub(crate) fn scan_gate(
             .unwrap_or_default();
         return Err(usage_error(format!("no app named `{app}` in the spec{hint}"), output));
     }
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .map_err(|e| Failure::Runtime(e.into()))?;
+    let runtime = crate::runtime()?;
     let report = runtime.block_on(async {
         let mut options = enclave_aws::AwsOptions::new(&model.region, loaded.spec.organization.assume_role.as_str());
         options.endpoint_url = endpoint_url;

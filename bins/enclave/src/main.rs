@@ -155,6 +155,16 @@ fn run(command: Command) -> Result<(), Failure> {
     }
 }
 
+/// The async runtime of the commands that call AWS or a cluster: two workers.
+#[cfg(any(feature = "cloud", feature = "cluster"))]
+fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| Failure::Runtime(e.into()))
+}
+
 fn usage_error(message: String, output: Output) -> Failure {
     Failure::Invalid {
         diagnostics: vec![Diagnostic { span: None, path: enclave_core::FieldPath::root(), message }],

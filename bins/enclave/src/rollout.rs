@@ -66,11 +66,7 @@ pub(crate) fn run(command: RolloutCommand) -> Result<(), Failure> {
             port: "9090".into(),
         },
     };
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .map_err(|e| Failure::Runtime(e.into()))?;
+    let runtime = crate::runtime()?;
     runtime.block_on(async {
         let client = client(&args).await.map_err(Failure::Runtime)?;
         let driver = Driver::new(client, target, prometheus);
