@@ -203,7 +203,7 @@ async fn show(driver: &Driver, watch: bool, output: Output, short: &Short) -> Re
         if !watch || settled(&status.rollout) {
             return healthy(&status);
         }
-        tokio::time::sleep(Duration::from_millis(500)).await;
+        driver.wait(&status.rollout).await.map_err(failure)?;
     }
 }
 

@@ -180,8 +180,9 @@ pub mod plain_http {
         let path = rest.find('/').map_or("/", |i| &rest[i..]);
         let mut stream = std::net::TcpStream::connect_timeout(&addr, timeout).map_err(|e| e.to_string())?;
         stream.set_read_timeout(Some(timeout)).map_err(|e| e.to_string())?;
-        write!(stream, "GET {path} HTTP/1.0\r\nHost: {addr}\r\nConnection: close\r\n\r\n")
-            .map_err(|e| e.to_string())?;
+        // One write: a server that answers after the first packet must have the whole request.
+        let request = format!("GET {path} HTTP/1.0\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+        stream.write_all(request.as_bytes()).map_err(|e| e.to_string())?;
         let mut response = Vec::new();
         stream.read_to_end(&mut response).map_err(|e| e.to_string())?;
         let split = response.windows(4).position(|w| w == b"\r\n\r\n").ok_or("no header end")?;

@@ -571,8 +571,9 @@ impl Driver {
         }
     }
 
-    /// Until something of the app changes on the cluster or the next deadline (at most 2 s).
-    async fn wait(&self, rollout: &Rollout) -> Result<(), Error> {
+    /// Until something of the app changes on the cluster (its Deployments or its state, by
+    /// watches) or the rollout's next deadline, at most 2 s.
+    pub async fn wait(&self, rollout: &Rollout) -> Result<(), Error> {
         let now = (self.clock)();
         let mut next = now + 2;
         if let Step::Analysis { stage } = rollout.step {
