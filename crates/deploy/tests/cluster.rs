@@ -110,16 +110,23 @@ async fn guard(fake: &Fake) {
     panic!("the template's Pods never became ready");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_manual_promotion_switches_traffic_and_the_previous_version_can_come_back() {
+/// A cluster running `orders:1` (the template) with backends for `orders:1` and `orders:2`,
+/// the active Service guarded; the switch of green's readiness.
+async fn cluster() -> (Fake, Kubelet, Arc<AtomicBool>) {
     let fake = Fake::new();
     let kubelet = Kubelet::start(&fake, NS, Duration::from_millis(100));
     let (blue, _) = backend();
-    let (green, _) = backend();
+    let (green, green_healthy) = backend();
     kubelet.run("orders:1", blue);
     kubelet.run("orders:2", green);
     seed(&fake, "orders:1");
     guard(&fake).await;
+    (fake, kubelet, green_healthy)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_manual_promotion_switches_traffic_and_the_previous_version_can_come_back() {
+    let (fake, _kubelet, _) = cluster().await;
     let driver = driver(&fake, strategy(false, 2));
     driver.submit(Event::Image("orders:2".into())).await.expect("started");
     let paused = driver.drive(Duration::from_secs(30), |_| {}).await.expect("driven");
@@ -148,14 +155,7 @@ async fn a_manual_promotion_switches_traffic_and_the_previous_version_can_come_b
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_abort_during_the_analysis_keeps_traffic_on_blue_and_green_goes_after_its_delay() {
-    let fake = Fake::new();
-    let kubelet = Kubelet::start(&fake, NS, Duration::from_millis(100));
-    let (blue, _) = backend();
-    let (green, _) = backend();
-    kubelet.run("orders:1", blue);
-    kubelet.run("orders:2", green);
-    seed(&fake, "orders:1");
-    guard(&fake).await;
+    let (fake, _kubelet, _) = cluster().await;
     let driver = driver(&fake, strategy(true, 30));
     driver.submit(Event::Image("orders:2".into())).await.expect("started");
     let running = driver.drive(Duration::from_secs(3), |_| {}).await.expect("driven");
@@ -171,14 +171,7 @@ async fn an_abort_during_the_analysis_keeps_traffic_on_blue_and_green_goes_after
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn green_losing_readiness_after_the_switch_is_rolled_back_and_no_switch_makes_a_gap() {
-    let fake = Fake::new();
-    let kubelet = Kubelet::start(&fake, NS, Duration::from_millis(100));
-    let (blue, _) = backend();
-    let (green, green_healthy) = backend();
-    kubelet.run("orders:1", blue);
-    kubelet.run("orders:2", green);
-    seed(&fake, "orders:1");
-    guard(&fake).await;
+    let (fake, _kubelet, green_healthy) = cluster().await;
     let driver = driver(&fake, strategy(true, 5));
     driver.submit(Event::Image("orders:2".into())).await.expect("started");
     let flipped = Arc::new(AtomicBool::new(false));
