@@ -113,16 +113,18 @@ impl Short {
 }
 
 async fn drive(driver: &Driver, intent: Intent, args: &RolloutArgs, short: &Short) -> Result<(), Failure> {
-    driver.template().await.map_err(failure)?;
+    // One read of the state: what `undo` goes back to, and the decisions not to print again.
+    let state = driver.load().await.map_err(failure)?.map(|(rollout, _)| rollout);
     let event = match intent {
         Intent::Start(image) => Some(Event::Image(image)),
         Intent::Promote => Some(Event::Promote),
         Intent::Abort => Some(Event::Abort),
         Intent::Undo => {
-            let Some((rollout, _)) = driver.load().await.map_err(failure)? else {
+            let Some(rollout) = &state else {
                 return Err(Failure::Usage(anyhow::anyhow!("no rollout of {} yet: nothing to undo", args.app)));
             };
-            let back = if rollout.desired != rollout.stable { Some(rollout.stable) } else { rollout.previous };
+            let back =
+                if rollout.desired != rollout.stable { Some(rollout.stable.clone()) } else { rollout.previous.clone() };
             let Some(back) = back else {
                 return Err(Failure::Usage(anyhow::anyhow!("{} has no previous version to go back to", args.app)));
             };
@@ -130,8 +132,7 @@ async fn drive(driver: &Driver, intent: Intent, args: &RolloutArgs, short: &Shor
         }
         Intent::Resume => None,
     };
-    // Decisions already made before this command are not printed again.
-    let mut shown = driver.load().await.map_err(failure)?.map_or(0, |(r, _)| r.decisions.len());
+    let mut shown = state.map_or(0, |rollout| rollout.decisions.len());
     let started = std::time::Instant::now();
     let mut print = |rollout: &Rollout| {
         let mut out = anstream::stdout().lock();
@@ -228,20 +229,27 @@ fn healthy(status: &Status) -> Result<(), Failure> {
     }
 }
 
+/// Seconds from now to `at` (the rollout's clock: seconds since the epoch), 0 when past.
+fn seconds_until(at: u64) -> u64 {
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    at.saturating_sub(now)
+}
+
 /// The text view of `status`.
 pub(crate) fn render(status: &Status) -> String {
     let rollout = &status.rollout;
     let phase = match &rollout.step {
         Step::Healthy => "Healthy".to_owned(),
         Step::Progressing => "Progressing: the new version scales up".to_owned(),
-        Step::Analysis { stage } => {
-            format!("Analysis ({})", serde_json::to_value(stage).unwrap_or_default().as_str().unwrap_or(""))
+        Step::Analysis { stage } => format!("Analysis ({stage})"),
+        Step::Paused { pause: Pause::Promotion } => "Paused: waiting for `promote`".to_owned(),
+        Step::Paused { pause: Pause::AutoPromotion { until } } => {
+            format!("Paused: promoted in {} s", seconds_until(*until))
         }
-        Step::Paused { pause } => format!(
-            "Paused ({})",
-            serde_json::to_value(pause).ok().and_then(|p| p["reason"].as_str().map(str::to_owned)).unwrap_or_default()
-        ),
-        Step::ScaleDownDelay { until } => format!("Promoted: the previous version goes at {until}"),
+        Step::Paused { pause: Pause::Inconclusive { stage } } => format!("Paused: {stage} analysis inconclusive"),
+        Step::ScaleDownDelay { until } => {
+            format!("Promoted: the previous version is scaled down in {} s", seconds_until(*until))
+        }
         Step::Aborted { .. } => "Aborted: rolled back".to_owned(),
     };
     let mut lines = vec![format!("Phase:    {phase}")];

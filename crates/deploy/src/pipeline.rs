@@ -288,7 +288,6 @@ fn workflow(
         model.clusters.iter().find(|c| c.name == cluster).map(|c| c.account_id.clone()).unwrap_or_default()
     };
     let staging_cluster = pipeline.staging_cluster.as_str();
-    let deploy_runner = pipeline.deploy_runner.clone();
     let hosted = vec!["ubuntu-24.04".to_owned()];
     // Builds of a ref supersede each other; rollouts are never cut off (their own groups).
     let builds = |job: &str| {
@@ -312,6 +311,29 @@ fn workflow(
         &format!("enclave rollout undo --config {config} --app {app} --context production"),
     );
     undo.condition = Some("failure()".to_owned());
+    // A job of an environment: its approval rules and its own rollout group (never cancelled),
+    // credentials in its cluster's account, that cluster's kubeconfig, the rollout, then `after`.
+    let environment = |name: &str, alias: &str, cluster: &str, needs: &[&str], after: Vec<Step>| {
+        let mut steps = vec![
+            checkout(),
+            credentials(&cluster_account(cluster)),
+            install.clone(),
+            kubeconfig(cluster, alias),
+            rollout(alias),
+        ];
+        steps.extend(after);
+        Job {
+            name: name.to_owned(),
+            runs_on: pipeline.deploy_runner.clone(),
+            needs: needs.iter().map(|n| (*n).to_owned()).collect(),
+            environment: Some(Environment { name: alias.to_owned() }),
+            concurrency: Some(Concurrency { group: format!("deliver-{app}-{alias}"), cancel_in_progress: false }),
+            permissions: with_oidc(),
+            timeout_minutes: 60,
+            outputs: BTreeMap::new(),
+            steps,
+        }
+    };
     let jobs = Jobs {
         test: Job {
             name: "Build and test".to_owned(),
@@ -360,46 +382,26 @@ fn workflow(
             outputs: BTreeMap::from([("image".to_owned(), "${{ steps.push.outputs.image }}".to_owned())]),
             steps: vec![checkout(), credentials(registry_account), install.clone(), push, scan],
         },
-        staging: Job {
-            name: "Staging: blue-green, integration tests".to_owned(),
-            runs_on: deploy_runner.clone(),
-            needs: vec!["image".to_owned()],
-            environment: Some(Environment { name: "staging".to_owned() }),
-            concurrency: Some(Concurrency { group: format!("deliver-{app}-staging"), cancel_in_progress: false }),
-            permissions: with_oidc(),
-            timeout_minutes: 60,
-            outputs: BTreeMap::new(),
-            steps: vec![
-                checkout(),
-                credentials(&cluster_account(staging_cluster)),
-                install.clone(),
-                kubeconfig(staging_cluster, "staging"),
-                rollout("staging"),
-                run("Integration tests", &pipeline.integration_test),
-            ],
-        },
-        production: Job {
-            name: "Production: approval, blue-green, health".to_owned(),
-            runs_on: deploy_runner,
-            needs: vec!["image".to_owned(), "staging".to_owned()],
-            environment: Some(Environment { name: "production".to_owned() }),
-            concurrency: Some(Concurrency { group: format!("deliver-{app}-production"), cancel_in_progress: false }),
-            permissions: with_oidc(),
-            timeout_minutes: 60,
-            outputs: BTreeMap::new(),
-            steps: vec![
-                checkout(),
-                credentials(&cluster_account(production_cluster)),
-                install,
-                kubeconfig(production_cluster, "production"),
-                rollout("production"),
+        staging: environment(
+            "Staging: blue-green, integration tests",
+            "staging",
+            staging_cluster,
+            &["image"],
+            vec![run("Integration tests", &pipeline.integration_test)],
+        ),
+        production: environment(
+            "Production: approval, blue-green, health",
+            "production",
+            production_cluster,
+            &["image", "staging"],
+            vec![
                 run(
                     "Post-deploy health",
                     &format!("enclave rollout status --config {config} --app {app} --context production"),
                 ),
                 undo,
             ],
-        },
+        ),
     };
     Workflow {
         name: format!("Deliver {app}"),

@@ -527,6 +527,12 @@ fn stage_name(stage: Stage) -> &'static str {
     }
 }
 
+impl std::fmt::Display for Stage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(stage_name(*self))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::super::analysis::{Condition, DEFAULT_CONSECUTIVE_ERROR_LIMIT, Provider};

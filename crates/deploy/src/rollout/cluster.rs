@@ -41,7 +41,7 @@ pub const FIELD_MANAGER: &str = "enclave";
 #[non_exhaustive]
 pub enum Error {
     /// A call to the Kubernetes API failed.
-    #[error("{operation}: {source}")]
+    #[error("{operation}")]
     Kube {
         /// What was being done.
         operation: String,
@@ -68,7 +68,7 @@ pub enum Error {
         name: String,
     },
     /// The state in the ConfigMap cannot be read.
-    #[error("the rollout state in {namespace}/{name} cannot be read: {source}")]
+    #[error("the rollout state in {namespace}/{name} cannot be read")]
     State {
         /// Namespace.
         namespace: String,
@@ -453,13 +453,7 @@ impl Driver {
     }
 
     async fn query(&self, query: &str) -> Result<Measurement, String> {
-        let encoded: String = query
-            .bytes()
-            .map(|b| match b {
-                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
-                _ => format!("%{b:02X}"),
-            })
-            .collect();
+        let encoded = percent_encoding::utf8_percent_encode(query, percent_encoding::NON_ALPHANUMERIC).to_string();
         let text = match &self.prometheus {
             Prometheus::Service { namespace, name, port } => self
                 .proxy_get(&format!(
@@ -684,7 +678,6 @@ fn revision_deployment(template: &Deployment, target: &Target, image: &str, repl
 fn preview_service(active: &Service, target: &Target, hash: &str) -> Value {
     let spec = active.spec.clone().unwrap_or_default();
     let mut selector = spec.selector.clone().unwrap_or_default();
-    selector.remove(REVISION_LABEL);
     selector.insert(REVISION_LABEL.to_owned(), hash.to_owned());
     let mut ports = serde_json::to_value(spec.ports.clone().unwrap_or_default()).unwrap_or_default();
     let (name, number) = &target.health_port;

@@ -74,7 +74,8 @@ pub fn check_image(registry: Option<&Registry>, app: &str, image: &str) -> Resul
     match (parsed.tag, parsed.digest) {
         (None, None) => Err(format!("the image names no tag or digest: use {expected}:<tag> or @sha256:<digest>")),
         (Some("latest"), None) => Err("`latest` is not a version: roll out a tag or a digest".to_owned()),
-        _ => Ok(()),
+        // A tag, or a digest (which pins even `latest`).
+        (Some(_), None) | (_, Some(_)) => Ok(()),
     }
 }
 
