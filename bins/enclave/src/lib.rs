@@ -166,7 +166,11 @@ pub fn render(spec: &Spec) -> Result<Vec<RenderedCluster>, BundleError> {
             spec.apps.iter().filter(|app| app.cluster == cluster.name).collect();
         let namespaces: std::collections::BTreeSet<&str> = apps.iter().map(|app| app.namespace().as_str()).collect();
         for namespace in &namespaces {
-            bundle.push(&enclave_deploy::workload::namespace(stack, namespace))?;
+            let mut object = enclave_deploy::workload::namespace(stack, namespace);
+            if cluster.mesh.is_some() {
+                object.metadata.labels.get_or_insert_default().extend(enclave_deploy::mesh::namespace_labels());
+            }
+            bundle.push(&object)?;
             bundle.push(&enclave_deploy::network::default_deny(stack, namespace))?;
         }
         let account = spec.account(cluster.account.as_str());
@@ -176,6 +180,21 @@ pub fn render(spec: &Spec) -> Result<Vec<RenderedCluster>, BundleError> {
             bundle.push(&autoscaler_policy(stack, account))?;
         }
         let reach = enclave_deploy::network::Reach { apps: apps.clone(), tier_subnets: tier_subnets(account) };
+        // The mesh, from the same declarations as the NetworkPolicies (none without `mesh:`).
+        let mesh = enclave_deploy::mesh::MeshInputs {
+            reach: reach.clone(),
+            region: spec.organization.region.to_string(),
+            aws_services: account
+                .map(|account| {
+                    let endpoints = &account.network.endpoints;
+                    let interface = endpoints.interface.iter().map(ToString::to_string);
+                    interface.chain(endpoints.gateway.iter().map(ToString::to_string)).collect()
+                })
+                .unwrap_or_default(),
+        };
+        for object in enclave_deploy::mesh::render_cluster(stack, cluster, &mesh) {
+            bundle.push(&object)?;
+        }
         // The secrets' stores, reader service accounts and ExternalSecrets (enclave-secrets).
         let objects = enclave_secrets::render::render_cluster(&secrets, cluster.name.as_str());
         for store in &objects.stores {
@@ -199,6 +218,11 @@ pub fn render(spec: &Spec) -> Result<Vec<RenderedCluster>, BundleError> {
                     .find(|secret| secret.app == app.name.as_str())
                     .map(enclave_secrets::render::volumes)
                     .unwrap_or_default(),
+                pod_labels: if cluster.mesh.is_some() {
+                    enclave_deploy::mesh::pod_labels(app)
+                } else {
+                    std::collections::BTreeMap::new()
+                },
             };
             for object in enclave_deploy::workload::render_app(stack, app, &inputs) {
                 bundle.push(&object)?;
@@ -209,6 +233,12 @@ pub fn render(spec: &Spec) -> Result<Vec<RenderedCluster>, BundleError> {
             }
             artifacts.extend(files);
         }
+        // The Falco rules of the cluster's workloads (enclave-access), for the add-ons to load.
+        let runtime = enclave_access::runtime::rules(&enclave_access::runtime::inputs(spec, cluster));
+        artifacts.push(enclave_core::bundle::Artifact::new(
+            enclave_access::runtime::RULES_FILE,
+            enclave_access::runtime::to_yaml(&runtime),
+        ));
         rendered.push(RenderedCluster { cluster: cluster.name.to_string(), bundle, artifacts });
     }
     Ok(rendered)

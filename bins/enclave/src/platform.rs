@@ -175,6 +175,7 @@ pub fn rule_infos() -> Vec<enclave_core::guardrail::RuleInfo> {
     infos.extend(enclave_access::guardrails::rules().infos());
     infos.extend(enclave_deploy::guardrails::rules().infos());
     infos.extend(enclave_secrets::guardrails::rules().infos());
+    infos.extend(enclave_deploy::mesh::guardrails::rules().infos());
     infos
 }
 
@@ -188,9 +189,9 @@ pub fn guardrails(spec: &Spec, network: &NetworkModel) -> enclave_core::guardrai
     report.merge(enclave_access::guardrails::rules().run(&resources));
     report.merge(enclave_deploy::guardrails::rules().run(&deploy_model(spec, network)));
     // Secrets rules look at every domain's resources and at what is rendered into the clusters.
-    let objects: Vec<(String, serde_json::Value)> = crate::render(spec)
-        .into_iter()
-        .flatten()
+    let rendered: Vec<crate::RenderedCluster> = crate::render(spec).into_iter().flatten().collect();
+    let objects: Vec<(String, serde_json::Value)> = rendered
+        .iter()
         .filter_map(|rendered| {
             let account = spec.clusters.iter().find(|c| c.name.as_str() == rendered.cluster)?.account.to_string();
             Some(rendered.bundle.objects().iter().map(|o| (account.clone(), o.value().clone())).collect::<Vec<_>>())
@@ -200,6 +201,22 @@ pub fn guardrails(spec: &Spec, network: &NetworkModel) -> enclave_core::guardrai
     let model = enclave_secrets::build(spec);
     let subject = enclave_secrets::guardrails::Subject { resources: &resources, objects: &objects, model: &model };
     report.merge(enclave_secrets::guardrails::rules().run(&subject));
+    // Mesh rules evaluate the rendered Istio objects of each mesh cluster.
+    let meshes = spec
+        .clusters
+        .iter()
+        .filter(|cluster| cluster.mesh.is_some())
+        .map(|cluster| {
+            let objects = rendered
+                .iter()
+                .filter(|rendered| rendered.cluster == cluster.name.as_str())
+                .flat_map(|rendered| rendered.bundle.objects().iter().map(|o| o.value().clone()))
+                .collect();
+            (cluster, objects)
+        })
+        .collect();
+    let subject = enclave_deploy::mesh::guardrails::Subject { spec, clusters: meshes };
+    report.merge(enclave_deploy::mesh::guardrails::rules().run(&subject));
     report
 }
 

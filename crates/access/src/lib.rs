@@ -17,6 +17,9 @@
 //! after its subnet); [`policy`] holds every document; [`guardrails`] the `ACC` rules. Kinds
 //! are the closed [`kind::Kind`]. [`connect`] builds the Session Manager command to a bastion.
 //!
+//! In the clusters: [`runtime`], the Falco rules file of each cluster's workloads (lists and
+//! macros from the spec: app namespaces, images, the networks pods may reach).
+//!
 //! With the `aws` feature: `clients` (every service client of one account), `observe` (one
 //! paged `tag:GetResources` plus one read per EC2, IAM, KMS, S3, SSM and CloudTrail type,
 //! ownership checked on the client), `apply` (the `Provider` for every kind, through
@@ -36,5 +39,6 @@ pub mod model;
 pub mod observe;
 pub mod policy;
 pub mod resources;
+pub mod runtime;
 
 pub use model::{AccessModel, Image, Placement};

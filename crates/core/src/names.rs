@@ -71,6 +71,10 @@ pub fn oidc_provider_address(account: &str, cluster: &str) -> crate::Address {
 /// the NetworkPolicies of every workload admit scrapes from it.
 pub const MONITORING_NAMESPACE: &str = "monitoring";
 
+/// The service account of the Prometheus pods: in a mesh, the identity allowed to scrape every
+/// app's internal port (the add-ons set kube-prometheus-stack's `serviceAccount.name` to it).
+pub const PROMETHEUS_SERVICE_ACCOUNT: &str = "prometheus";
+
 /// The labels of the Prometheus pods that scrape workloads (kube-prometheus-stack's).
 pub fn prometheus_pod_labels() -> BTreeMap<String, String> {
     BTreeMap::from([("app.kubernetes.io/name".to_owned(), "prometheus".to_owned())])

@@ -553,6 +553,46 @@ pub struct ClusterSpec {
     /// secrets): IAM roles for service accounts (the default) or EKS Pod Identity.
     #[serde(default)]
     pub workload_identity: WorkloadIdentity,
+    /// The Istio service mesh: mutual TLS between every pod, authorization from the apps'
+    /// declared callers, retries, timeouts and outlier detection from their resilience settings.
+    /// Absent: no mesh (`mesh: {}` turns it on with the defaults).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mesh: Option<MeshSpec>,
+}
+
+/// A cluster's Istio mesh (filled by `enclave-deploy`'s `mesh`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MeshSpec {
+    /// Istio's root namespace, where the mesh-wide policy lives.
+    #[serde(default = "default_istio_root")]
+    pub root_namespace: Name,
+    /// The mesh's trust domain, the first part of every workload's identity
+    /// (`<trust domain>/ns/<namespace>/sa/<service account>`).
+    #[serde(default = "default_trust_domain")]
+    pub trust_domain: String,
+    /// Namespaces still accepting plain text while their clients join the mesh (`PERMISSIVE`
+    /// mutual TLS); a guardrail reports each one.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub permissive_namespaces: Vec<Name>,
+}
+
+impl Default for MeshSpec {
+    fn default() -> Self {
+        MeshSpec {
+            root_namespace: default_istio_root(),
+            trust_domain: default_trust_domain(),
+            permissive_namespaces: Vec::new(),
+        }
+    }
+}
+
+fn default_istio_root() -> Name {
+    Name::from_str("istio-system").unwrap_or_else(|_| unreachable!("a valid name"))
+}
+
+fn default_trust_domain() -> String {
+    "cluster.local".to_owned()
 }
 
 /// How pods of a cluster assume IAM roles (filled by `enclave-secrets`).
@@ -774,6 +814,220 @@ pub struct AppSpec {
     /// How a new image rolls out: blue-green, analysed against the app's own alert thresholds.
     #[serde(default)]
     pub rollout: RolloutSpec,
+    /// How calls to the app are bounded in a mesh cluster: timeout, retries, connection pool and
+    /// outlier detection (the app's VirtualService and DestinationRule).
+    #[serde(default)]
+    pub resilience: Resilience,
+    /// The app's place in its cluster's mesh.
+    #[serde(default)]
+    pub mesh: AppMesh,
+}
+
+/// An app's place in the mesh.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AppMesh {
+    /// Whether its pods get the Istio sidecar (in a mesh cluster). Off, the app is outside the
+    /// mesh (no mutual TLS, no authorization): a guardrail reports it.
+    #[serde(default = "default_true")]
+    pub sidecar: bool,
+}
+
+impl Default for AppMesh {
+    fn default() -> Self {
+        AppMesh { sidecar: true }
+    }
+}
+
+/// Bounds on calls to an app, enforced by the mesh (Istio's meanings).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Resilience {
+    /// Longest a call may take, retries included (the VirtualService's `timeout`).
+    #[serde(default = "default_call_timeout")]
+    pub timeout: PromDuration,
+    /// The mesh's retries of a failed call.
+    #[serde(default)]
+    pub retries: MeshRetries,
+    /// The most retries one call to the app may cause, every layer together: the mesh's and
+    /// those of the caller's own client (`monitoring.dependencies[].retries`). Layers multiply:
+    /// 2 client retries over 2 mesh retries are 8.
+    #[serde(default = "default_retry_budget")]
+    pub retry_budget: u32,
+    /// Connection limits per caller sidecar (the DestinationRule's `connectionPool`).
+    #[serde(default)]
+    pub connection_pool: ConnectionPool,
+    /// Pods ejected from the load-balancing pool after consecutive errors (`outlierDetection`).
+    #[serde(default)]
+    pub outlier_detection: OutlierDetection,
+}
+
+impl Default for Resilience {
+    fn default() -> Self {
+        Resilience {
+            timeout: default_call_timeout(),
+            retries: MeshRetries::default(),
+            retry_budget: default_retry_budget(),
+            connection_pool: ConnectionPool::default(),
+            outlier_detection: OutlierDetection::default(),
+        }
+    }
+}
+
+fn default_call_timeout() -> PromDuration {
+    PromDuration(15)
+}
+
+fn default_retry_budget() -> u32 {
+    2
+}
+
+/// The mesh's retries (a VirtualService's `retries`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MeshRetries {
+    /// Retries after the first attempt (0: none).
+    #[serde(default = "default_mesh_attempts")]
+    pub attempts: u32,
+    /// Longest one attempt may take.
+    #[serde(default = "default_per_try_timeout")]
+    pub per_try_timeout: PromDuration,
+    /// Which failures are retried (Envoy's `retry_on` conditions).
+    #[serde(default = "default_retry_on")]
+    pub retry_on: Vec<RetryOn>,
+}
+
+impl Default for MeshRetries {
+    fn default() -> Self {
+        MeshRetries {
+            attempts: default_mesh_attempts(),
+            per_try_timeout: default_per_try_timeout(),
+            retry_on: default_retry_on(),
+        }
+    }
+}
+
+fn default_mesh_attempts() -> u32 {
+    2
+}
+
+fn default_per_try_timeout() -> PromDuration {
+    PromDuration(5)
+}
+
+fn default_retry_on() -> Vec<RetryOn> {
+    vec![RetryOn::ConnectFailure, RetryOn::RefusedStream, RetryOn::Unavailable, RetryOn::Reset]
+}
+
+/// A failure the mesh retries (Envoy's names). Only failures where the request did not reach
+/// the app, or the app said it was not processed, are safe for calls that are not idempotent.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum RetryOn {
+    /// Any 5xx response, or a timeout of the attempt.
+    #[serde(rename = "5xx")]
+    FiveXx,
+    /// 502, 503 or 504.
+    GatewayError,
+    /// No connection could be made.
+    ConnectFailure,
+    /// The upstream refused the HTTP/2 stream (`REFUSED_STREAM`).
+    RefusedStream,
+    /// A gRPC `unavailable` status.
+    Unavailable,
+    /// The connection was reset or closed before a response.
+    Reset,
+    /// 409 or a gRPC `cancelled`.
+    #[serde(rename = "retriable-4xx")]
+    Retriable4xx,
+}
+
+impl fmt::Display for RetryOn {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            RetryOn::FiveXx => "5xx",
+            RetryOn::GatewayError => "gateway-error",
+            RetryOn::ConnectFailure => "connect-failure",
+            RetryOn::RefusedStream => "refused-stream",
+            RetryOn::Unavailable => "unavailable",
+            RetryOn::Reset => "reset",
+            RetryOn::Retriable4xx => "retriable-4xx",
+        })
+    }
+}
+
+/// Connection limits (a DestinationRule's `connectionPool`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ConnectionPool {
+    /// TCP connections to the app from one caller's sidecar.
+    #[serde(default = "default_max_connections")]
+    pub max_connections: u32,
+    /// Requests waiting for a connection before new ones fail fast.
+    #[serde(default = "default_max_pending")]
+    pub max_pending_requests: u32,
+    /// Requests over one connection before it is closed (none: unlimited).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_requests_per_connection: Option<u32>,
+}
+
+impl Default for ConnectionPool {
+    fn default() -> Self {
+        ConnectionPool {
+            max_connections: default_max_connections(),
+            max_pending_requests: default_max_pending(),
+            max_requests_per_connection: None,
+        }
+    }
+}
+
+fn default_max_connections() -> u32 {
+    100
+}
+
+fn default_max_pending() -> u32 {
+    64
+}
+
+/// Passive health checking (a DestinationRule's `outlierDetection`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OutlierDetection {
+    /// 5xx responses in a row that eject a pod.
+    #[serde(default = "default_consecutive_5xx")]
+    pub consecutive_5xx: u32,
+    /// Time between ejection sweeps.
+    #[serde(default = "default_outlier_interval")]
+    pub interval: PromDuration,
+    /// How long a first ejection lasts (longer each time).
+    #[serde(default = "default_thirty_seconds")]
+    pub base_ejection_time: PromDuration,
+    /// The largest share of the app's pods ejected at once, in percent (1 to 100).
+    #[serde(default = "default_max_ejection_percent")]
+    pub max_ejection_percent: u8,
+}
+
+impl Default for OutlierDetection {
+    fn default() -> Self {
+        OutlierDetection {
+            consecutive_5xx: default_consecutive_5xx(),
+            interval: default_outlier_interval(),
+            base_ejection_time: default_thirty_seconds(),
+            max_ejection_percent: default_max_ejection_percent(),
+        }
+    }
+}
+
+fn default_consecutive_5xx() -> u32 {
+    5
+}
+
+fn default_outlier_interval() -> PromDuration {
+    PromDuration(10)
+}
+
+fn default_max_ejection_percent() -> u8 {
+    50
 }
 
 /// A blue-green rollout (filled by `enclave-deploy`), with Argo Rollouts' meanings.
@@ -1013,6 +1267,47 @@ pub struct Rotation {
 pub struct Caller {
     /// The calling app, in the same cluster.
     pub app: Name,
+    /// Only these HTTP methods (in a mesh cluster); any when empty.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub methods: Vec<HttpMethod>,
+    /// Only these paths (in a mesh cluster): exact, or with one `*` as a prefix (`/v1/*`) or
+    /// suffix (`*/status`) match; any when empty.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub paths: Vec<String>,
+}
+
+/// An HTTP method a caller may use.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum HttpMethod {
+    /// `GET`.
+    Get,
+    /// `HEAD`.
+    Head,
+    /// `POST`.
+    Post,
+    /// `PUT`.
+    Put,
+    /// `PATCH`.
+    Patch,
+    /// `DELETE`.
+    Delete,
+    /// `OPTIONS`.
+    Options,
+}
+
+impl fmt::Display for HttpMethod {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            HttpMethod::Get => "GET",
+            HttpMethod::Head => "HEAD",
+            HttpMethod::Post => "POST",
+            HttpMethod::Put => "PUT",
+            HttpMethod::Patch => "PATCH",
+            HttpMethod::Delete => "DELETE",
+            HttpMethod::Options => "OPTIONS",
+        })
+    }
 }
 
 /// How an app is watched.
@@ -1083,6 +1378,11 @@ pub struct Dependency {
     /// The TCP port it listens on; for another app, defaults to that app's traffic port.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub port: Option<u16>,
+    /// Retries the app's own client makes for a failed call (the `RetryPolicy` of
+    /// `enclave-monitor`'s resilience stack). For another app in a mesh they multiply with the
+    /// mesh's retries, which a guardrail reports.
+    #[serde(default)]
+    pub retries: u32,
 }
 
 /// Where a dependency is reached.

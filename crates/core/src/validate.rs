@@ -447,6 +447,7 @@ fn check_apps(spec: &Spec, violations: &mut Vec<Violation>) {
         check_calls(spec, index, violations);
         check_secrets(spec, index, violations);
         check_rollout(spec, index, violations);
+        check_resilience(spec, index, violations);
     }
     check_secret_namespaces(spec, violations);
 }
@@ -575,6 +576,69 @@ fn check_rollout(spec: &Spec, index: usize, violations: &mut Vec<Violation>) {
     }
 }
 
+/// The mesh's bounds on calls to an app: retries within the app's budget, each attempt able to
+/// finish within the call's timeout, ejection shares that are percentages.
+fn check_resilience(spec: &Spec, index: usize, violations: &mut Vec<Violation>) {
+    let resilience = &spec.apps[index].resilience;
+    let at = |fields: &[&str]| {
+        let mut path = path!("apps", index, "resilience");
+        for field in fields {
+            path = path.key(*field);
+        }
+        path
+    };
+    let retries = &resilience.retries;
+    if retries.attempts > resilience.retry_budget {
+        violations.push(Violation::new(
+            at(&["retry_budget"]),
+            format!(
+                "a retry budget of {} is below the mesh's {} retries (`retries.attempts`): raise the budget or \
+                 retry less",
+                resilience.retry_budget, retries.attempts
+            ),
+        ));
+    }
+    if retries.attempts > 0 && retries.retry_on.is_empty() {
+        violations.push(Violation::new(at(&["retries", "retry_on"]), "retries need at least one condition"));
+    }
+    if retries.per_try_timeout.seconds() == 0 {
+        violations.push(Violation::new(at(&["retries", "per_try_timeout"]), "an attempt needs at least 1s"));
+    } else if retries.per_try_timeout > resilience.timeout {
+        violations.push(Violation::new(
+            at(&["retries", "per_try_timeout"]),
+            format!(
+                "an attempt of up to {} cannot fit in the call's timeout of {}",
+                retries.per_try_timeout, resilience.timeout
+            ),
+        ));
+    }
+    let outlier = &resilience.outlier_detection;
+    if !(1..=100).contains(&outlier.max_ejection_percent) {
+        violations
+            .push(Violation::new(at(&["outlier_detection", "max_ejection_percent"]), "a percentage from 1 to 100"));
+    }
+    if outlier.consecutive_5xx == 0 {
+        violations
+            .push(Violation::new(at(&["outlier_detection", "consecutive_5xx"]), "at least 1 error before an ejection"));
+    }
+    if resilience.connection_pool.max_connections == 0 {
+        violations.push(Violation::new(at(&["connection_pool", "max_connections"]), "at least 1 connection"));
+    }
+}
+
+/// Whether `path` is one Istio matches: `/exact`, `/prefix*` or `*suffix` (a lone `*` is "any
+/// path", which an empty list already says).
+fn mesh_path(path: &str) -> bool {
+    let plain = |text: &str| !text.is_empty() && !text.contains('*') && !text.chars().any(char::is_whitespace);
+    if let Some(prefix) = path.strip_suffix('*') {
+        plain(prefix) && prefix.starts_with('/')
+    } else if let Some(suffix) = path.strip_prefix('*') {
+        plain(suffix)
+    } else {
+        plain(path) && path.starts_with('/')
+    }
+}
+
 /// The External Secrets Operator reads an app's secrets as a service account of its namespace:
 /// two apps with secrets in one namespace would read each other's.
 fn check_secret_namespaces(spec: &Spec, violations: &mut Vec<Violation>) {
@@ -606,6 +670,14 @@ fn check_calls(spec: &Spec, index: usize, violations: &mut Vec<Violation>) {
     let peer = |name: &Name| spec.apps.iter().find(|other| &other.name == name);
     duplicates(&app.callers, |c| c.app.as_str(), |i| path!("apps", index, "callers", i, "app"), "caller", violations);
     for (caller_index, caller) in app.callers.iter().enumerate() {
+        for (path_index, path) in caller.paths.iter().enumerate() {
+            if !mesh_path(path) {
+                violations.push(Violation::new(
+                    path!("apps", index, "callers", caller_index, "paths", path_index),
+                    "not a path Istio matches: `/exact`, `/prefix/*` or `*/suffix`",
+                ));
+            }
+        }
         let at = path!("apps", index, "callers", caller_index, "app");
         match peer(&caller.app) {
             None => violations.push(Violation::new(at, format!("no app named `{}`", caller.app))),

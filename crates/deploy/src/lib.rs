@@ -4,7 +4,9 @@
 //! bundle): [`workload`], each app's Namespace (Pod Security Admission `restricted`),
 //! ServiceAccount, Deployment and Services, with pods that meet the restricted profile and
 //! drain before they stop; [`network`], NetworkPolicies from the spec's declared calls (default
-//! deny per namespace, then each app's callers in and its dependencies out).
+//! deny per namespace, then each app's callers in and its dependencies out); [`mesh`], the
+//! Istio objects of a mesh cluster from the same declarations (mutual TLS, authorization,
+//! timeouts, retries, outlier detection, egress).
 //!
 //! **In AWS** (the `deploy` component of every plan): [`model::build`] computes the registry and
 //! the clusters from the spec and the network's tier placement; [`resources::desired`] turns
@@ -27,6 +29,7 @@ pub mod apply;
 pub mod clients;
 pub mod guardrails;
 pub mod kind;
+pub mod mesh;
 pub mod model;
 pub mod network;
 #[cfg(feature = "aws")]

@@ -54,6 +54,8 @@ pub struct PodInputs {
     /// the app's secrets, synced into a Kubernetes Secret by the External Secrets Operator,
     /// read-only).
     pub volumes: Vec<(k8s_openapi::api::core::v1::Volume, k8s_openapi::api::core::v1::VolumeMount)>,
+    /// Labels added to the pods (the mesh's: [`crate::mesh::pod_labels`]).
+    pub pod_labels: BTreeMap<String, String>,
 }
 
 /// The labels of every object rendered for `app`.
@@ -180,6 +182,7 @@ pub fn deployment(stack: &str, app: &AppSpec, inputs: &PodInputs) -> Deployment 
     };
     let selector = app.selector();
     let mut pod_labels = labels(stack, app);
+    pod_labels.extend(inputs.pod_labels.clone());
     pod_labels.extend(selector.clone());
     Deployment {
         metadata: meta(stack, app, app.name.as_str()),
