@@ -300,8 +300,11 @@ fn judge_rendered_objects() -> Result<()> {
     let validate = venv.join("bin").join("kubernetes-validate");
     let crd_judge = root().join("xtask").join("judges").join("crd_validate.py");
     let crds: Vec<PathBuf> = yaml_files(&root().join("fixtures").join("schemas"))?;
-    let crd_args: Vec<std::ffi::OsString> =
+    let mut crd_args: Vec<std::ffi::OsString> =
         crds.iter().flat_map(|crd| [std::ffi::OsString::from("--crd"), crd.as_os_str().to_owned()]).collect();
+    // Gatekeeper's Constraints are checked against the CRD Gatekeeper generates from each template.
+    crd_args.push("--constraint-match".into());
+    crd_args.push(root().join("fixtures").join("schemas").join("match.gatekeeper.sh_matchcrd.yaml").into());
     let prometheus = ensure_prometheus()?;
     let promtool = prometheus.join("promtool");
     run("build enclave", cargo().args(["build", "--quiet", "--locked", "--package", "enclave"]))?;
@@ -324,6 +327,11 @@ fn judge_rendered_objects() -> Result<()> {
         if output.status.success() {
             bail!("{what} accepted a broken object: the judge is not judging");
         }
+        // The CRD judge must reject the object, not fail to read it.
+        let text = String::from_utf8_lossy(&output.stdout);
+        if what.starts_with("the CRD judge") && !text.contains("ERROR ") {
+            bail!("{what} failed without judging: {}", String::from_utf8_lossy(&output.stderr));
+        }
         Ok(())
     };
     rejects(Command::new(&validate).arg("--strict").arg(controls.join("broken-hpa.yaml")), "kubernetes-validate")?;
@@ -338,6 +346,34 @@ fn judge_rendered_objects() -> Result<()> {
     rejects(
         Command::new(&python).arg(&crd_judge).args(&crd_args).arg(controls.join("broken-peer-authentication.yaml")),
         "the CRD judge (Istio)",
+    )?;
+    fs::write(
+        controls.join("broken-constraint.yaml"),
+        [
+            "apiVersion: templates.gatekeeper.sh/v1",
+            "kind: ConstraintTemplate",
+            "metadata: {name: needlabels}",
+            "spec:",
+            "  crd:",
+            "    spec:",
+            "      names: {kind: NeedLabels}",
+            "      validation:",
+            "        openAPIV3Schema:",
+            "          type: object",
+            "          properties: {labels: {type: array, items: {type: string}}}",
+            "  targets: [{target: admission.k8s.gatekeeper.sh, code: [{engine: Rego, source: {version: v1, rego: x}}]}]",
+            "---",
+            "apiVersion: constraints.gatekeeper.sh/v1beta1",
+            "kind: NeedLabels",
+            "metadata: {name: x}",
+            "spec: {match: {kinds: [{apiGroups: [\"\"], kinds: [Pod]}]}, parameters: {label: [a]}}",
+        ]
+        .map(|line| format!("{line}\n"))
+        .concat(),
+    )?;
+    rejects(
+        Command::new(&python).arg(&crd_judge).args(&crd_args).arg(controls.join("broken-constraint.yaml")),
+        "the CRD judge (Gatekeeper Constraints)",
     )?;
 
     let mut files = Vec::new();

@@ -195,6 +195,10 @@ pub fn render(spec: &Spec) -> Result<Vec<RenderedCluster>, BundleError> {
         for object in enclave_deploy::mesh::render_cluster(stack, cluster, &mesh) {
             bundle.push(&object)?;
         }
+        // Admission policy (enclave-access): Gatekeeper templates and their Constraints.
+        for object in enclave_access::admission::render_cluster(spec, cluster) {
+            bundle.push(&object)?;
+        }
         // The secrets' stores, reader service accounts and ExternalSecrets (enclave-secrets).
         let objects = enclave_secrets::render::render_cluster(&secrets, cluster.name.as_str());
         for store in &objects.stores {

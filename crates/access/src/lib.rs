@@ -17,8 +17,9 @@
 //! after its subnet); [`policy`] holds every document; [`guardrails`] the `ACC` rules. Kinds
 //! are the closed [`kind::Kind`]. [`connect`] builds the Session Manager command to a bastion.
 //!
-//! In the clusters: [`runtime`], the Falco rules file of each cluster's workloads (lists and
-//! macros from the spec: app namespaces, images, the networks pods may reach).
+//! In the clusters: [`admission`], Gatekeeper ConstraintTemplates (Rego) and Constraints for
+//! the platform's admission rules; [`runtime`], the Falco rules file of each cluster's workloads
+//! (lists and macros from the spec: app namespaces, images, the networks pods may reach).
 //!
 //! With the `aws` feature: `clients` (every service client of one account), `observe` (one
 //! paged `tag:GetResources` plus one read per EC2, IAM, KMS, S3, SSM and CloudTrail type,
@@ -27,6 +28,7 @@
 //! agent's status). Without it the crate is pure.
 #![deny(missing_docs)]
 
+pub mod admission;
 #[cfg(feature = "aws")]
 pub mod apply;
 #[cfg(feature = "aws")]
