@@ -57,6 +57,8 @@ pub(crate) fn run(command: RolloutCommand) -> Result<(), Failure> {
         namespace: app.namespace().to_string(),
         health_port: (METRICS_PORT_NAME.to_owned(), app.monitoring.port),
         strategy: strategy(&app.rollout, &enclave_monitor::render::analysis_queries(app, &pods), &readiness),
+        // In a mesh cluster (with the app's sidecar) the VirtualService's weights switch traffic.
+        mesh: app.mesh.sidecar && spec.clusters.iter().any(|c| c.name == app.cluster && c.mesh.is_some()),
     };
     let prometheus = match &args.prometheus_url {
         Some(url) => Prometheus::Url(url.clone()),
@@ -96,9 +98,9 @@ fn failure(error: cluster::Error) -> Failure {
     match error {
         // The cluster lacks what the spec promised, or its Deployment cannot roll out: the
         // user's input, exit 2.
-        error @ (cluster::Error::NoReadinessProbe { .. } | cluster::Error::NotDeployed { .. }) => {
-            Failure::Usage(error.into())
-        }
+        error @ (cluster::Error::NoReadinessProbe { .. }
+        | cluster::Error::NotDeployed { .. }
+        | cluster::Error::NoVirtualService { .. }) => Failure::Usage(error.into()),
         other => Failure::Runtime(other.into()),
     }
 }

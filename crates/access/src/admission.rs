@@ -40,6 +40,9 @@ pub const POD_KINDS: &[(&str, &[&str])] = &[
     ("batch", &["Job", "CronJob"]),
 ];
 
+/// Builds a template's parameters.
+pub type Parameters = fn() -> Value;
+
 /// What a template's Constraints select.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Scope {
@@ -66,7 +69,7 @@ pub struct Template {
     pub parameters: Option<fn() -> Value>,
     /// The `enclave check` rules of the same meaning, each with the parameters that make the
     /// template that rule.
-    pub checks: &'static [(&'static str, fn() -> Value)],
+    pub checks: &'static [(&'static str, Parameters)],
     /// What its Constraints select.
     pub scope: Scope,
 }

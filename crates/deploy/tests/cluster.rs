@@ -1,16 +1,17 @@
 //! The rollout driver in process: kube-rs over the fake API server's `tower::Service`
 //! (`kube::Client::new`), Pods run by the fake kubelet against small HTTP backends whose
 //! readiness the test switches. The health gate is the only analysis here (Prometheus is in
-//! `bins/enclave/tests/rollout.rs`): manual promotion, abort during the analysis, and going
-//! back to the previous version.
+//! `bins/enclave/tests/rollout.rs`): manual promotion, abort during the analysis, going back to
+//! the previous version, and the same through the mesh's VirtualService weights.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::{Read, Write};
 use std::net::TcpListener;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+use enclave_deploy::mesh::SLOT_LABEL;
 use enclave_deploy::rollout::analysis::{Condition, Metric, Provider};
 use enclave_deploy::rollout::bluegreen::{Event, Pause, Step, Strategy};
 use enclave_deploy::rollout::cluster::{Driver, Prometheus, REVISION_LABEL, Target, revision_hash};
@@ -86,7 +87,13 @@ fn strategy(auto_promotion: bool, count: u32) -> Strategy {
 }
 
 fn driver(fake: &Fake, strategy: Strategy) -> Driver {
-    let target = Target { app: "orders".into(), namespace: NS.into(), health_port: ("metrics".into(), 9090), strategy };
+    let target = Target {
+        app: "orders".into(),
+        namespace: NS.into(),
+        health_port: ("metrics".into(), 9090),
+        strategy,
+        mesh: false,
+    };
     Driver::new(fake.client(), target, Prometheus::Url("http://127.0.0.1:9".into()))
 }
 
@@ -113,6 +120,11 @@ async fn guard(fake: &Fake) {
 /// A cluster running `orders:1` (the template) with backends for `orders:1` and `orders:2`,
 /// the active Service guarded; the switch of green's readiness.
 async fn cluster() -> (Fake, Kubelet, Arc<AtomicBool>) {
+    cluster_with(|_| {}).await
+}
+
+/// The same, with `setup` run on the seeded cluster before the active Service is guarded.
+async fn cluster_with(setup: impl FnOnce(&Fake)) -> (Fake, Kubelet, Arc<AtomicBool>) {
     let fake = Fake::new();
     let kubelet = Kubelet::start(&fake, NS, Duration::from_millis(100));
     let (blue, _) = backend();
@@ -120,6 +132,7 @@ async fn cluster() -> (Fake, Kubelet, Arc<AtomicBool>) {
     kubelet.run("orders:1", blue);
     kubelet.run("orders:2", green);
     seed(&fake, "orders:1");
+    setup(&fake);
     guard(&fake).await;
     (fake, kubelet, green_healthy)
 }
@@ -194,4 +207,94 @@ async fn green_losing_readiness_after_the_switch_is_rolled_back_and_no_switch_ma
     assert!(!gaps.is_empty(), "green's readiness loss left the active Service without a ready Pod");
     assert!(gaps.iter().all(|g| !g.cause.contains("Service \"orders\"")), "never a switch: {gaps:?}");
     assert!(!fake.endpoints(NS, "orders", None).is_empty(), "blue serves again");
+}
+
+/// The app in a mesh: the template's Pods in the `blue` slot, and the VirtualService and
+/// DestinationRule `enclave_deploy::mesh` renders for it (all traffic on `blue`).
+fn mesh(fake: &Fake) {
+    let mut template = fake.get(Kind::Deployment, NS, "orders").expect("template");
+    template["spec"]["template"]["metadata"]["labels"][SLOT_LABEL] = json!("blue");
+    fake.put(Kind::Deployment, template);
+    let host = format!("orders.{NS}.svc.cluster.local");
+    let subset = |slot: &str| json!({"name": slot, "labels": {SLOT_LABEL: slot}});
+    fake.put(
+        Kind::DestinationRule,
+        json!({"metadata": {"name": "orders", "namespace": NS},
+               "spec": {"host": host, "subsets": [subset("blue"), subset("green")]}}),
+    );
+    let route = |slot: &str, weight: u32| json!({"destination": {"host": host, "subset": slot, "port": {"number": 80}}, "weight": weight});
+    fake.put(
+        Kind::VirtualService,
+        json!({"metadata": {"name": "orders", "namespace": NS},
+               "spec": {"hosts": [host], "http": [{"name": "primary", "route": [route("blue", 100), route("green", 0)],
+                        "timeout": "15s", "retries": {"attempts": 1}}]}}),
+    );
+}
+
+fn weights(fake: &Fake) -> Vec<(String, u64)> {
+    let service = fake.get(Kind::VirtualService, NS, "orders").expect("VirtualService");
+    service["spec"]["http"][0]["route"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|d| {
+            (d["destination"]["subset"].as_str().unwrap_or_default().to_owned(), d["weight"].as_u64().unwrap_or(0))
+        })
+        .collect()
+}
+
+fn slot_of(fake: &Fake, image: &str) -> Option<String> {
+    let deployment = fake.get(Kind::Deployment, NS, &format!("orders-{}", revision_hash(image)))?;
+    deployment["spec"]["template"]["metadata"]["labels"][SLOT_LABEL].as_str().map(str::to_owned)
+}
+
+/// Which revisions the mesh sends the active Service's traffic to, by their Pods' names.
+fn routed(fake: &Fake) -> BTreeSet<String> {
+    fake.endpoints(NS, "orders", None)
+        .into_iter()
+        .map(|(pod, _)| pod.trim_start_matches("orders-").split('-').next().unwrap_or_default().to_owned())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn in_a_mesh_the_virtual_service_moves_traffic_between_the_slots() {
+    let (fake, _kubelet, _) = cluster_with(mesh).await;
+    let target = Target {
+        app: "orders".into(),
+        namespace: NS.into(),
+        health_port: ("metrics".into(), 9090),
+        strategy: strategy(false, 2),
+        mesh: true,
+    };
+    let driver = Driver::new(fake.client(), target, Prometheus::Url("http://127.0.0.1:9".into()));
+    driver.submit(Event::Image("orders:2".into())).await.expect("started");
+    let paused = driver.drive(Duration::from_secs(30), |_| {}).await.expect("driven");
+    assert_eq!(paused.step, Step::Paused { pause: Pause::Promotion }, "{:?}", paused.decisions);
+    // Green runs in the other slot; the active Service selects every revision, and the mesh
+    // still sends everything to blue.
+    assert_eq!(slot_of(&fake, "orders:1").as_deref(), Some("blue"));
+    assert_eq!(slot_of(&fake, "orders:2").as_deref(), Some("green"));
+    let service = fake.get(Kind::Service, NS, "orders").expect("Service");
+    assert!(service["spec"]["selector"].get(REVISION_LABEL).is_none(), "{service}");
+    assert_eq!(weights(&fake), [("blue".to_owned(), 100), ("green".to_owned(), 0)]);
+    assert_eq!(routed(&fake), BTreeSet::from([revision_hash("orders:1")]), "no traffic to green before the promotion");
+
+    driver.submit(Event::Promote).await.expect("promoted");
+    let done = driver.drive(Duration::from_secs(30), |_| {}).await.expect("driven");
+    assert_eq!((done.step.clone(), done.stable.as_str()), (Step::Healthy, "orders:2"), "{:?}", done.decisions);
+    assert_eq!(weights(&fake), [("blue".to_owned(), 0), ("green".to_owned(), 100)]);
+    assert_eq!(routed(&fake), BTreeSet::from([revision_hash("orders:2")]));
+    assert_eq!(replicas(&fake, "orders:1"), Some(0), "blue scaled down after its delay");
+    let status = driver.status().await.expect("status").expect("a rollout");
+    assert_eq!(status.active_selects.as_deref(), Some("orders:2"));
+
+    // The next version takes the slot green does not use: blue again.
+    driver.submit(Event::Image("orders:1".into())).await.expect("started");
+    driver.drive(Duration::from_secs(30), |_| {}).await.expect("driven");
+    assert_eq!(slot_of(&fake, "orders:1").as_deref(), Some("blue"));
+    driver.submit(Event::Promote).await.expect("promoted");
+    let back = driver.drive(Duration::from_secs(30), |_| {}).await.expect("driven");
+    assert_eq!(back.stable, "orders:1");
+    assert_eq!(weights(&fake), [("blue".to_owned(), 100), ("green".to_owned(), 0)]);
+    assert!(fake.gaps().is_empty(), "no switch left the mesh without a ready Pod: {:?}", fake.gaps());
 }

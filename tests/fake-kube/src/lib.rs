@@ -5,7 +5,7 @@
 //! over HTTP on loopback with a kubeconfig for the CLI. What it models:
 //!
 //! - kinds: Deployments and ReplicaSets (`apps/v1`), Services, Pods and ConfigMaps (`v1`),
-//!   VirtualServices (`networking.istio.io/v1`), namespaced;
+//!   VirtualServices and DestinationRules (`networking.istio.io/v1`), namespaced;
 //! - get; list with `labelSelector` (equality terms) and `fieldSelector=metadata.name=`; watch
 //!   from a `resourceVersion` (every event since, then live; none or `0`: the current objects as
 //!   `ADDED` first) with `timeoutSeconds`; create (409 when it exists); replace with optimistic
@@ -15,7 +15,11 @@
 //! - `resourceVersion` and `generation` (bumped when anything but status and metadata changes);
 //! - the Service proxy (`.../services/NAME[:PORT]/proxy/PATH`) to a ready Pod the Service
 //!   selects, by the Pod's IP and the named or numbered target port, as the API server proxies
-//!   to an endpoint; 503 when no Pod is ready.
+//!   to an endpoint; 503 when no Pod is ready. When a VirtualService names the Service
+//!   (`<name>.<namespace>.svc.cluster.local` among its hosts), the proxy routes as the mesh would
+//!   for all-or-nothing weights: only to the Pods of the subsets its first route weighs above 0
+//!   (their labels from the DestinationRule of the same host). Proxied traffic in the fake stands
+//!   for the mesh's callers; a real API server's Service proxy bypasses the mesh.
 //!
 //! What it does not model, so no test may claim it: authentication and RBAC, admission
 //! (defaulting, validation, Pod Security), field ownership in server-side apply (no
@@ -57,11 +61,20 @@ pub enum Kind {
     ConfigMap,
     /// `networking.istio.io/v1` VirtualService.
     VirtualService,
+    /// `networking.istio.io/v1` DestinationRule.
+    DestinationRule,
 }
 
 impl Kind {
-    const ALL: [Kind; 6] =
-        [Kind::Deployment, Kind::ReplicaSet, Kind::Service, Kind::Pod, Kind::ConfigMap, Kind::VirtualService];
+    const ALL: [Kind; 7] = [
+        Kind::Deployment,
+        Kind::ReplicaSet,
+        Kind::Service,
+        Kind::Pod,
+        Kind::ConfigMap,
+        Kind::VirtualService,
+        Kind::DestinationRule,
+    ];
 
     /// `(API prefix, apiVersion, kind, plural)`.
     fn names(self) -> (&'static str, &'static str, &'static str, &'static str) {
@@ -74,13 +87,21 @@ impl Kind {
             Kind::VirtualService => {
                 ("/apis/networking.istio.io/v1", "networking.istio.io/v1", "VirtualService", "virtualservices")
             }
+            Kind::DestinationRule => {
+                ("/apis/networking.istio.io/v1", "networking.istio.io/v1", "DestinationRule", "destinationrules")
+            }
         }
     }
 
     /// Whether writes to the object keep its stored status (a `status` subresource).
     fn has_status(self) -> bool {
         match self {
-            Kind::Deployment | Kind::ReplicaSet | Kind::Service | Kind::Pod | Kind::VirtualService => true,
+            Kind::Deployment
+            | Kind::ReplicaSet
+            | Kind::Service
+            | Kind::Pod
+            | Kind::VirtualService
+            | Kind::DestinationRule => true,
             Kind::ConfigMap => false,
         }
     }
@@ -506,6 +527,42 @@ impl Fake {
     }
 }
 
+/// The label sets of the subsets the mesh sends `namespace/service`'s traffic to: those its
+/// VirtualService's first route weighs above 0, as its DestinationRule defines them. `None`
+/// when no VirtualService names the Service (the Service's own selector decides).
+fn mesh_subsets(store: &Store, namespace: &str, service: &str) -> Option<Vec<serde_json::Map<String, Value>>> {
+    let host = format!("{service}.{namespace}.svc.cluster.local");
+    let of_host = |kind: Kind, field: &str| {
+        store.objects.iter().find(|((k, ns, _), object)| {
+            *k == kind
+                && ns == namespace
+                && match &object["spec"][field] {
+                    Value::Array(hosts) => hosts.iter().any(|h| h == host.as_str()),
+                    other => *other == host.as_str(),
+                }
+        })
+    };
+    let (_, virtual_service) = of_host(Kind::VirtualService, "hosts")?;
+    let rule = of_host(Kind::DestinationRule, "host").map(|(_, rule)| rule);
+    let weighted: Vec<&str> = virtual_service["spec"]["http"][0]["route"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|destination| destination["weight"].as_u64().unwrap_or(100) > 0)
+        .filter_map(|destination| destination["destination"]["subset"].as_str())
+        .collect();
+    Some(
+        weighted
+            .iter()
+            .filter_map(|name| {
+                let subsets = rule?["spec"]["subsets"].as_array()?;
+                let subset = subsets.iter().find(|subset| subset["name"] == *name)?;
+                subset["labels"].as_object().cloned()
+            })
+            .collect(),
+    )
+}
+
 fn endpoints(store: &Store, namespace: &str, service: &str, port: Option<&str>) -> Vec<(String, SocketAddr)> {
     let Some(svc) = store.objects.get(&(Kind::Service, namespace.to_owned(), service.to_owned())) else {
         return Vec::new();
@@ -520,12 +577,14 @@ fn endpoints(store: &Store, namespace: &str, service: &str, port: Option<&str>) 
     };
     let Some(chosen) = chosen else { return Vec::new() };
     let target = if chosen["targetPort"].is_null() { chosen["port"].clone() } else { chosen["targetPort"].clone() };
+    let routed = mesh_subsets(store, namespace, service);
     store
         .objects
         .iter()
         .filter(|((kind, ns, _), pod)| {
             *kind == Kind::Pod && ns == namespace && selects(selector, pod) && pod_ready(pod)
         })
+        .filter(|(_, pod)| routed.as_ref().is_none_or(|subsets| subsets.iter().any(|labels| selects(labels, pod))))
         .filter_map(|((_, _, name), pod)| {
             let ip = pod["status"]["podIP"].as_str()?;
             let number = match &target {

@@ -15,6 +15,12 @@
 //! Service `<app>-preview` select a revision by that label. The template is scaled to zero once
 //! a revision serves, its replica count kept in an annotation. A Service is never switched to a
 //! revision with no ready Pod, and a revision a Service selects is never scaled down.
+//!
+//! With the mesh ([`Target::mesh`]), the switch is the mesh's instead: each revision's Pods
+//! carry a slot (`enclave.dev/slot`: the active revision keeps its own, every other revision up
+//! takes the other one), the active Service selects every revision, and the VirtualService
+//! `<app>` sends all traffic to the active revision's slot (its `blue` and `green` subsets,
+//! `enclave_deploy::mesh`), moved only once a Pod of that revision is ready.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -22,12 +28,15 @@ use std::time::Duration;
 use futures_util::{StreamExt, TryStreamExt};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{ConfigMap, Service};
-use kube::api::{Api, ListParams, Patch, PatchParams, PostParams, WatchParams};
+use kube::api::{
+    Api, ApiResource, DynamicObject, GroupVersionKind, ListParams, Patch, PatchParams, PostParams, WatchParams,
+};
 use serde::Serialize;
 use serde_json::{Value, json};
 
 use super::analysis::{Measurement, Provider};
 use super::bluegreen::{Event, Pause, Rollout, Stage, Step, Strategy};
+use crate::mesh::{SLOT_LABEL, Slot};
 
 /// The label naming a revision on its Deployment and Pods.
 pub const REVISION_LABEL: &str = "enclave.dev/revision";
@@ -62,6 +71,16 @@ pub enum Error {
         "the Deployment {namespace}/{name} has no readiness probe: a blue-green rollout needs one to know when the new version can take traffic"
     )]
     NoReadinessProbe {
+        /// Namespace.
+        namespace: String,
+        /// Name.
+        name: String,
+    },
+    /// The cluster's mesh routes the app, but its VirtualService is not on the cluster.
+    #[error(
+        "the VirtualService {namespace}/{name} is not on the cluster: apply the app's bundle rendered with the cluster's mesh on"
+    )]
+    NoVirtualService {
         /// Namespace.
         namespace: String,
         /// Name.
@@ -123,6 +142,9 @@ pub struct Target {
     pub health_port: (String, u16),
     /// How it rolls out.
     pub strategy: Strategy,
+    /// Whether the cluster's mesh routes the app: traffic moves by the weights of its
+    /// VirtualService between the `blue` and `green` slots, not by the active Service's selector.
+    pub mesh: bool,
 }
 
 impl Target {
@@ -208,6 +230,75 @@ impl Driver {
 
     fn config_maps(&self) -> Api<ConfigMap> {
         Api::namespaced(self.client.clone(), &self.target.namespace)
+    }
+
+    fn virtual_services(&self) -> Api<DynamicObject> {
+        let kind = GroupVersionKind::gvk("networking.istio.io", "v1", "VirtualService");
+        let resource = ApiResource::from_gvk_with_plural(&kind, "virtualservices");
+        Api::namespaced_with(self.client.clone(), &self.target.namespace, &resource)
+    }
+
+    /// The app's VirtualService, with the slot all traffic goes to (none while it is split).
+    async fn virtual_service(&self) -> Result<(DynamicObject, Option<Slot>), Error> {
+        let t = &self.target;
+        let service = self
+            .virtual_services()
+            .get_opt(&t.app)
+            .await
+            .map_err(kube(format!("reading VirtualService {}/{}", t.namespace, t.app)))?
+            .ok_or_else(|| Error::NoVirtualService { namespace: t.namespace.clone(), name: t.app.clone() })?;
+        let slot = weighted_slot(&service.data);
+        Ok((service, slot))
+    }
+
+    /// Mesh routing: the active Service selects every revision, and the VirtualService sends all
+    /// traffic to the active revision's slot once one of its Pods is ready. Returns the revision
+    /// traffic goes to.
+    async fn route(
+        &self,
+        rollout: &Rollout,
+        slots: &BTreeMap<String, Slot>,
+        active: &Service,
+        listed: &[Deployment],
+    ) -> Result<Option<String>, Error> {
+        let t = &self.target;
+        let selector = active.spec.as_ref().and_then(|s| s.selector.as_ref());
+        if selector.is_some_and(|selector| selector.contains_key(REVISION_LABEL)) {
+            let patch = json!({"spec": {"selector": {REVISION_LABEL: null}}});
+            self.services()
+                .patch(&t.app, &PatchParams::default(), &Patch::Merge(&patch))
+                .await
+                .map_err(kube(format!("widening Service {}/{} to every revision", t.namespace, t.app)))?;
+        }
+        let (service, mut weighted) = self.virtual_service().await?;
+        let wanted = revision_hash(&rollout.active);
+        let wanted_slot = slots.get(&wanted).copied().unwrap_or(Slot::Blue);
+        let wanted_ready = self.ready(&t.revision_name(&rollout.active)).await?.is_some_and(|(ready, _)| ready > 0);
+        if weighted != Some(wanted_slot) && wanted_ready {
+            let mut http = service.data["spec"]["http"].clone();
+            for route in http.as_array_mut().into_iter().flatten() {
+                for destination in route["route"].as_array_mut().into_iter().flatten() {
+                    let to_wanted = destination["destination"]["subset"] == wanted_slot.as_str();
+                    destination["weight"] = json!(if to_wanted { 100 } else { 0 });
+                }
+            }
+            let patch = json!({"spec": {"http": http}});
+            self.virtual_services()
+                .patch(&t.app, &PatchParams::default(), &Patch::Merge(&patch))
+                .await
+                .map_err(kube(format!("switching VirtualService {}/{}", t.namespace, t.app)))?;
+            weighted = Some(wanted_slot);
+        }
+        let Some(slot) = weighted else { return Ok(None) };
+        if wanted_slot == slot && wanted_ready {
+            return Ok(Some(wanted));
+        }
+        // Still served by another revision running in that slot; none: by the template's Pods.
+        let running = listed.iter().filter(|d| d.spec.as_ref().and_then(|s| s.replicas).unwrap_or(0) > 0);
+        Ok(running
+            .filter_map(|d| Some((revision_of(d)?, pod_slot(d)?)))
+            .find(|(hash, candidate)| *candidate == slot && *hash != wanted)
+            .map(|(hash, _)| hash))
     }
 
     /// The app's own Deployment, checked: it exists and has a readiness probe.
@@ -344,8 +435,16 @@ impl Driver {
             Some(n) => n,
         };
         let apply = PatchParams::apply(FIELD_MANAGER).force();
+        let listed = self
+            .deployments()
+            .list(&ListParams::default().labels(&format!("enclave.dev/app={}", t.app)))
+            .await
+            .map_err(kube(format!("listing the Deployments of {}", t.app)))?
+            .items;
+        let slots = slots(&listed, &template, rollout);
         for image in &rollout.up {
-            let revision = revision_deployment(&template, t, image, replicas);
+            let slot = if t.mesh { slots.get(&revision_hash(image)).copied() } else { None };
+            let revision = revision_deployment(&template, t, image, replicas, slot);
             let name = t.revision_name(image);
             self.deployments()
                 .patch(&name, &apply, &Patch::Apply(&revision))
@@ -361,23 +460,25 @@ impl Driver {
         let Some(active) = active else {
             return Err(Error::NotDeployed { namespace: t.namespace.clone(), name: t.app.clone() });
         };
-        let selects = |service: &Service| -> Option<String> {
-            service.spec.as_ref()?.selector.as_ref()?.get(REVISION_LABEL).cloned()
+        let serving = if t.mesh {
+            self.route(rollout, &slots, &active, &listed).await?
+        } else {
+            let mut serving = active.spec.as_ref().and_then(|s| s.selector.as_ref()?.get(REVISION_LABEL).cloned());
+            let wanted = revision_hash(&rollout.active);
+            if serving.as_deref() != Some(&wanted)
+                && self.ready(&t.revision_name(&rollout.active)).await?.is_some_and(|(ready, _)| ready > 0)
+            {
+                let mut selector = active.spec.as_ref().and_then(|s| s.selector.clone()).unwrap_or_default();
+                selector.insert(REVISION_LABEL.to_owned(), wanted.clone());
+                let patch = json!({"spec": {"selector": selector}});
+                self.services()
+                    .patch(&t.app, &PatchParams::default(), &Patch::Merge(&patch))
+                    .await
+                    .map_err(kube(format!("switching Service {}/{}", t.namespace, t.app)))?;
+                serving = Some(wanted);
+            }
+            serving
         };
-        let mut serving = selects(&active);
-        let wanted = revision_hash(&rollout.active);
-        if serving.as_deref() != Some(&wanted)
-            && self.ready(&t.revision_name(&rollout.active)).await?.is_some_and(|(ready, _)| ready > 0)
-        {
-            let mut selector = active.spec.as_ref().and_then(|s| s.selector.clone()).unwrap_or_default();
-            selector.insert(REVISION_LABEL.to_owned(), wanted.clone());
-            let patch = json!({"spec": {"selector": selector}});
-            self.services()
-                .patch(&t.app, &PatchParams::default(), &Patch::Merge(&patch))
-                .await
-                .map_err(kube(format!("switching Service {}/{}", t.namespace, t.app)))?;
-            serving = Some(wanted);
-        }
         let preview = preview_service(&active, t, &revision_hash(&rollout.preview));
         self.services().patch(&t.preview(), &apply, &Patch::Apply(&preview)).await.map_err(kube(format!(
             "applying Service {}/{}",
@@ -392,13 +493,8 @@ impl Driver {
             }
             patch
         };
-        let listed = self
-            .deployments()
-            .list(&ListParams::default().labels(&format!("enclave.dev/app={}", t.app)))
-            .await
-            .map_err(kube(format!("listing the Deployments of {}", t.app)))?;
         let up: Vec<String> = rollout.up.iter().map(|image| revision_hash(image)).collect();
-        for deployment in listed.items {
+        for deployment in listed {
             let labels = deployment.metadata.labels.clone().unwrap_or_default();
             let Some(hash) = labels.get(REVISION_LABEL) else { continue };
             let running = deployment.spec.as_ref().and_then(|s| s.replicas).unwrap_or(0) > 0;
@@ -516,7 +612,29 @@ impl Driver {
         };
         let active = self.services().get_opt(&t.app).await.map_err(kube("reading the active Service"))?;
         let preview = self.services().get_opt(&t.preview()).await.map_err(kube("reading the preview Service"))?;
-        Ok(Some(Status { active_selects: selects(active), preview_selects: selects(preview), revisions, rollout }))
+        let active_selects = if t.mesh {
+            // The revision in the slot the VirtualService sends traffic to: the active one when
+            // it is there, else the running one that is.
+            let (_, weighted) = self.virtual_service().await?;
+            let in_slot = |d: &&Deployment| weighted.is_some() && pod_slot(d) == weighted;
+            let active_hash = revision_hash(&rollout.active);
+            let serving = listed
+                .items
+                .iter()
+                .filter(in_slot)
+                .find(|d| revision_of(d).as_deref() == Some(active_hash.as_str()))
+                .or_else(|| {
+                    listed
+                        .items
+                        .iter()
+                        .filter(in_slot)
+                        .find(|d| d.spec.as_ref().and_then(|s| s.replicas).unwrap_or(0) > 0)
+                });
+            serving.and_then(first_image)
+        } else {
+            selects(active)
+        };
+        Ok(Some(Status { active_selects, preview_selects: selects(preview), revisions, rollout }))
     }
 
     /// Drives the rollout until [`settled`] (or `max` elapses), calling `progress` after every
@@ -652,14 +770,58 @@ fn first_image(deployment: &Deployment) -> Option<String> {
     deployment.spec.as_ref()?.template.spec.as_ref()?.containers.first()?.image.clone()
 }
 
-/// The Deployment of revision `image`, from the template.
-fn revision_deployment(template: &Deployment, target: &Target, image: &str, replicas: i32) -> Value {
+/// The revision a Deployment runs.
+fn revision_of(deployment: &Deployment) -> Option<String> {
+    deployment.metadata.labels.as_ref()?.get(REVISION_LABEL).cloned()
+}
+
+/// The mesh slot of a Deployment's Pods.
+fn pod_slot(deployment: &Deployment) -> Option<Slot> {
+    let labels = deployment.spec.as_ref()?.template.metadata.as_ref()?.labels.as_ref()?;
+    serde_json::from_value(json!(labels.get(SLOT_LABEL)?)).ok()
+}
+
+/// The slot of each revision: the active one keeps the slot it runs in (the template's when it
+/// is new); every other revision up takes the other slot, so a new version never shares the
+/// serving subset.
+fn slots(listed: &[Deployment], template: &Deployment, rollout: &Rollout) -> BTreeMap<String, Slot> {
+    let mut slots: BTreeMap<String, Slot> =
+        listed.iter().filter_map(|d| Some((revision_of(d)?, pod_slot(d)?))).collect();
+    let active = revision_hash(&rollout.active);
+    let active_slot = *slots.entry(active.clone()).or_insert(pod_slot(template).unwrap_or(Slot::Blue));
+    for image in &rollout.up {
+        let hash = revision_hash(image);
+        if hash != active {
+            slots.insert(hash, active_slot.other());
+        }
+    }
+    slots
+}
+
+/// The slot a VirtualService sends all of its traffic to: the subset its first route weighs 100.
+fn weighted_slot(virtual_service: &Value) -> Option<Slot> {
+    let route = virtual_service["spec"]["http"][0]["route"].as_array()?;
+    let destination = route.iter().find(|destination| destination["weight"] == 100)?;
+    serde_json::from_value(destination["destination"]["subset"].clone()).ok()
+}
+
+/// The Deployment of revision `image`, from the template, its Pods in `slot` with the mesh.
+fn revision_deployment(
+    template: &Deployment,
+    target: &Target,
+    image: &str,
+    replicas: i32,
+    slot: Option<Slot>,
+) -> Value {
     let hash = revision_hash(image);
     let mut spec = serde_json::to_value(template.spec.clone().unwrap_or_default()).unwrap_or_default();
     spec["replicas"] = json!(replicas);
     spec["selector"]["matchLabels"][REVISION_LABEL] = json!(hash);
     spec["template"]["metadata"]["labels"][REVISION_LABEL] = json!(hash);
     spec["template"]["spec"]["containers"][0]["image"] = json!(image);
+    if let Some(slot) = slot {
+        spec["template"]["metadata"]["labels"][SLOT_LABEL] = json!(slot.as_str());
+    }
     let mut labels = serde_json::to_value(template.metadata.labels.clone().unwrap_or_default()).unwrap_or_default();
     labels[REVISION_LABEL] = json!(hash);
     labels["enclave.dev/app"] = json!(target.app);
