@@ -3,7 +3,7 @@
 //! a security group of the network opening SSH is caught as surely as one of ours; our own
 //! builder produces no finding, and the rules are the executable statement of that.
 
-use enclave_core::guardrail::{Hit, Rule, RuleInfo, RuleSet, Severity};
+use enclave_core::guardrail::{Hit, RuleSet, Severity};
 use enclave_core::plan::Resource;
 use serde_json::Value;
 
@@ -21,25 +21,8 @@ pub fn rules() -> RuleSet<[Resource]> {
 }
 
 macro_rules! rule {
-    ($name:ident, $id:literal, $checkov:expr, $severity:expr, $summary:literal, $remediation:literal, |$resources:ident| $body:block) => {
-        #[doc = $summary]
-        #[derive(Clone, Copy, Debug, Default)]
-        pub struct $name;
-
-        impl Rule<[Resource]> for $name {
-            fn info(&self) -> &'static RuleInfo {
-                static INFO: RuleInfo = RuleInfo {
-                    id: $id,
-                    name: "",
-                    checkov_id: $checkov,
-                    severity: $severity,
-                    summary: $summary,
-                    remediation: $remediation,
-                };
-                &INFO
-            }
-            fn check(&self, $resources: &[Resource]) -> Vec<Hit> $body
-        }
+    ($($rule:tt)*) => {
+        enclave_core::guardrail_rule!(impl for [Resource], $($rule)*);
     };
 }
 

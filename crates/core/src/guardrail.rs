@@ -119,6 +119,46 @@ pub fn duplicate_ids<'a>(ids: impl IntoIterator<Item = &'a str>) -> Vec<&'a str>
     duplicates.into_iter().collect()
 }
 
+/// Declares a guardrail: a unit struct `$name` implementing [`Rule`] over `$subject`, with its
+/// static [`RuleInfo`]. Every domain writes its rules with it (through a one-line local macro
+/// naming its subject):
+///
+/// ```
+/// use enclave_core::Address;
+/// use enclave_core::guardrail::{Hit, Rule, Severity};
+/// enclave_core::guardrail_rule!(impl for [u32], NoZero, "EX001", None, Severity::Low,
+///     "no value is zero", "use 1 or more", |values| {
+///         let at = Address::new("prod", "example", "value", "zero").expect("an address");
+///         values.iter().filter(|v| **v == 0).map(|_| Hit::new(at.clone(), "zero")).collect()
+///     });
+/// assert_eq!(NoZero.info().id, "EX001");
+/// assert_eq!(NoZero.check(&[1, 0]).len(), 1);
+/// ```
+#[macro_export]
+macro_rules! guardrail_rule {
+    (impl $(<$lifetime:lifetime>)? for $subject:ty, $name:ident, $id:literal, $checkov:expr, $severity:expr,
+     $summary:literal, $remediation:literal, |$model:ident| $body:block) => {
+        #[doc = $summary]
+        #[derive(Clone, Copy, Debug, Default)]
+        pub struct $name;
+
+        impl $(<$lifetime>)? $crate::guardrail::Rule<$subject> for $name {
+            fn info(&self) -> &'static $crate::guardrail::RuleInfo {
+                static INFO: $crate::guardrail::RuleInfo = $crate::guardrail::RuleInfo {
+                    id: $id,
+                    name: "",
+                    checkov_id: $checkov,
+                    severity: $severity,
+                    summary: $summary,
+                    remediation: $remediation,
+                };
+                &INFO
+            }
+            fn check(&self, $model: &$subject) -> Vec<$crate::guardrail::Hit> $body
+        }
+    };
+}
+
 /// A guardrail over subjects of type `T`.
 pub trait Rule<T: ?Sized>: Send + Sync {
     /// What the rule is: id, name, Checkov id, severity, summary, remediation.

@@ -4,7 +4,7 @@
 //! no finding; the rules are the executable statement of that.
 
 use enclave_core::Address;
-use enclave_core::guardrail::{Hit, Rule, RuleInfo, RuleSet, Severity};
+use enclave_core::guardrail::{Hit, RuleSet, Severity};
 
 use crate::model::{DeployModel, parse_image};
 use crate::resources::COMPONENT;
@@ -21,25 +21,8 @@ pub fn rules() -> RuleSet<DeployModel> {
 }
 
 macro_rules! rule {
-    ($name:ident, $id:literal, $severity:expr, $summary:literal, $remediation:literal, |$model:ident| $body:block) => {
-        #[doc = $summary]
-        #[derive(Clone, Copy, Debug, Default)]
-        pub struct $name;
-
-        impl Rule<DeployModel> for $name {
-            fn info(&self) -> &'static RuleInfo {
-                static INFO: RuleInfo = RuleInfo {
-                    id: $id,
-                    name: "",
-                    checkov_id: None,
-                    severity: $severity,
-                    summary: $summary,
-                    remediation: $remediation,
-                };
-                &INFO
-            }
-            fn check(&self, $model: &DeployModel) -> Vec<Hit> $body
-        }
+    ($name:ident, $id:literal, $($rule:tt)*) => {
+        enclave_core::guardrail_rule!(impl for DeployModel, $name, $id, None, $($rule)*);
     };
 }
 

@@ -4,7 +4,7 @@
 //! against (observed networks, hand-edited models from other tools) and as an executable
 //! statement of the invariants.
 
-use enclave_core::guardrail::{Hit, Rule, RuleInfo, RuleSet, Severity};
+use enclave_core::guardrail::{Hit, RuleSet, Severity};
 
 use crate::kind::Kind;
 use crate::resources::address;
@@ -34,25 +34,8 @@ pub fn rules() -> RuleSet<NetworkModel> {
 }
 
 macro_rules! rule {
-    ($name:ident, $id:literal, $severity:expr, $summary:literal, $remediation:literal, |$model:ident| $body:block) => {
-        #[doc = $summary]
-        #[derive(Clone, Copy, Debug, Default)]
-        pub struct $name;
-
-        impl Rule<NetworkModel> for $name {
-            fn info(&self) -> &'static RuleInfo {
-                static INFO: RuleInfo = RuleInfo {
-                    id: $id,
-                    name: "",
-                    checkov_id: None,
-                    severity: $severity,
-                    summary: $summary,
-                    remediation: $remediation,
-                };
-                &INFO
-            }
-            fn check(&self, $model: &NetworkModel) -> Vec<Hit> $body
-        }
+    ($name:ident, $id:literal, $($rule:tt)*) => {
+        enclave_core::guardrail_rule!(impl for NetworkModel, $name, $id, None, $($rule)*);
     };
 }
 

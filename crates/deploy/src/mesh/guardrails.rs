@@ -7,7 +7,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use enclave_core::Address;
-use enclave_core::guardrail::{Hit, Rule, RuleInfo, RuleSet, Severity};
+use enclave_core::guardrail::{Hit, RuleSet, Severity};
 use enclave_core::names::{MONITORING_NAMESPACE, prometheus_pod_labels};
 use enclave_core::spec::{AppSpec, ClusterSpec, Destination, Name, Spec};
 
@@ -57,25 +57,8 @@ pub fn rules<'a>() -> RuleSet<Subject<'a>> {
 }
 
 macro_rules! rule {
-    ($name:ident, $id:literal, $severity:expr, $summary:literal, $remediation:literal, |$subject:ident| $body:block) => {
-        #[doc = $summary]
-        #[derive(Clone, Copy, Debug, Default)]
-        pub struct $name;
-
-        impl<'a> Rule<Subject<'a>> for $name {
-            fn info(&self) -> &'static RuleInfo {
-                static INFO: RuleInfo = RuleInfo {
-                    id: $id,
-                    name: "",
-                    checkov_id: None,
-                    severity: $severity,
-                    summary: $summary,
-                    remediation: $remediation,
-                };
-                &INFO
-            }
-            fn check(&self, $subject: &Subject<'a>) -> Vec<Hit> $body
-        }
+    ($name:ident, $id:literal, $($rule:tt)*) => {
+        enclave_core::guardrail_rule!(impl<'a> for Subject<'a>, $name, $id, None, $($rule)*);
     };
 }
 
