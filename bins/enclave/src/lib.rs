@@ -179,7 +179,11 @@ pub fn render(spec: &Spec) -> Result<Vec<RenderedCluster>, BundleError> {
         {
             bundle.push(&autoscaler_policy(stack, account))?;
         }
-        let reach = enclave_deploy::network::Reach { apps: apps.clone(), tier_subnets: tier_subnets(account) };
+        let reach = enclave_deploy::network::Reach {
+            apps: apps.clone(),
+            tier_subnets: tier_subnets(account),
+            mesh_root: cluster.mesh.as_ref().map(|mesh| mesh.root_namespace.to_string()),
+        };
         // The mesh, from the same declarations as the NetworkPolicies (none without `mesh:`).
         let mesh = enclave_deploy::mesh::MeshInputs {
             reach: reach.clone(),

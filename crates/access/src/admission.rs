@@ -477,6 +477,10 @@ pub fn render_cluster(spec: &Spec, cluster: &ClusterSpec) -> Vec<Value> {
         if app_only && inputs.app_namespaces.is_empty() {
             continue;
         }
+        // Without a registry in the spec there is no list to allow (DEP005 reports the images).
+        if template.kind == "EnclaveAllowedImages" && inputs.registries.is_empty() {
+            continue;
+        }
         objects.push(to_value(&constraint_template(&stack, &template)));
         objects.push(to_value(&constraint(&stack, &template, &inputs)));
     }

@@ -72,7 +72,9 @@ pub fn oidc_provider_address(account: &str, cluster: &str) -> crate::Address {
 pub const MONITORING_NAMESPACE: &str = "monitoring";
 
 /// The service account of the Prometheus pods: in a mesh, the identity allowed to scrape every
-/// app's internal port (the add-ons set kube-prometheus-stack's `serviceAccount.name` to it).
+/// app's internal port. Prometheus must then run in the mesh and scrape with the mesh's
+/// certificates (kube-prometheus-stack's `serviceAccount.name` set to this; the add-ons, issue 17,
+/// are to configure it).
 pub const PROMETHEUS_SERVICE_ACCOUNT: &str = "prometheus";
 
 /// The labels of the Prometheus pods that scrape workloads (kube-prometheus-stack's).

@@ -916,11 +916,12 @@ fn default_per_try_timeout() -> PromDuration {
 }
 
 fn default_retry_on() -> Vec<RetryOn> {
-    vec![RetryOn::ConnectFailure, RetryOn::RefusedStream, RetryOn::Unavailable, RetryOn::Reset]
+    vec![RetryOn::ConnectFailure, RetryOn::RefusedStream, RetryOn::Unavailable]
 }
 
 /// A failure the mesh retries (Envoy's names). Only failures where the request did not reach
-/// the app, or the app said it was not processed, are safe for calls that are not idempotent.
+/// the app, or the app said it was not processed (the default: `connect-failure`,
+/// `refused-stream`, `unavailable`), are safe for calls that are not idempotent.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum RetryOn {
@@ -935,7 +936,8 @@ pub enum RetryOn {
     RefusedStream,
     /// A gRPC `unavailable` status.
     Unavailable,
-    /// The connection was reset or closed before a response.
+    /// The connection was reset or closed before a response, or an attempt timed out: the app
+    /// may have processed the request, so only for idempotent calls.
     Reset,
     /// 409 or a gRPC `cancelled`.
     #[serde(rename = "retriable-4xx")]

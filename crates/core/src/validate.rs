@@ -444,6 +444,13 @@ fn check_apps(spec: &Spec, violations: &mut Vec<Violation>) {
         if app.port == 0 {
             violations.push(Violation::new(path!("apps", index, "port"), "port 0 is not a valid container port"));
         }
+        let mesh = spec.clusters.iter().find(|c| c.name == app.cluster).and_then(|c| c.mesh.as_ref());
+        if mesh.is_some_and(|mesh| &mesh.root_namespace == app.namespace()) {
+            violations.push(Violation::new(
+                path!("apps", index, "namespace"),
+                "the mesh's root namespace holds mesh-wide policy, not apps (admission policy skips it)",
+            ));
+        }
         check_calls(spec, index, violations);
         check_secrets(spec, index, violations);
         check_rollout(spec, index, violations);

@@ -5,7 +5,8 @@
 //!   from Prometheus (the [`MONITORING_NAMESPACE`] pods with
 //!   [`prometheus_pod_labels`]). Kubelet probes come from the node and are not subject to
 //!   NetworkPolicy in the EKS VPC CNI's enforcement.
-//! - **Out**: DNS to CoreDNS, then each of `monitoring.dependencies`: another app (its pods, on
+//! - **Out**: DNS to CoreDNS, istiod's configuration port in a mesh cluster (the sidecar's), then
+//!   each of `monitoring.dependencies`: another app (its pods, on
 //!   its traffic port), a subnet tier of the cluster's VPC (its subnets in use) or a CIDR, on the
 //!   dependency's port.
 //!
@@ -199,7 +200,12 @@ pub struct Reach<'a> {
     pub apps: Vec<&'a AppSpec>,
     /// The subnets of each tier of the cluster's VPC (one per AZ in use), by tier name.
     pub tier_subnets: BTreeMap<String, Vec<String>>,
+    /// The mesh's root namespace, in a mesh cluster: every pod's sidecar reaches istiod there.
+    pub mesh_root: Option<String>,
 }
+
+/// The port sidecars fetch their configuration and certificates from istiod on.
+pub const ISTIOD_XDS_PORT: u16 = 15012;
 
 /// The connections `app` may accept and open, and nothing else. A destination the cluster does
 /// not know (validation rules it out) is left out, never widened.
@@ -212,6 +218,15 @@ pub fn app_policy(stack: &str, app: &AppSpec, reach: &Reach<'_>) -> NetworkPolic
     }
     ingress.push(Rule { peers: vec![Peer::prometheus()], ports: vec![(Protocol::Tcp, app.monitoring.port)] });
     let mut egress = vec![dns_rule()];
+    if let Some(root) = &reach.mesh_root
+        && app.mesh.sidecar
+    {
+        let istiod = BTreeMap::from([("app".to_owned(), "istiod".to_owned())]);
+        egress.push(Rule {
+            peers: vec![Peer::Pods { namespace: root.clone(), labels: istiod }],
+            ports: vec![(Protocol::Tcp, ISTIOD_XDS_PORT)],
+        });
+    }
     for dependency in &app.monitoring.dependencies {
         let rule = match &dependency.to {
             Some(Destination::App(name)) => find(name.as_str())
@@ -268,6 +283,7 @@ apps:
     fn an_app_accepts_its_callers_and_prometheus_and_reaches_only_dns_and_its_dependencies() {
         let spec = spec();
         let reach = Reach {
+            mesh_root: None,
             apps: spec.apps.iter().collect(),
             tier_subnets: BTreeMap::from([(
                 "data".to_owned(),

@@ -37,8 +37,7 @@ impl<'a> Subject<'a> {
             .filter(|cluster| cluster.mesh.is_some())
             .map(|cluster| {
                 let apps = spec.apps.iter().filter(|app| app.cluster == cluster.name).collect();
-                let inputs =
-                    MeshInputs { reach: Reach { apps, tier_subnets: BTreeMap::new() }, ..MeshInputs::default() };
+                let inputs = MeshInputs { reach: Reach { apps, ..Reach::default() }, ..MeshInputs::default() };
                 (cluster, super::render_cluster(&stack, cluster, &inputs))
             })
             .collect();
@@ -82,7 +81,11 @@ rule!(
                 permissive.map(|namespace| {
                     Hit::new(
                         at(&cluster.account, "namespace", &format!("{}-{namespace}", cluster.name)),
-                        format!("namespace `{namespace}` of `{}` accepts plain text (PERMISSIVE)", cluster.name),
+                        format!(
+                            "namespace `{namespace}` of `{}` accepts plain text (PERMISSIVE): no identity to authorize, \
+                             only its NetworkPolicies hold its callers",
+                            cluster.name
+                        ),
                     )
                 })
             })
@@ -183,7 +186,11 @@ rule!(
                 subject.apps(cluster).filter(|app| !app.mesh.sidecar).map(|app| {
                     Hit::new(
                         at(&cluster.account, "app", app.name.as_str()),
-                        format!("`{}` runs without the sidecar: no mutual TLS, no authorization", app.name),
+                        format!(
+                            "`{}` runs without the sidecar: no mutual TLS, no authorization, and its calls to apps \
+                             on STRICT mutual TLS are refused",
+                            app.name
+                        ),
                     )
                 })
             })

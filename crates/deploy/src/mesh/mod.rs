@@ -3,7 +3,9 @@
 //!
 //! **Security** (`security.istio.io/v1`):
 //! - a mesh-wide `PeerAuthentication` in the root namespace and one per app namespace, `STRICT`
-//!   (`PERMISSIVE` only for the namespaces the spec lists as migrating, which a guardrail reports);
+//!   (`PERMISSIVE` only for the namespaces the spec lists as migrating, which a guardrail reports:
+//!   plain-text callers have no identity, so those namespaces get no AuthorizationPolicy and
+//!   only their NetworkPolicies hold the declared callers);
 //! - per namespace an allow-nothing `AuthorizationPolicy` (an `ALLOW` policy with no rule: once a
 //!   workload has an `ALLOW` policy, only what some rule matches gets in), then per app one
 //!   `ALLOW` listing exactly its declared callers, by the identity of their service account
@@ -241,8 +243,10 @@ kind!(DestinationRuleSpec, "networking.istio.io/v1", "DestinationRule");
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct TrafficPolicy {
-    /// Mutual TLS with the mesh's certificates.
-    pub tls: ClientTls,
+    /// Mutual TLS with the mesh's certificates (absent for an app without the sidecar: Istio's
+    /// automatic mutual TLS then sends it plain text).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls: Option<ClientTls>,
     /// Connection limits.
     pub connection_pool: ConnectionPoolSettings,
     /// Ejection of failing pods.
@@ -621,7 +625,11 @@ pub fn render_cluster(stack: &str, cluster: &ClusterSpec, inputs: &MeshInputs<'_
             namespace,
             PeerAuthenticationSpec { selector: None, mtls: PeerMtls { mode } },
         )));
-        objects.push(value(&object(stack, ALLOW_NOTHING, namespace, AuthorizationPolicySpec::default())));
+        // Plain-text callers have no identity for an AuthorizationPolicy to allow: while a
+        // namespace is migrating, only its NetworkPolicies enforce the declared callers.
+        if !permissive {
+            objects.push(value(&object(stack, ALLOW_NOTHING, namespace, AuthorizationPolicySpec::default())));
+        }
         objects.push(value(&object(
             stack,
             DEFAULT,
@@ -634,7 +642,9 @@ pub fn render_cluster(stack: &str, cluster: &ClusterSpec, inputs: &MeshInputs<'_
         )));
     }
     for app in apps {
-        objects.extend(render_app(stack, mesh, app, &inputs.reach));
+        let permissive = mesh.permissive_namespaces.iter().any(|name| name == app.namespace());
+        let rendered = render_app(stack, mesh, app, &inputs.reach);
+        objects.extend(rendered.into_iter().filter(|object| !(permissive && object["kind"] == "AuthorizationPolicy")));
     }
     objects
 }
@@ -689,7 +699,7 @@ pub fn render_app(stack: &str, mesh: &MeshSpec, app: &AppSpec, reach: &Reach<'_>
         DestinationRuleSpec {
             host: host(app),
             traffic_policy: TrafficPolicy {
-                tls: ClientTls { mode: ClientTlsMode::IstioMutual },
+                tls: app.mesh.sidecar.then_some(ClientTls { mode: ClientTlsMode::IstioMutual }),
                 connection_pool: ConnectionPoolSettings {
                     tcp: TcpSettings { max_connections: resilience.connection_pool.max_connections },
                     http: HttpSettings {
@@ -826,6 +836,7 @@ apps:
 
     fn render(spec: &enclave_core::Spec) -> Vec<serde_json::Value> {
         let reach = Reach {
+            mesh_root: Some("istio-system".to_owned()),
             apps: spec.apps.iter().collect(),
             tier_subnets: BTreeMap::from([("data".to_owned(), vec!["10.3.64.0/22".to_owned()])]),
         };
@@ -874,7 +885,7 @@ apps:
         assert_eq!(
             route["retries"],
             json!({"attempts": 1, "perTryTimeout": "5s",
-            "retryOn": "connect-failure,refused-stream,unavailable,reset"})
+            "retryOn": "connect-failure,refused-stream,unavailable"})
         );
         assert_eq!(route["route"][0]["weight"], 100);
         assert_eq!(route["route"][1]["destination"]["subset"], "green");

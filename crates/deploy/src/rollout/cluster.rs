@@ -520,6 +520,17 @@ impl Driver {
     /// `revision` is the hash of the revision analysed, for the query's placeholder.
     async fn measure(&self, provider: &Provider, revision: &str) -> Measurement {
         match provider {
+            Provider::Readiness(_) if self.target.mesh => {
+                // In a mesh the API server's proxy (outside the mesh) cannot pass STRICT mutual
+                // TLS: the kubelet's probes (which the sidecar forwards to the app) decide, as the
+                // revision's ready Pods.
+                let name = format!("{}-{revision}", self.target.app);
+                match self.ready(&name).await {
+                    Ok(Some((ready, wanted))) if wanted > 0 && ready >= wanted => Measurement::Value(1.0),
+                    Ok(_) => Measurement::Value(0.0),
+                    Err(error) => Measurement::Error(format!("readiness of {name}: {error}")),
+                }
+            }
             Provider::Readiness(path) => {
                 let t = &self.target;
                 let uri = format!(
@@ -848,12 +859,13 @@ fn preview_service(active: &Service, target: &Target, hash: &str) -> Value {
     {
         list.push(json!({"name": name, "port": number, "targetPort": name, "protocol": "TCP"}));
     }
+    // The active Service's labels (the platform's required ones among them), and the driver's.
+    let mut labels = serde_json::to_value(active.metadata.labels.clone().unwrap_or_default()).unwrap_or_default();
+    labels["app.kubernetes.io/managed-by"] = json!("enclave");
+    labels["enclave.dev/app"] = json!(target.app);
     json!({
         "apiVersion": "v1", "kind": "Service",
-        "metadata": {
-            "name": target.preview(), "namespace": target.namespace,
-            "labels": {"app.kubernetes.io/managed-by": "enclave", "enclave.dev/app": target.app},
-        },
+        "metadata": {"name": target.preview(), "namespace": target.namespace, "labels": labels},
         "spec": {"type": "ClusterIP", "selector": selector, "ports": ports},
     })
 }
