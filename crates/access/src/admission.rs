@@ -72,6 +72,9 @@ pub struct Template {
     pub checks: &'static [(&'static str, Parameters)],
     /// What its Constraints select.
     pub scope: Scope,
+    /// The parameters of a cluster's Constraint (none: it takes none, or the cluster lacks what
+    /// they need and gets no Constraint; see [`render_cluster`]).
+    pub constraint_parameters: Option<fn(&AdmissionInputs) -> Option<Value>>,
 }
 
 fn no_parameters() -> Value {
@@ -97,6 +100,7 @@ pub fn templates() -> Vec<Template> {
             rego: include_str!("admission/non_root.rego"),
             parameters: None,
             checks: &[("K8S023", no_parameters)],
+            constraint_parameters: None,
             scope: Scope::Workloads,
         },
         Template {
@@ -105,6 +109,7 @@ pub fn templates() -> Vec<Template> {
             rego: include_str!("admission/read_only_root.rego"),
             parameters: None,
             checks: &[("K8S022", no_parameters)],
+            constraint_parameters: None,
             scope: Scope::Workloads,
         },
         Template {
@@ -113,6 +118,7 @@ pub fn templates() -> Vec<Template> {
             rego: include_str!("admission/no_privileged.rego"),
             parameters: None,
             checks: &[("K8S016", no_parameters)],
+            constraint_parameters: None,
             scope: Scope::Workloads,
         },
         Template {
@@ -121,6 +127,7 @@ pub fn templates() -> Vec<Template> {
             rego: include_str!("admission/no_escalation.rego"),
             parameters: None,
             checks: &[("K8S020", no_parameters)],
+            constraint_parameters: None,
             scope: Scope::Workloads,
         },
         Template {
@@ -129,6 +136,7 @@ pub fn templates() -> Vec<Template> {
             rego: include_str!("admission/drop_all.rego"),
             parameters: None,
             checks: &[("K8S037", no_parameters)],
+            constraint_parameters: None,
             scope: Scope::Workloads,
         },
         Template {
@@ -142,6 +150,7 @@ pub fn templates() -> Vec<Template> {
                 ("K8S012", || json!({"requests": ["memory"]})),
                 ("K8S013", || json!({"limits": ["memory"]})),
             ],
+            constraint_parameters: Some(|_| Some(json!({"requests": ["cpu", "memory"], "limits": ["cpu", "memory"]}))),
             scope: Scope::Workloads,
         },
         Template {
@@ -150,6 +159,7 @@ pub fn templates() -> Vec<Template> {
             rego: include_str!("admission/image_tag.rego"),
             parameters: None,
             checks: &[("K8S014", no_parameters)],
+            constraint_parameters: None,
             scope: Scope::Workloads,
         },
         Template {
@@ -158,6 +168,9 @@ pub fn templates() -> Vec<Template> {
             rego: include_str!("admission/allowed_images.rego"),
             parameters: Some(|| object_of(&["repos"])),
             checks: &[],
+            constraint_parameters: Some(|inputs| {
+                (!inputs.registries.is_empty()).then(|| json!({"repos": inputs.registries}))
+            }),
             scope: Scope::AppWorkloads,
         },
         Template {
@@ -170,6 +183,7 @@ pub fn templates() -> Vec<Template> {
                 ("K8S018", || json!({"fields": ["hostIPC"]})),
                 ("K8S019", || json!({"fields": ["hostNetwork"]})),
             ],
+            constraint_parameters: Some(|_| Some(json!({"fields": ["hostPID", "hostIPC", "hostNetwork"]}))),
             scope: Scope::Workloads,
         },
         Template {
@@ -178,6 +192,8 @@ pub fn templates() -> Vec<Template> {
             rego: include_str!("admission/host_paths.rego"),
             parameters: Some(|| object_of(&["paths"])),
             checks: &[("K8S027", || json!({"paths": ["/var/run/docker.sock"]}))],
+            // No paths: every hostPath volume is refused.
+            constraint_parameters: Some(|_| Some(json!({"paths": []}))),
             scope: Scope::Workloads,
         },
         Template {
@@ -186,6 +202,7 @@ pub fn templates() -> Vec<Template> {
             rego: include_str!("admission/required_labels.rego"),
             parameters: Some(|| object_of(&["labels"])),
             checks: &[],
+            constraint_parameters: Some(|_| Some(json!({"labels": REQUIRED_LABELS}))),
             scope: Scope::AppObjects,
         },
         Template {
@@ -194,6 +211,7 @@ pub fn templates() -> Vec<Template> {
             rego: include_str!("admission/service_exposure.rego"),
             parameters: None,
             checks: &[("K8S100", no_parameters)],
+            constraint_parameters: None,
             scope: Scope::Services,
         },
     ]
@@ -444,15 +462,7 @@ pub fn constraint(stack: &str, template: &Template, inputs: &AdmissionInputs) ->
             (kinds, inputs.app_namespaces.clone(), Vec::new())
         }
     };
-    let parameters = match template.kind {
-        "EnclaveResources" => Some(json!({"requests": ["cpu", "memory"], "limits": ["cpu", "memory"]})),
-        "EnclaveAllowedImages" => Some(json!({"repos": inputs.registries})),
-        "EnclaveHostNamespaces" => Some(json!({"fields": ["hostPID", "hostIPC", "hostNetwork"]})),
-        "EnclaveRequiredLabels" => Some(json!({"labels": REQUIRED_LABELS})),
-        // No paths: every hostPath volume is refused.
-        "EnclaveNoHostPath" => Some(json!({"paths": []})),
-        _ => None,
-    };
+    let parameters = template.constraint_parameters.and_then(|parameters| parameters(inputs));
     Constraint {
         api_version: "constraints.gatekeeper.sh/v1beta1".to_owned(),
         kind: template.kind.to_owned(),
@@ -477,8 +487,9 @@ pub fn render_cluster(spec: &Spec, cluster: &ClusterSpec) -> Vec<Value> {
         if app_only && inputs.app_namespaces.is_empty() {
             continue;
         }
-        // Without a registry in the spec there is no list to allow (DEP005 reports the images).
-        if template.kind == "EnclaveAllowedImages" && inputs.registries.is_empty() {
+        // Parameters the cluster cannot give (the image allow-list without a registry in the
+        // spec: DEP005 reports the images): no Constraint.
+        if template.constraint_parameters.is_some_and(|parameters| parameters(&inputs).is_none()) {
             continue;
         }
         objects.push(to_value(&constraint_template(&stack, &template)));
@@ -504,7 +515,8 @@ mod tests {
         assert_eq!(kinds.len(), templates().len(), "kinds are unique");
         for template in templates() {
             assert!(template.rego.contains("violation contains"), "{}", template.kind);
-            let constraint = constraint("acme", &template, &AdmissionInputs::default());
+            let inputs = AdmissionInputs { registries: vec!["r.example/".to_owned()], ..AdmissionInputs::default() };
+            let constraint = constraint("acme", &template, &inputs);
             assert_eq!(template.parameters.is_some(), constraint.spec.parameters.is_some(), "{}", template.kind);
         }
     }

@@ -232,6 +232,17 @@ impl Driver {
         Api::namespaced(self.client.clone(), &self.target.namespace)
     }
 
+    /// The app's Deployments: the template and every revision (label `enclave.dev/app`).
+    async fn app_deployments(&self) -> Result<Vec<Deployment>, Error> {
+        let t = &self.target;
+        let listed = self
+            .deployments()
+            .list(&ListParams::default().labels(&format!("enclave.dev/app={}", t.app)))
+            .await
+            .map_err(kube(format!("listing the Deployments of {}", t.app)))?;
+        Ok(listed.items)
+    }
+
     fn virtual_services(&self) -> Api<DynamicObject> {
         let kind = GroupVersionKind::gvk("networking.istio.io", "v1", "VirtualService");
         let resource = ApiResource::from_gvk_with_plural(&kind, "virtualservices");
@@ -435,12 +446,7 @@ impl Driver {
             Some(n) => n,
         };
         let apply = PatchParams::apply(FIELD_MANAGER).force();
-        let listed = self
-            .deployments()
-            .list(&ListParams::default().labels(&format!("enclave.dev/app={}", t.app)))
-            .await
-            .map_err(kube(format!("listing the Deployments of {}", t.app)))?
-            .items;
+        let listed = self.app_deployments().await?;
         let slots = slots(&listed, &template, rollout);
         for image in &rollout.up {
             let slot = if t.mesh { slots.get(&revision_hash(image)).copied() } else { None };
@@ -590,14 +596,9 @@ impl Driver {
     pub async fn status(&self) -> Result<Option<Status>, Error> {
         let t = &self.target;
         let Some((rollout, _)) = self.load().await? else { return Ok(None) };
-        let listed = self
-            .deployments()
-            .list(&ListParams::default().labels(&format!("enclave.dev/app={}", t.app)))
-            .await
-            .map_err(kube(format!("listing the Deployments of {}", t.app)))?;
+        let listed = self.app_deployments().await?;
         let mut images = BTreeMap::new();
         let revisions: Vec<Revision> = listed
-            .items
             .iter()
             .filter_map(|d| {
                 let hash = d.metadata.labels.as_ref()?.get(REVISION_LABEL)?.clone();
@@ -630,16 +631,11 @@ impl Driver {
             let in_slot = |d: &&Deployment| weighted.is_some() && pod_slot(d) == weighted;
             let active_hash = revision_hash(&rollout.active);
             let serving = listed
-                .items
                 .iter()
                 .filter(in_slot)
                 .find(|d| revision_of(d).as_deref() == Some(active_hash.as_str()))
                 .or_else(|| {
-                    listed
-                        .items
-                        .iter()
-                        .filter(in_slot)
-                        .find(|d| d.spec.as_ref().and_then(|s| s.replicas).unwrap_or(0) > 0)
+                    listed.iter().filter(in_slot).find(|d| d.spec.as_ref().and_then(|s| s.replicas).unwrap_or(0) > 0)
                 });
             serving.and_then(first_image)
         } else {
