@@ -84,10 +84,10 @@ fn each_template_refuses_its_violating_fixture_and_admits_its_compliant_one() {
     let inputs = admission::AdmissionInputs {
         app_namespaces: vec!["orders".to_owned()],
         registries: vec!["333333333333.dkr.ecr.eu-west-1.amazonaws.com/".to_owned()],
-        mesh_root: None,
+        ..admission::AdmissionInputs::default()
     };
     for template in admission::templates() {
-        let constraint = admission::constraint("acme", &template, &inputs);
+        let constraint = admission::constraints("acme", &template, &inputs).remove(0);
         let parameters = constraint.spec.parameters.clone().unwrap_or_else(|| json!({}));
         let mut judge = Judge::new(&template);
         let folder = workspace().join("fixtures/admission").join(template.kind.to_lowercase());

@@ -53,7 +53,7 @@ fn main() {
         },
         _ => {
             eprintln!(
-                "usage: cargo xtask <command>\n\ncommands:\n  test   fmt, clippy, docs, every test, snapshot hygiene, cargo-deny\n  demo   validate, plan, apply, drift, diagram and destroy the reference platform on a local moto\n  bench  health | apply | check | scale\n  soak   --pairs N --seed S: N generated spec transitions against moto\n  schemas  regenerate the Kubernetes schema bundled in enclave-check\n  judge-iam  parliament over every IAM, key and bucket policy the reference platform generates\n  judge-docker  hadolint over every Dockerfile in the repository\n  judge-workflows  zizmor, action-validator and actionlint over the rendered delivery workflows\n  judge-rendered  kubernetes-validate, the CRD judge, promtool and Checkov over every rendered bundle"
+                "usage: cargo xtask <command>\n\ncommands:\n  test   fmt, clippy, docs, every test, snapshot hygiene, cargo-deny\n  demo   validate, plan, apply, drift, diagram and destroy the reference platform on a local moto\n  bench  health | apply | check | scale\n  soak   --pairs N --seed S: N generated spec transitions against moto\n  schemas  regenerate the Kubernetes schema bundled in enclave-check\n  judge-iam  parliament over every IAM, key and bucket policy the reference platform generates\n  judge-docker  hadolint over every Dockerfile in the repository\n  judge-workflows  zizmor, action-validator and actionlint over the rendered delivery workflows\n  judge-rendered  kubernetes-validate, the CRD judge, promtool, amtool and Checkov over every rendered bundle"
             );
             std::process::exit(2);
         }
@@ -375,6 +375,17 @@ fn judge_rendered_objects() -> Result<()> {
         Command::new(&python).arg(&crd_judge).args(&crd_args).arg(controls.join("broken-constraint.yaml")),
         "the CRD judge (Gatekeeper Constraints)",
     )?;
+    // An Argo CD Application with a misspelt field (`values_object`): Argo CD's CRD must refuse it.
+    fs::write(
+        controls.join("broken-application.yaml"),
+        "apiVersion: argoproj.io/v1alpha1\nkind: Application\nmetadata: {name: x, namespace: argocd}\n\
+         spec: {project: default, destination: {server: https://kubernetes.default.svc, namespace: x},\n\
+         \x20 source: {repoURL: https://charts.example, chart: x, targetRevision: 1.0.0, helm: {values_object: {}}}}\n",
+    )?;
+    rejects(
+        Command::new(&python).arg(&crd_judge).args(&crd_args).arg(controls.join("broken-application.yaml")),
+        "the CRD judge (Argo CD Applications)",
+    )?;
 
     let mut files = Vec::new();
     for overlays in REFERENCE_COMBINATIONS {
@@ -404,6 +415,7 @@ fn judge_rendered_objects() -> Result<()> {
         Command::new(&python).arg(&crd_judge).args(&crd_args).args(&files),
     )?;
     judge_alert_rules(&promtool, &out.join("reference"))?;
+    judge_alertmanager(&out, &controls)?;
     check::judge_rendered_with_checkov(&out, &controls)?;
     Ok(())
 }
@@ -725,6 +737,88 @@ fn judge_workflows(enclave: &Path) -> Result<()> {
     }
     eprintln!("zizmor, action-validator, actionlint: {} workflows, no finding", files.len());
     Ok(())
+}
+
+/// amtool (Debian's `prometheus-alertmanager`) on every rendered Alertmanager configuration:
+/// `check-config`, then `config routes test` for each alert of the cluster's table with its
+/// labels, which must reach the receiver the spec says. First, a broken configuration must be
+/// refused and a test expecting the wrong receiver must fail.
+fn judge_alertmanager(rendered: &Path, controls: &Path) -> Result<()> {
+    let amtool = ensure_amtool()?;
+    let broken = controls.join("broken-alertmanager.yml");
+    fs::write(&broken, "route:\n  receiver: pager\nreceivers:\n  - name: mail\n")?;
+    let output = Command::new(&amtool).arg("check-config").arg(&broken).output().context("cannot run amtool")?;
+    if output.status.success() {
+        bail!("amtool accepted a configuration routing to an undefined receiver: the judge is not judging");
+    }
+    let mut configs = Vec::new();
+    visit(rendered, &mut |path| {
+        if path.ends_with("alertmanager/alertmanager.yml") {
+            configs.push(path.to_owned());
+        }
+    })?;
+    configs.sort();
+    if configs.is_empty() {
+        bail!("enclave render wrote no Alertmanager configuration to judge");
+    }
+    run(
+        &format!("amtool check-config on {} configurations", configs.len()),
+        Command::new(&amtool).arg("check-config").args(&configs),
+    )?;
+    let mut cases = 0;
+    let mut control_done = false;
+    for config in &configs {
+        let table = config.with_file_name("routes.json");
+        let text = fs::read_to_string(&table).with_context(|| format!("cannot read {}", table.display()))?;
+        let table: serde_json::Value = serde_json::from_str(&text)?;
+        for case in table.as_array().into_iter().flatten() {
+            let receiver = case["receiver"].as_str().unwrap_or_default();
+            let labels: Vec<String> = case["labels"]
+                .as_object()
+                .into_iter()
+                .flatten()
+                .map(|(key, value)| format!("{key}={}", value.as_str().unwrap_or_default()))
+                .collect();
+            let test = |expected: &str| -> Result<bool> {
+                let output = Command::new(&amtool)
+                    .args(["config", "routes", "test"])
+                    .arg(format!("--config.file={}", config.display()))
+                    .arg(format!("--verify.receivers={expected}"))
+                    .args(&labels)
+                    .output()
+                    .context("cannot run amtool")?;
+                Ok(output.status.success())
+            };
+            if !control_done {
+                if test("no-such-receiver")? {
+                    bail!("amtool config routes test passed a wrong receiver: the judge is not judging");
+                }
+                control_done = true;
+            }
+            if !test(receiver)? {
+                bail!("{}: an alert with {} does not reach `{receiver}`", config.display(), labels.join(" "));
+            }
+            cases += 1;
+        }
+    }
+    if cases == 0 {
+        bail!("no alert to route in the rendered tables");
+    }
+    eprintln!("amtool: {} configurations valid, {cases} alerts each reach the receiver the spec names", configs.len());
+    Ok(())
+}
+
+/// amtool from Debian's `prometheus-alertmanager`; installed with apt when missing.
+fn ensure_amtool() -> Result<PathBuf> {
+    let amtool = PathBuf::from("/usr/bin/amtool");
+    if !amtool.is_file() {
+        ensure_debian_packages(&["prometheus-alertmanager"])?;
+    }
+    if amtool.is_file() {
+        Ok(amtool)
+    } else {
+        bail!("amtool is still missing after installing prometheus-alertmanager")
+    }
 }
 
 fn judge_alert_rules(promtool: &Path, rendered: &Path) -> Result<()> {

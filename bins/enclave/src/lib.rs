@@ -158,6 +158,8 @@ pub struct RenderedCluster {
 pub fn render(spec: &Spec) -> Result<Vec<RenderedCluster>, BundleError> {
     let mut rendered = Vec::new();
     let secrets = enclave_secrets::build(spec);
+    // Where alerts go: one Alertmanager configuration, the same in every cluster.
+    let alerting = enclave_monitor::alerting::config(spec.alerting.as_ref());
     for cluster in &spec.clusters {
         let mut bundle = enclave_scaling::render::render_cluster(spec, cluster)?;
         let mut artifacts = Vec::new();
@@ -199,8 +201,11 @@ pub fn render(spec: &Spec) -> Result<Vec<RenderedCluster>, BundleError> {
         for object in enclave_deploy::mesh::render_cluster(stack, cluster, &mesh) {
             bundle.push(&object)?;
         }
-        // Admission policy (enclave-access): Gatekeeper templates and their Constraints.
-        for object in enclave_access::admission::render_cluster(spec, cluster) {
+        // Admission policy (enclave-access): Gatekeeper templates and their Constraints, which
+        // warn in the add-ons' namespaces and leave out the node agents' accepted exceptions.
+        let exceptions = enclave_deploy::addons::exceptions(cluster);
+        let addon_namespaces = enclave_deploy::addons::namespaces(cluster);
+        for object in enclave_access::admission::render_cluster(spec, cluster, &addon_namespaces, &exceptions) {
             bundle.push(&object)?;
         }
         // The secrets' stores, reader service accounts and ExternalSecrets (enclave-secrets).
@@ -235,7 +240,13 @@ pub fn render(spec: &Spec) -> Result<Vec<RenderedCluster>, BundleError> {
             for object in enclave_deploy::workload::render_app(stack, app, &inputs) {
                 bundle.push(&object)?;
             }
-            let (objects, files) = enclave_monitor::render::render_app(stack, app);
+            // In a mesh, Prometheus scrapes with the mesh's certificates (STRICT mutual TLS).
+            let scrape = if cluster.mesh.is_some() && app.mesh.sidecar {
+                enclave_monitor::render::Scrape::MeshTls
+            } else {
+                enclave_monitor::render::Scrape::Plain
+            };
+            let (objects, files) = enclave_monitor::render::render_app(stack, app, scrape);
             for object in objects {
                 bundle.push(&object)?;
             }
@@ -243,13 +254,76 @@ pub fn render(spec: &Spec) -> Result<Vec<RenderedCluster>, BundleError> {
         }
         // The Falco rules of the cluster's workloads (enclave-access), for the add-ons to load.
         let runtime = enclave_access::runtime::rules(&enclave_access::runtime::inputs(spec, cluster));
-        artifacts.push(enclave_core::bundle::Artifact::new(
-            enclave_access::runtime::RULES_FILE,
-            enclave_access::runtime::to_yaml(&runtime),
-        ));
+        let falco_rules = enclave_access::runtime::to_yaml(&runtime);
+        artifacts.push(enclave_core::bundle::Artifact::new(enclave_access::runtime::RULES_FILE, falco_rules.clone()));
+        // Where the cluster's alerts go, and the table `amtool config routes test` checks.
+        artifacts
+            .push(enclave_core::bundle::Artifact::new(ALERTMANAGER_CONFIG, enclave_core::bundle::to_yaml(&alerting)));
+        let table = enclave_monitor::alerting::table(spec, cluster.name.as_str());
+        let table = serde_json::to_string_pretty(&table).unwrap_or_default() + "\n";
+        artifacts.push(enclave_core::bundle::Artifact::new(ALERT_ROUTES, table));
+        artifacts.push(enclave_core::bundle::Artifact::new(ADDON_EXCEPTIONS, exceptions_yaml(&exceptions)));
+        // The add-ons (enclave-deploy) installing every operator the objects above need.
+        let inputs = enclave_deploy::addons::Inputs {
+            stack,
+            cluster,
+            alertmanager_config: serde_json::to_value(&alerting).unwrap_or_default(),
+            alertmanager_secrets: enclave_monitor::alerting::mounted_secrets(spec.alerting.as_ref()),
+            falco_rules,
+            falco_rules_file: enclave_access::runtime::RULES_FILE.to_owned(),
+            filebeat_inputs: spec
+                .apps
+                .iter()
+                .filter(|app| app.cluster == cluster.name)
+                .map(enclave_monitor::render::filebeat_input)
+                .collect(),
+            adapter_rules: enclave_scaling::render::ADAPTER_RULES.to_owned(),
+            artifacts: artifacts.iter().map(|artifact| artifact.path.clone()).collect(),
+            registry: spec.registry.as_ref().and_then(|registry| spec.account(registry.account.as_str())).map(
+                |account| {
+                    let region = spec.organization.region.as_str();
+                    format!("{}.dkr.ecr.{region}.{}", account.id, enclave_core::region::dns_suffix(region))
+                },
+            ),
+        };
+        for object in enclave_deploy::addons::render_cluster(&inputs) {
+            bundle.push(&object)?;
+        }
+        if cluster.addons.gitops.controller == enclave_core::spec::GitOpsController::Argocd {
+            bundle.annotate(|object| {
+                let group = object.api_version().rsplit_once('/').map_or("", |(group, _)| group);
+                enclave_deploy::addons::sync_annotations(group)
+            });
+        }
         rendered.push(RenderedCluster { cluster: cluster.name.to_string(), bundle, artifacts });
     }
     Ok(rendered)
+}
+
+/// The Alertmanager configuration of a cluster, among its rendered files.
+pub const ALERTMANAGER_CONFIG: &str = "alertmanager/alertmanager.yml";
+/// Every alert of the cluster's apps with its labels and receiver, among its rendered files.
+pub const ALERT_ROUTES: &str = "alertmanager/routes.json";
+/// The add-ons' accepted exceptions, among a cluster's rendered files.
+pub const ADDON_EXCEPTIONS: &str = "addons/exceptions.yml";
+
+/// The accepted exceptions as a readable file: each node agent, its namespace, what it needs
+/// of the host and why.
+fn exceptions_yaml(exceptions: &[enclave_core::exception::Exception]) -> String {
+    let list: Vec<serde_json::Value> = exceptions
+        .iter()
+        .map(|exception| {
+            serde_json::json!({
+                "addon": exception.addon.as_str(),
+                "workload": exception.workload,
+                "namespace": exception.namespace,
+                "needs": exception.access.iter().map(ToString::to_string).collect::<Vec<_>>(),
+                "reason": exception.reason,
+                "enclave_check": exception.check_skips(),
+            })
+        })
+        .collect();
+    enclave_core::bundle::to_yaml(&serde_json::json!({"exceptions": list}))
 }
 
 /// The subnets of each tier of `account`'s VPC, as the network domain lays them out.

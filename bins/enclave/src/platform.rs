@@ -176,6 +176,7 @@ pub fn rule_infos() -> Vec<enclave_core::guardrail::RuleInfo> {
     infos.extend(enclave_deploy::guardrails::rules().infos());
     infos.extend(enclave_secrets::guardrails::rules().infos());
     infos.extend(enclave_deploy::mesh::guardrails::rules().infos());
+    infos.extend(enclave_deploy::addons::guardrails::rules().infos());
     infos
 }
 
@@ -217,7 +218,47 @@ pub fn guardrails(spec: &Spec, network: &NetworkModel) -> enclave_core::guardrai
         .collect();
     let subject = enclave_deploy::mesh::guardrails::Subject { spec, clusters: meshes };
     report.merge(enclave_deploy::mesh::guardrails::rules().run(&subject));
+    report.merge(enclave_deploy::addons::guardrails::rules().run(&addon_subject(spec, &rendered)));
     report
+}
+
+/// What the add-on rules look at: each cluster's rendered bundle and its alert table, with
+/// where each alert goes (`enclave-monitor`'s routing).
+pub fn addon_subject<'a>(
+    spec: &'a Spec,
+    rendered: &[crate::RenderedCluster],
+) -> enclave_deploy::addons::guardrails::Subject<'a> {
+    use enclave_core::spec::AlertSeverity;
+    let clusters = spec
+        .clusters
+        .iter()
+        .map(|cluster| {
+            let objects = rendered
+                .iter()
+                .filter(|rendered| rendered.cluster == cluster.name.as_str())
+                .flat_map(|rendered| rendered.bundle.objects().iter().map(|o| o.value().clone()))
+                .collect();
+            let alerts = enclave_monitor::alerting::table(spec, cluster.name.as_str())
+                .into_iter()
+                .map(|case| {
+                    let label = |name: &str| case.labels.get(name).cloned().unwrap_or_default();
+                    let severity = AlertSeverity::ALL
+                        .into_iter()
+                        .find(|s| s.as_str() == label("severity"))
+                        .unwrap_or(AlertSeverity::Warning);
+                    enclave_deploy::addons::guardrails::Alert {
+                        name: label("alertname"),
+                        service: label("service"),
+                        severity,
+                        notified: case.receiver != enclave_monitor::alerting::NOBODY,
+                        receiver: case.receiver,
+                    }
+                })
+                .collect();
+            enclave_deploy::addons::guardrails::ClusterSubject { cluster, objects, alerts }
+        })
+        .collect();
+    enclave_deploy::addons::guardrails::Subject { clusters }
 }
 
 #[cfg(test)]

@@ -108,7 +108,7 @@ apps:
 }
 
 fn enclave_monitor_rules(app: &enclave_core::spec::AppSpec) -> String {
-    let (_, artifacts) = enclave_monitor::render::render_app("acme", app);
+    let (_, artifacts) = enclave_monitor::render::render_app("acme", app, enclave_monitor::render::Scrape::Plain);
     artifacts
         .into_iter()
         .find(|a| a.path.ends_with(".rules.yml") && !a.path.ends_with(".test.yml"))

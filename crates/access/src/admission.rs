@@ -14,6 +14,7 @@
 
 use std::collections::BTreeMap;
 
+use enclave_core::exception::{Exception, HostAccess};
 use enclave_core::spec::{ClusterSpec, Spec};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -72,6 +73,9 @@ pub struct Template {
     pub checks: &'static [(&'static str, Parameters)],
     /// What its Constraints select.
     pub scope: Scope,
+    /// The host access an accepted exception may need that this template refuses: a namespace
+    /// holding such an exception (`enclave_core::exception`) is left out of its Constraints.
+    pub relaxed_by: &'static [HostAccess],
     /// The parameters of a cluster's Constraint (none: it takes none, or the cluster lacks what
     /// they need and gets no Constraint; see [`render_cluster`]).
     pub constraint_parameters: Option<fn(&AdmissionInputs) -> Option<Value>>,
@@ -102,6 +106,7 @@ pub fn templates() -> Vec<Template> {
             checks: &[("K8S023", no_parameters)],
             constraint_parameters: None,
             scope: Scope::Workloads,
+            relaxed_by: &[HostAccess::RunAsRoot],
         },
         Template {
             kind: "EnclaveReadOnlyRoot",
@@ -111,6 +116,7 @@ pub fn templates() -> Vec<Template> {
             checks: &[("K8S022", no_parameters)],
             constraint_parameters: None,
             scope: Scope::Workloads,
+            relaxed_by: &[HostAccess::WritableRoot, HostAccess::Privileged],
         },
         Template {
             kind: "EnclaveNoPrivileged",
@@ -120,6 +126,7 @@ pub fn templates() -> Vec<Template> {
             checks: &[("K8S016", no_parameters)],
             constraint_parameters: None,
             scope: Scope::Workloads,
+            relaxed_by: &[HostAccess::Privileged],
         },
         Template {
             kind: "EnclaveNoEscalation",
@@ -129,6 +136,7 @@ pub fn templates() -> Vec<Template> {
             checks: &[("K8S020", no_parameters)],
             constraint_parameters: None,
             scope: Scope::Workloads,
+            relaxed_by: &[HostAccess::Privileged, HostAccess::AddedCapabilities],
         },
         Template {
             kind: "EnclaveDropAll",
@@ -138,6 +146,7 @@ pub fn templates() -> Vec<Template> {
             checks: &[("K8S037", no_parameters)],
             constraint_parameters: None,
             scope: Scope::Workloads,
+            relaxed_by: &[HostAccess::Privileged, HostAccess::AddedCapabilities],
         },
         Template {
             kind: "EnclaveResources",
@@ -152,6 +161,7 @@ pub fn templates() -> Vec<Template> {
             ],
             constraint_parameters: Some(|_| Some(json!({"requests": ["cpu", "memory"], "limits": ["cpu", "memory"]}))),
             scope: Scope::Workloads,
+            relaxed_by: &[],
         },
         Template {
             kind: "EnclaveNoLatest",
@@ -161,6 +171,7 @@ pub fn templates() -> Vec<Template> {
             checks: &[("K8S014", no_parameters)],
             constraint_parameters: None,
             scope: Scope::Workloads,
+            relaxed_by: &[],
         },
         Template {
             kind: "EnclaveAllowedImages",
@@ -172,6 +183,7 @@ pub fn templates() -> Vec<Template> {
                 (!inputs.registries.is_empty()).then(|| json!({"repos": inputs.registries}))
             }),
             scope: Scope::AppWorkloads,
+            relaxed_by: &[],
         },
         Template {
             kind: "EnclaveHostNamespaces",
@@ -185,6 +197,7 @@ pub fn templates() -> Vec<Template> {
             ],
             constraint_parameters: Some(|_| Some(json!({"fields": ["hostPID", "hostIPC", "hostNetwork"]}))),
             scope: Scope::Workloads,
+            relaxed_by: &[HostAccess::HostPid, HostAccess::HostNetwork],
         },
         Template {
             kind: "EnclaveNoHostPath",
@@ -195,6 +208,7 @@ pub fn templates() -> Vec<Template> {
             // No paths: every hostPath volume is refused.
             constraint_parameters: Some(|_| Some(json!({"paths": []}))),
             scope: Scope::Workloads,
+            relaxed_by: &[HostAccess::HostPath],
         },
         Template {
             kind: "EnclaveRequiredLabels",
@@ -204,6 +218,7 @@ pub fn templates() -> Vec<Template> {
             checks: &[],
             constraint_parameters: Some(|_| Some(json!({"labels": REQUIRED_LABELS}))),
             scope: Scope::AppObjects,
+            relaxed_by: &[],
         },
         Template {
             kind: "EnclaveServiceExposure",
@@ -213,6 +228,7 @@ pub fn templates() -> Vec<Template> {
             checks: &[("K8S100", no_parameters)],
             constraint_parameters: None,
             scope: Scope::Services,
+            relaxed_by: &[],
         },
     ]
 }
@@ -424,6 +440,11 @@ pub struct AdmissionInputs {
     pub registries: Vec<String>,
     /// Istio's root namespace, in a mesh cluster.
     pub mesh_root: Option<String>,
+    /// The namespaces the cluster's add-ons run in: their Constraints warn instead of deny
+    /// (the charts' pods are set to meet the bar, which only their rendering can prove).
+    pub addon_namespaces: Vec<String>,
+    /// The accepted exceptions (node agents' host access), each in its own namespace.
+    pub exceptions: Vec<Exception>,
 }
 
 /// The inputs of `cluster`'s Constraints.
@@ -436,21 +457,31 @@ pub fn inputs(spec: &Spec, cluster: &ClusterSpec) -> AdmissionInputs {
         .registry
         .as_ref()
         .and_then(|registry| spec.account(registry.account.as_str()))
-        .map(|account| vec![format!("{}.dkr.ecr.{}.amazonaws.com/", account.id, spec.organization.region)])
+        .map(|account| {
+            let region = spec.organization.region.as_str();
+            vec![format!("{}.dkr.ecr.{region}.{}/", account.id, enclave_core::region::dns_suffix(region))]
+        })
         .unwrap_or_default();
     AdmissionInputs {
         app_namespaces,
         registries,
         mesh_root: cluster.mesh.as_ref().map(|mesh| mesh.root_namespace.to_string()),
+        addon_namespaces: Vec::new(),
+        exceptions: Vec::new(),
     }
 }
 
-/// The Constraint of `template` in a cluster with `inputs`.
-pub fn constraint(stack: &str, template: &Template, inputs: &AdmissionInputs) -> Constraint {
+/// The Constraints of `template` in a cluster with `inputs`: one that denies, and for
+/// cluster-wide workload templates one that warns in the add-on namespaces (less those whose
+/// accepted exception this template would refuse).
+pub fn constraints(stack: &str, template: &Template, inputs: &AdmissionInputs) -> Vec<Constraint> {
     let mut excluded: Vec<String> = SYSTEM_NAMESPACES.iter().map(|name| (*name).to_owned()).collect();
     excluded.extend(inputs.mesh_root.iter().cloned());
     let (kinds, namespaces, excluded) = match template.scope {
-        Scope::Workloads => (kinds_of(POD_KINDS), Vec::new(), excluded),
+        Scope::Workloads => {
+            excluded.extend(inputs.addon_namespaces.iter().cloned());
+            (kinds_of(POD_KINDS), Vec::new(), excluded)
+        }
         Scope::AppWorkloads => (kinds_of(POD_KINDS), inputs.app_namespaces.clone(), Vec::new()),
         Scope::Services => {
             excluded.push(INGRESS_NAMESPACE.to_owned());
@@ -463,22 +494,55 @@ pub fn constraint(stack: &str, template: &Template, inputs: &AdmissionInputs) ->
         }
     };
     let parameters = template.constraint_parameters.and_then(|parameters| parameters(inputs));
-    Constraint {
+    let constraint = |name: String, action: &str, match_: Match| Constraint {
         api_version: "constraints.gatekeeper.sh/v1beta1".to_owned(),
         kind: template.kind.to_owned(),
-        metadata: Metadata { name: template.kind.to_lowercase(), labels: labels(stack), annotations: BTreeMap::new() },
-        spec: ConstraintSpec {
-            enforcement_action: "deny".to_owned(),
-            match_: Match { kinds, namespaces, excluded_namespaces: excluded },
-            parameters,
-        },
+        metadata: Metadata { name, labels: labels(stack), annotations: BTreeMap::new() },
+        spec: ConstraintSpec { enforcement_action: action.to_owned(), match_, parameters: parameters.clone() },
+    };
+    let name = template.kind.to_lowercase();
+    let mut out = vec![constraint(
+        name.clone(),
+        "deny",
+        Match { kinds: kinds.clone(), namespaces, excluded_namespaces: excluded },
+    )];
+    if matches!(template.scope, Scope::Workloads) {
+        let relaxed = |namespace: &str| {
+            inputs.exceptions.iter().any(|exception| {
+                exception.namespace == namespace && exception.access.iter().any(|a| template.relaxed_by.contains(a))
+            })
+        };
+        let warned: Vec<String> = inputs
+            .addon_namespaces
+            .iter()
+            .filter(|namespace| Some(namespace.as_str()) != inputs.mesh_root.as_deref() && !relaxed(namespace))
+            .cloned()
+            .collect();
+        if !warned.is_empty() {
+            out.push(constraint(
+                format!("{name}-addons"),
+                "warn",
+                Match { kinds, namespaces: warned, excluded_namespaces: Vec::new() },
+            ));
+        }
     }
+    out
 }
 
-/// Every ConstraintTemplate and Constraint of `cluster`, as JSON values for its bundle.
-pub fn render_cluster(spec: &Spec, cluster: &ClusterSpec) -> Vec<Value> {
+/// Every ConstraintTemplate and Constraint of `cluster`, as JSON values for its bundle, with
+/// its add-ons' namespaces and accepted exceptions (from `enclave-deploy`'s add-ons).
+pub fn render_cluster(
+    spec: &Spec,
+    cluster: &ClusterSpec,
+    addon_namespaces: &[String],
+    exceptions: &[Exception],
+) -> Vec<Value> {
     let stack = spec.stack().to_string();
-    let inputs = inputs(spec, cluster);
+    let inputs = AdmissionInputs {
+        addon_namespaces: addon_namespaces.to_vec(),
+        exceptions: exceptions.to_vec(),
+        ..inputs(spec, cluster)
+    };
     let mut objects = Vec::new();
     for template in templates() {
         // A Constraint limited to app namespaces in a cluster without apps would match every
@@ -493,7 +557,7 @@ pub fn render_cluster(spec: &Spec, cluster: &ClusterSpec) -> Vec<Value> {
             continue;
         }
         objects.push(to_value(&constraint_template(&stack, &template)));
-        objects.push(to_value(&constraint(&stack, &template, &inputs)));
+        objects.extend(constraints(&stack, &template, &inputs).iter().map(to_value));
     }
     objects
 }
@@ -516,8 +580,9 @@ mod tests {
         for template in templates() {
             assert!(template.rego.contains("violation contains"), "{}", template.kind);
             let inputs = AdmissionInputs { registries: vec!["r.example/".to_owned()], ..AdmissionInputs::default() };
-            let constraint = constraint("acme", &template, &inputs);
-            assert_eq!(template.parameters.is_some(), constraint.spec.parameters.is_some(), "{}", template.kind);
+            for constraint in constraints("acme", &template, &inputs) {
+                assert_eq!(template.parameters.is_some(), constraint.spec.parameters.is_some(), "{}", template.kind);
+            }
         }
     }
 }

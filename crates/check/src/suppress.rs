@@ -11,7 +11,7 @@ use crate::manifest::{Object, at};
 use crate::{Error, Finding, Result};
 
 /// Annotation that skips rules for the whole object: `enclave.dev/skip: "K8S020=reason, ..."`.
-pub const SKIP_ANNOTATION: &str = "enclave.dev/skip";
+pub const SKIP_ANNOTATION: &str = enclave_core::exception::CHECK_SKIP_ANNOTATION;
 /// Prefix of the per-container annotation: `skip.enclave.dev/<container>: "K8S022=reason"`.
 pub const CONTAINER_SKIP_PREFIX: &str = "skip.enclave.dev/";
 /// Checkov's own skip annotations, honoured for the whole object (`checkov.io/skip1: CKV_K8S_20=reason`).

@@ -161,6 +161,26 @@ impl Bundle {
         Ok(())
     }
 
+    /// Adds to each object the annotations `annotations` gives for it (a GitOps controller's
+    /// ordering and sync options); the order of objects does not change.
+    pub fn annotate(&mut self, annotations: impl Fn(&Manifest) -> std::collections::BTreeMap<String, String>) {
+        for manifest in &mut self.objects {
+            let extra = annotations(manifest);
+            if extra.is_empty() {
+                continue;
+            }
+            let Some(metadata) = manifest.value.get_mut("metadata").and_then(serde_json::Value::as_object_mut) else {
+                continue;
+            };
+            let existing = metadata.entry("annotations").or_insert_with(|| serde_json::json!({}));
+            if let Some(existing) = existing.as_object_mut() {
+                for (key, value) in extra {
+                    existing.insert(key, serde_json::Value::String(value));
+                }
+            }
+        }
+    }
+
     /// The objects, in order.
     pub fn objects(&self) -> &[Manifest] {
         &self.objects

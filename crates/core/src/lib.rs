@@ -34,6 +34,7 @@ pub mod address;
 pub mod bundle;
 pub mod config;
 mod error;
+pub mod exception;
 pub mod guardrail;
 pub mod iam;
 pub mod merge;

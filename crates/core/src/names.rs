@@ -71,11 +71,19 @@ pub fn oidc_provider_address(account: &str, cluster: &str) -> crate::Address {
 /// the NetworkPolicies of every workload admit scrapes from it.
 pub const MONITORING_NAMESPACE: &str = "monitoring";
 
+/// The owner of the alert receivers' secrets in the secrets domain (their Kubernetes Secrets
+/// are `alertmanager-<secret>` in [`MONITORING_NAMESPACE`], mounted into Alertmanager).
+pub const ALERTMANAGER_SECRETS_OWNER: &str = "alertmanager";
+
 /// The service account of the Prometheus pods: in a mesh, the identity allowed to scrape every
 /// app's internal port. Prometheus must then run in the mesh and scrape with the mesh's
-/// certificates (kube-prometheus-stack's `serviceAccount.name` set to this; the add-ons, issue 17,
-/// are to configure it).
+/// certificates (kube-prometheus-stack's `prometheus.serviceAccount.name` is set to this by
+/// `enclave-deploy`'s add-ons).
 pub const PROMETHEUS_SERVICE_ACCOUNT: &str = "prometheus";
+
+/// Where Prometheus reads the mesh's certificates to scrape apps through STRICT mutual TLS
+/// (Istio's recipe: its sidecar writes them there and captures no traffic).
+pub const PROMETHEUS_MESH_CERTS: &str = "/etc/prom-certs";
 
 /// The labels of the Prometheus pods that scrape workloads (kube-prometheus-stack's).
 pub fn prometheus_pod_labels() -> BTreeMap<String, String> {

@@ -15,6 +15,12 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 pub use crate::quantity::Quantity;
 
+mod addons;
+pub use addons::{
+    Addon, AddonsSpec, AlertRoute, AlertSeverity, AlertingSpec, ElasticsearchSizing, Email, GitOps, GitOpsController,
+    PagerDuty, PrometheusSizing, Receiver, Slack, TracingSpec,
+};
+
 /// The whole platform: one organization, its member accounts, and what runs in them.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -45,6 +51,10 @@ pub struct Spec {
     /// The delivery pipeline `enclave render pipeline` writes (GitHub Actions).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pipeline: Option<PipelineSpec>,
+    /// Where the alert table goes: Alertmanager's receivers and routes in every cluster. Absent:
+    /// every alert goes to one receiver that notifies nobody (`ADD003` reports it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alerting: Option<AlertingSpec>,
 }
 
 /// The delivery pipeline (filled by `enclave-deploy`): one GitHub Actions workflow per app.
@@ -144,6 +154,64 @@ impl Spec {
     pub fn stack(&self) -> &Name {
         self.organization.stack.as_ref().unwrap_or(&self.organization.name)
     }
+
+    /// Everything that keeps secrets, in spec order: each app with secrets, then the alert
+    /// receivers' secrets once per cluster (each cluster's Alertmanager reads them in its own
+    /// account). Owners whose cluster is not in the spec are left out (validation reports them).
+    pub fn secret_owners(&self) -> Vec<SecretOwner<'_>> {
+        let mut owners: Vec<SecretOwner<'_>> = self
+            .apps
+            .iter()
+            .enumerate()
+            .filter(|(_, app)| !app.secrets.is_empty())
+            .filter_map(|(index, app)| {
+                Some(SecretOwner {
+                    name: app.name.to_string(),
+                    kubernetes_prefix: app.name.to_string(),
+                    namespace: app.namespace().to_string(),
+                    cluster: self.clusters.iter().find(|c| c.name == app.cluster)?,
+                    secrets: &app.secrets,
+                    path: crate::path!("apps", index, "secrets"),
+                    app: Some(app),
+                })
+            })
+            .collect();
+        if let Some(alerting) = self.alerting.as_ref().filter(|alerting| !alerting.secrets.is_empty()) {
+            for cluster in &self.clusters {
+                owners.push(SecretOwner {
+                    name: format!("{}-{}", crate::names::ALERTMANAGER_SECRETS_OWNER, cluster.name),
+                    kubernetes_prefix: crate::names::ALERTMANAGER_SECRETS_OWNER.to_owned(),
+                    namespace: crate::names::MONITORING_NAMESPACE.to_owned(),
+                    cluster,
+                    secrets: &alerting.secrets,
+                    path: crate::path!("alerting", "secrets"),
+                    app: None,
+                });
+            }
+        }
+        owners
+    }
+}
+
+/// Something that keeps secrets: an app, or a cluster's Alertmanager (its receivers'
+/// credentials).
+#[derive(Clone, Debug)]
+pub struct SecretOwner<'a> {
+    /// Its name in secret names (`<stack>/<environment>/<name>/<secret>`), addresses and roles:
+    /// the app's, or `alertmanager-<cluster>`.
+    pub name: String,
+    /// Its Kubernetes Secrets are `<prefix>-<secret>`: the app's name, or `alertmanager`.
+    pub kubernetes_prefix: String,
+    /// The namespace its Kubernetes Secrets are synced into.
+    pub namespace: String,
+    /// The cluster it runs in.
+    pub cluster: &'a ClusterSpec,
+    /// Its secrets.
+    pub secrets: &'a [SecretSpec],
+    /// Where the secrets are in the spec.
+    pub path: crate::FieldPath,
+    /// The app, when it is one.
+    pub app: Option<&'a AppSpec>,
 }
 
 /// The AWS organization.
@@ -558,6 +626,10 @@ pub struct ClusterSpec {
     /// Absent: no mesh (`mesh: {}` turns it on with the defaults).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mesh: Option<MeshSpec>,
+    /// The controllers and monitoring stack installed from the spec, and the GitOps controller
+    /// that installs them.
+    #[serde(default)]
+    pub addons: AddonsSpec,
 }
 
 /// A cluster's Istio mesh (filled by `enclave-deploy`'s `mesh`).
@@ -781,6 +853,9 @@ pub struct AppSpec {
     /// Kubernetes namespace; defaults to the app name.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub namespace: Option<Name>,
+    /// The team that owns it: its alerts carry `team`, which `alerting.routes` route by.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub team: Option<Name>,
     /// Container image, with a tag or a digest.
     pub image: String,
     /// Container port.

@@ -26,7 +26,152 @@ pub fn validate(spec: &Spec) -> Vec<Violation> {
     check_apps(spec, &mut violations);
     check_registry(spec, &mut violations);
     check_pipeline(spec, &mut violations);
+    check_alerting(spec, &mut violations);
     violations
+}
+
+/// Where alerts go: receivers with exactly one channel, whose credentials are secrets of the
+/// section; routes and the default naming receivers that exist and teams some app has.
+fn check_alerting(spec: &Spec, violations: &mut Vec<Violation>) {
+    let Some(alerting) = &spec.alerting else { return };
+    let base = path!("alerting");
+    duplicates(
+        &alerting.receivers,
+        |r| r.name.as_str(),
+        |i| base.key("receivers").index(i).key("name"),
+        "receiver",
+        violations,
+    );
+    check_secret_list(&alerting.secrets, &base.key("secrets"), violations);
+    let secret = |name: &Name, at: FieldPath, violations: &mut Vec<Violation>| match alerting
+        .secrets
+        .iter()
+        .find(|s| &s.name == name)
+    {
+        None => violations.push(Violation::new(at, format!("no secret named `{name}` in `alerting.secrets`"))),
+        Some(found) if found.keys_or_default().len() != 1 => violations.push(Violation::new(
+            at,
+            format!("secret `{name}` has several keys; a receiver reads one value (give it one key)"),
+        )),
+        Some(_) => {}
+    };
+    for (index, receiver) in alerting.receivers.iter().enumerate() {
+        let at = base.key("receivers").index(index);
+        let channels = [receiver.pagerduty.is_some(), receiver.slack.is_some(), receiver.email.is_some()];
+        if channels.iter().filter(|set| **set).count() != 1 {
+            violations.push(Violation::new(at.clone(), "give exactly one of `pagerduty`, `slack` and `email`"));
+        }
+        if let Some(pagerduty) = &receiver.pagerduty {
+            secret(&pagerduty.routing_key_secret, at.key("pagerduty").key("routing_key_secret"), violations);
+        }
+        if let Some(slack) = &receiver.slack {
+            secret(&slack.webhook_secret, at.key("slack").key("webhook_secret"), violations);
+            let channel = slack.channel.as_str();
+            if !(channel.starts_with('#') || channel.starts_with('@'))
+                || channel.len() < 2
+                || channel.contains(char::is_whitespace)
+            {
+                violations
+                    .push(Violation::new(at.key("slack").key("channel"), "a Slack channel is `#name` (or `@user`)"));
+            }
+        }
+        if let Some(email) = &receiver.email {
+            for (field, address) in [("to", &email.to), ("from", &email.from)] {
+                if address.split_once('@').is_none_or(|(user, host)| user.is_empty() || !host.contains('.')) {
+                    violations.push(Violation::new(at.key("email").key(field), "not an e-mail address"));
+                }
+            }
+            if email
+                .smarthost
+                .rsplit_once(':')
+                .is_none_or(|(host, port)| host.is_empty() || port.parse::<u16>().is_err())
+            {
+                violations.push(Violation::new(at.key("email").key("smarthost"), "the relay is `host:port`"));
+            }
+            if let Some(password) = &email.password_secret {
+                secret(password, at.key("email").key("password_secret"), violations);
+                if email.username.is_none() {
+                    violations.push(Violation::new(at.key("email").key("username"), "a password needs a `username`"));
+                }
+            }
+        }
+    }
+    let receiver = |name: &Name, at: FieldPath, violations: &mut Vec<Violation>| {
+        if !alerting.receivers.iter().any(|r| &r.name == name) {
+            violations.push(Violation::new(at, format!("no receiver named `{name}`")));
+        }
+    };
+    for (index, route) in alerting.routes.iter().enumerate() {
+        let at = base.key("routes").index(index);
+        receiver(&route.receiver, at.key("receiver"), violations);
+        if let Some(team) = &route.team
+            && !spec.apps.iter().any(|app| app.team.as_ref() == Some(team))
+        {
+            violations.push(Violation::new(
+                at.key("team"),
+                format!("no app has team `{team}` (`apps[].team`): the route would never match"),
+            ));
+        }
+    }
+    if let Some(default) = &alerting.default_receiver {
+        receiver(default, base.key("default_receiver"), violations);
+    }
+    for (index, label) in alerting.group_by.iter().enumerate() {
+        let valid = label.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
+            && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+        if !valid {
+            violations
+                .push(Violation::new(base.key("group_by").index(index), "not a label name (`[a-zA-Z_][a-zA-Z0-9_]*`)"));
+        }
+    }
+}
+
+/// A cluster's add-ons: where the GitOps controller reads the rendered folder (no credentials in
+/// the URL, a relative path), and sizes that make sense.
+fn check_addons(spec: &Spec, index: usize, violations: &mut Vec<Violation>) {
+    let addons = &spec.clusters[index].addons;
+    let at = path!("clusters", index, "addons");
+    duplicates(&addons.disabled, |a| a.as_str(), |i| at.key("disabled").index(i), "add-on", violations);
+    if let Some(repository) = &addons.gitops.repository {
+        let scheme = ["https://", "ssh://", "git@"].iter().find(|scheme| repository.starts_with(**scheme));
+        match scheme {
+            None => violations.push(Violation::new(
+                at.key("gitops").key("repository"),
+                "a Git repository URL (`https://`, `ssh://` or `git@host:path`)",
+            )),
+            Some(scheme) => {
+                let rest = &repository[scheme.len()..];
+                let authority = rest.split('/').next().unwrap_or_default();
+                if *scheme != "git@" && authority.contains('@') {
+                    violations.push(Violation::new(
+                        at.key("gitops").key("repository"),
+                        "no credentials in the URL (the GitOps controller's repository secret holds them)",
+                    ));
+                }
+            }
+        }
+    }
+    if let Some(folder) = &addons.gitops.path
+        && (folder.is_empty() || folder.starts_with('/') || folder.split('/').any(|part| part == ".."))
+    {
+        violations.push(Violation::new(at.key("gitops").key("path"), "a relative path inside the repository"));
+    }
+    if addons.gitops.revision.trim().is_empty() {
+        violations.push(Violation::new(at.key("gitops").key("revision"), "must not be empty"));
+    }
+    let sampling = addons.tracing.sampling_percent;
+    if !(sampling > 0.0 && sampling <= 100.0) {
+        violations.push(Violation::new(at.key("tracing").key("sampling_percent"), "a percentage above 0, at most 100"));
+    }
+    for (section, field, count) in [
+        ("prometheus", "replicas", addons.prometheus.replicas),
+        ("elasticsearch", "nodes", addons.elasticsearch.nodes),
+        ("elasticsearch", "kibana_replicas", addons.elasticsearch.kibana_replicas),
+    ] {
+        if count == 0 {
+            violations.push(Violation::new(at.key(section).key(field), "at least 1"));
+        }
+    }
 }
 
 fn check_pipeline(spec: &Spec, violations: &mut Vec<Violation>) {
@@ -340,6 +485,7 @@ pub const EKS_OLDEST_MINOR: u32 = 32;
 fn check_clusters(spec: &Spec, violations: &mut Vec<Violation>) {
     duplicates(&spec.clusters, |c| c.name.as_str(), |i| path!("clusters", i, "name"), "cluster name", violations);
     for (index, cluster) in spec.clusters.iter().enumerate() {
+        check_addons(spec, index, violations);
         let account = spec.account(cluster.account.as_str());
         if account.is_none() {
             violations.push(Violation::new(
@@ -444,6 +590,15 @@ fn check_apps(spec: &Spec, violations: &mut Vec<Violation>) {
         if app.port == 0 {
             violations.push(Violation::new(path!("apps", index, "port"), "port 0 is not a valid container port"));
         }
+        if crate::spec::Addon::ALL.iter().any(|addon| addon.namespaces().contains(&app.namespace().as_str())) {
+            violations.push(Violation::new(
+                path!("apps", index, "namespace"),
+                format!(
+                    "`{}` is an add-on's namespace (its admission exceptions would apply to the app)",
+                    app.namespace()
+                ),
+            ));
+        }
         let mesh = spec.clusters.iter().find(|c| c.name == app.cluster).and_then(|c| c.mesh.as_ref());
         if mesh.is_some_and(|mesh| &mesh.root_namespace == app.namespace()) {
             violations.push(Violation::new(
@@ -469,12 +624,17 @@ fn env_name(name: &str) -> bool {
 /// An app's secrets: where values come from (never the spec itself), the keys its container
 /// sees, rotation and recovery bounds. Messages name fields, never values.
 fn check_secrets(spec: &Spec, index: usize, violations: &mut Vec<Violation>) {
+    check_secret_list(&spec.apps[index].secrets, &path!("apps", index, "secrets"), violations);
+}
+
+/// A list of secrets at `base` (an app's, or the alert receivers').
+fn check_secret_list(secrets: &[crate::spec::SecretSpec], base: &FieldPath, violations: &mut Vec<Violation>) {
     use crate::spec::SecretSource;
-    let app = &spec.apps[index];
-    duplicates(&app.secrets, |s| s.name.as_str(), |i| path!("apps", index, "secrets", i, "name"), "secret", violations);
-    for (secret_index, secret) in app.secrets.iter().enumerate() {
+    duplicates(secrets, |s| s.name.as_str(), |i| base.index(i).key("name"), "secret", violations);
+    for (secret_index, secret) in secrets.iter().enumerate() {
         let mut keys: HashMap<String, usize> = HashMap::new();
-        let at = |field: &str| path!("apps", index, "secrets", secret_index, field);
+        let item = base.index(secret_index);
+        let at = |field: &str| item.key(field);
         if secret.literal.is_some() {
             violations.push(Violation::new(
                 at("value"),
@@ -483,23 +643,22 @@ fn check_secrets(spec: &Spec, index: usize, violations: &mut Vec<Violation>) {
             ));
         }
         match &secret.source {
-            SecretSource::Generate(generate) if !(16..=4096).contains(&generate.length) => violations.push(
-                Violation::new(path!("apps", index, "secrets", secret_index, "source", "generate", "length"), {
+            SecretSource::Generate(generate) if !(16..=4096).contains(&generate.length) => {
+                violations.push(Violation::new(item.key("source").key("generate").key("length"), {
                     "a generated value has 16 to 4096 characters".to_owned()
-                }),
-            ),
+                }))
+            }
             SecretSource::Env(variable) if !env_name(variable) => violations.push(Violation::new(
-                path!("apps", index, "secrets", secret_index, "source", "env"),
+                item.key("source").key("env"),
                 "not an environment variable name (`[A-Za-z_][A-Za-z0-9_]*`)",
             )),
-            SecretSource::File(file) if file.trim().is_empty() => violations.push(Violation::new(
-                path!("apps", index, "secrets", secret_index, "source", "file"),
-                "the path is empty",
-            )),
+            SecretSource::File(file) if file.trim().is_empty() => {
+                violations.push(Violation::new(item.key("source").key("file"), "the path is empty"))
+            }
             SecretSource::Generate(_) | SecretSource::Env(_) | SecretSource::File(_) => {}
         }
         for (key_index, key) in secret.keys_or_default().iter().enumerate() {
-            let key_at = path!("apps", index, "secrets", secret_index, "keys", key_index, "key");
+            let key_at = item.key("keys").index(key_index).key("key");
             let valid = !key.key.is_empty()
                 && key.key.len() <= 253
                 && !matches!(key.key.as_str(), "." | "..")
@@ -520,17 +679,14 @@ fn check_secrets(spec: &Spec, index: usize, violations: &mut Vec<Violation>) {
             }
             if key.property.is_some() && matches!(secret.source, SecretSource::Generate(_)) {
                 violations.push(Violation::new(
-                    path!("apps", index, "secrets", secret_index, "keys", key_index, "property"),
+                    item.key("keys").index(key_index).key("property"),
                     "a generated value is one string, without properties",
                 ));
             }
         }
         if let Some(rotation) = &secret.rotation {
             if !(1..=1000).contains(&rotation.days) {
-                violations.push(Violation::new(
-                    path!("apps", index, "secrets", secret_index, "rotation", "days"),
-                    "rotation takes 1 to 1000 days",
-                ));
+                violations.push(Violation::new(item.key("rotation").key("days"), "rotation takes 1 to 1000 days"));
             }
             if let Some(lambda) = &rotation.lambda {
                 let parts: Vec<&str> = lambda.split(':').collect();
@@ -543,7 +699,7 @@ fn check_secrets(spec: &Spec, index: usize, violations: &mut Vec<Violation>) {
                     && !parts[6].is_empty();
                 if !valid {
                     violations.push(Violation::new(
-                        path!("apps", index, "secrets", secret_index, "rotation", "lambda"),
+                        item.key("rotation").key("lambda"),
                         "not a Lambda function ARN (`arn:aws:lambda:<region>:<account>:function:<name>`)",
                     ));
                 }

@@ -6,7 +6,9 @@
 //! drain before they stop; [`network`], NetworkPolicies from the spec's declared calls (default
 //! deny per namespace, then each app's callers in and its dependencies out); [`mesh`], the
 //! Istio objects of a mesh cluster from the same declarations (mutual TLS, authorization,
-//! timeouts, retries, outlier detection, egress).
+//! timeouts, retries, outlier detection, egress); [`addons`], the controllers and monitoring
+//! stack those objects rely on, as GitOps objects with pinned charts and values from the spec
+//! (`ADD` rules in `addons::guardrails`).
 //!
 //! **In AWS** (the `deploy` component of every plan): [`model::build`] computes the registry and
 //! the clusters from the spec and the network's tier placement; [`resources::desired`] turns
@@ -23,6 +25,7 @@
 //! rollout`); [`pipeline`], the GitHub Actions workflow of each app (`enclave render pipeline`).
 #![deny(missing_docs)]
 
+pub mod addons;
 #[cfg(feature = "aws")]
 pub mod apply;
 #[cfg(feature = "aws")]

@@ -13,7 +13,8 @@
 //!
 //! Always (pure, no async): [`render`] turns an app of the spec into alert rules (a
 //! `PrometheusRule` and a plain rule file with its promtool unit tests), a Grafana dashboard, a
-//! `ServiceMonitor`, a Filebeat input and Kubernetes probe specs.
+//! `ServiceMonitor`, a Filebeat input and Kubernetes probe specs; [`alerting`] turns the spec's
+//! `alerting` section into the Alertmanager configuration that routes those alerts.
 //!
 //! The crate never depends on an AWS SDK.
 //!
@@ -41,6 +42,7 @@
 //! ```
 #![deny(missing_docs)]
 
+pub mod alerting;
 #[cfg(feature = "runtime")]
 pub mod health;
 #[cfg(feature = "runtime")]

@@ -10,7 +10,7 @@
 use std::collections::BTreeMap;
 
 use enclave_core::bundle::Artifact;
-use enclave_core::spec::{AppSpec, DependencyKind};
+use enclave_core::spec::{AlertSeverity, AppSpec, DependencyKind};
 use k8s_openapi::api::core::v1::{ConfigMap, HTTPGetAction, Probe};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
@@ -46,7 +46,7 @@ pub struct AlertRule {
     /// How long the condition must hold.
     #[serde(rename = "for")]
     pub for_: String,
-    /// `severity` and `service`.
+    /// `severity`, `service` and, when the app has one, `team`.
     pub labels: BTreeMap<String, String>,
     /// `summary` and `description`.
     pub annotations: BTreeMap<String, String>,
@@ -55,20 +55,25 @@ pub struct AlertRule {
 fn alert(
     app: &AppSpec,
     name: &str,
-    severity: &str,
+    severity: AlertSeverity,
     expr: String,
     for_: String,
     summary: &str,
     description: String,
 ) -> AlertRule {
+    let mut labels = BTreeMap::from([
+        ("severity".to_owned(), severity.as_str().to_owned()),
+        ("service".to_owned(), app.name.to_string()),
+    ]);
+    if let Some(team) = &app.team {
+        // Alertmanager routes by it (`alerting.routes[].team`).
+        labels.insert("team".to_owned(), team.to_string());
+    }
     AlertRule {
         alert: name.to_owned(),
         expr,
         for_,
-        labels: BTreeMap::from([
-            ("severity".to_owned(), severity.to_owned()),
-            ("service".to_owned(), app.name.to_string()),
-        ]),
+        labels,
         annotations: BTreeMap::from([
             ("summary".to_owned(), format!("{}: {summary}", app.name)),
             ("description".to_owned(), description),
@@ -123,7 +128,7 @@ pub fn alert_rules(app: &AppSpec) -> RuleFile {
         alert(
             app,
             "ServiceDown",
-            "critical",
+            AlertSeverity::Critical,
             // No target answering, or no target at all (pods pending, selector mismatch).
             format!("(sum by (job) (up{{job=\"{job}\"}}) == 0) or absent(up{{job=\"{job}\"}})"),
             t.service_down_for.to_string(),
@@ -133,7 +138,7 @@ pub fn alert_rules(app: &AppSpec) -> RuleFile {
         alert(
             app,
             "InstanceDown",
-            "warning",
+            AlertSeverity::Warning,
             format!("up{{job=\"{job}\"}} == 0"),
             t.service_down_for.to_string(),
             "instance down",
@@ -142,7 +147,7 @@ pub fn alert_rules(app: &AppSpec) -> RuleFile {
         alert(
             app,
             "HighErrorRate",
-            "critical",
+            AlertSeverity::Critical,
             format!("{} > {}", error_rate_expr(&format!("job=\"{job}\""), "job"), t.error_rate_percent / 100.0),
             t.error_rate_for.to_string(),
             "high error rate",
@@ -151,7 +156,7 @@ pub fn alert_rules(app: &AppSpec) -> RuleFile {
         alert(
             app,
             "HighLatencyP95",
-            "warning",
+            AlertSeverity::Warning,
             format!("{} > {}", latency_p95_expr(&format!("job=\"{job}\""), "job"), t.latency_p95_seconds),
             t.latency_for.to_string(),
             "high p95 latency",
@@ -160,7 +165,7 @@ pub fn alert_rules(app: &AppSpec) -> RuleFile {
         alert(
             app,
             "PodOOMKilled",
-            "critical",
+            AlertSeverity::Critical,
             format!(
                 "(kube_pod_container_status_last_terminated_reason{{{pods},reason=\"OOMKilled\"}} == 1) and on (namespace, pod, container) (increase(kube_pod_container_status_restarts_total{{{pods}}}[10m]) > 0)"
             ),
@@ -171,7 +176,7 @@ pub fn alert_rules(app: &AppSpec) -> RuleFile {
         alert(
             app,
             "CPUThrottlingHigh",
-            "warning",
+            AlertSeverity::Warning,
             format!(
                 "sum by (namespace, pod, container) (increase(container_cpu_cfs_throttled_periods_total{{{pods}}}[5m])) / sum by (namespace, pod, container) (increase(container_cpu_cfs_periods_total{{{pods}}}[5m])) > {}",
                 t.cpu_throttling_percent / 100.0
@@ -186,7 +191,7 @@ pub fn alert_rules(app: &AppSpec) -> RuleFile {
         alert(
             app,
             "MemoryNearLimit",
-            "warning",
+            AlertSeverity::Warning,
             format!(
                 "max by (namespace, pod, container) (container_memory_working_set_bytes{{{pods}}}) / max by (namespace, pod, container) (kube_pod_container_resource_limits{{{pods},resource=\"memory\"}}) > {}",
                 t.memory_limit_percent / 100.0
@@ -201,7 +206,7 @@ pub fn alert_rules(app: &AppSpec) -> RuleFile {
         alert(
             app,
             "ScalingEvent",
-            "warning",
+            AlertSeverity::Warning,
             format!(
                 "changes(kube_horizontalpodautoscaler_status_current_replicas{{namespace=\"{ns}\",horizontalpodautoscaler=\"{job}\"}}[10m]) > 0"
             ),
@@ -212,7 +217,7 @@ pub fn alert_rules(app: &AppSpec) -> RuleFile {
         alert(
             app,
             "CertificateExpiringSoon",
-            "warning",
+            AlertSeverity::Warning,
             format!(
                 "(certmanager_certificate_expiration_timestamp_seconds{{namespace=\"{ns}\"}} - time()) < {} * 86400",
                 t.certificate_days
@@ -228,7 +233,7 @@ pub fn alert_rules(app: &AppSpec) -> RuleFile {
             alert(
                 app,
                 "DatabaseConnectionFailures",
-                "critical",
+                AlertSeverity::Critical,
                 format!("max by (job, dependency) (dependency_up{{job=\"{job}\",kind=\"database\"}}) == 0"),
                 t.database_failure_for.to_string(),
                 "database unreachable",
@@ -304,10 +309,37 @@ struct ScrapeEndpoint {
     path: String,
     interval: String,
     scrape_timeout: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    scheme: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tls_config: Option<TlsConfig>,
 }
 
-/// Scrapes the app's Service on its `http` port.
-pub fn service_monitor(stack: &str, app: &AppSpec) -> ServiceMonitor {
+/// A scrape through the mesh's mutual TLS, with the certificates Istio's sidecar writes for
+/// Prometheus (`enclave_core::names::PROMETHEUS_MESH_CERTS`).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct TlsConfig {
+    ca_file: String,
+    cert_file: String,
+    key_file: String,
+    // Istio's workload certificates name SPIFFE identities, not DNS names: the chain is
+    // verified against the mesh's root, the name is not (Istio's recipe).
+    insecure_skip_verify: bool,
+}
+
+/// How Prometheus reaches an app's metrics.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Scrape {
+    /// Plain HTTP (no mesh, or an app without the sidecar).
+    Plain,
+    /// HTTPS with the mesh's certificates (a STRICT mutual TLS app).
+    MeshTls,
+}
+
+/// Scrapes the app's `metrics` port (the internal one), through the mesh's mutual TLS when
+/// `scrape` says so.
+pub fn service_monitor(stack: &str, app: &AppSpec, scrape: Scrape) -> ServiceMonitor {
     let interval = app.monitoring.scrape_interval;
     let timeout = enclave_core::spec::PromDuration((interval.seconds().saturating_mul(2) / 3).max(1));
     ServiceMonitor {
@@ -321,6 +353,16 @@ pub fn service_monitor(stack: &str, app: &AppSpec) -> ServiceMonitor {
                 path: app.monitoring.metrics_path.clone(),
                 interval: interval.to_string(),
                 scrape_timeout: timeout.to_string(),
+                scheme: (scrape == Scrape::MeshTls).then(|| "https".to_owned()),
+                tls_config: (scrape == Scrape::MeshTls).then(|| {
+                    let file = |name: &str| format!("{}/{name}", enclave_core::names::PROMETHEUS_MESH_CERTS);
+                    TlsConfig {
+                        ca_file: file("root-cert.pem"),
+                        cert_file: file("cert-chain.pem"),
+                        key_file: file("key.pem"),
+                        insecure_skip_verify: true,
+                    }
+                }),
             }],
         },
     }
@@ -458,6 +500,9 @@ pub fn rule_tests(app: &AppSpec, rule_file_name: &str) -> serde_json::Value {
         let mut labels = labels;
         labels["severity"] = serde_json::json!(rule.as_ref().map(|r| r.labels["severity"].clone()));
         labels["service"] = serde_json::json!(job);
+        if let Some(team) = &app.team {
+            labels["team"] = serde_json::json!(team.to_string());
+        }
         let annotations: BTreeMap<String, String> = rule
             .map(|r| r.annotations.iter().map(|(key, template)| (key.clone(), expand(template, &labels))).collect())
             .unwrap_or_default();
@@ -685,10 +730,10 @@ fn to_value(object: &impl Serialize) -> serde_json::Value {
 }
 
 /// Every monitoring object and file of one app.
-pub fn render_app(stack: &str, app: &AppSpec) -> (Vec<serde_json::Value>, Vec<Artifact>) {
+pub fn render_app(stack: &str, app: &AppSpec, scrape: Scrape) -> (Vec<serde_json::Value>, Vec<Artifact>) {
     let objects = vec![
         to_value(&prometheus_rule(stack, app)),
-        to_value(&service_monitor(stack, app)),
+        to_value(&service_monitor(stack, app, scrape)),
         to_value(&dashboard_config_map(stack, app)),
     ];
     let ns = app.namespace().as_str();

@@ -39,6 +39,8 @@ pub fn autoscaler_selector() -> BTreeMap<String, String> {
 
 /// Namespace of prometheus-adapter and its rules.
 pub const ADAPTER_NAMESPACE: &str = enclave_core::names::MONITORING_NAMESPACE;
+/// The ConfigMap of prometheus-adapter's rules (its chart's `rules.existing`).
+pub const ADAPTER_RULES: &str = "prometheus-adapter-rules";
 /// Default prometheus-adapter query: a per-second rate over two minutes.
 pub const DEFAULT_METRICS_QUERY: &str = "sum(rate(<<.Series>>{<<.LabelMatchers>>}[2m])) by (<<.GroupBy>>)";
 
@@ -707,11 +709,7 @@ pub fn adapter_rules(stack: &str, apps: &[&AppSpec]) -> ConfigMap {
         }
     }
     ConfigMap {
-        metadata: meta(
-            "prometheus-adapter-rules",
-            Some(ADAPTER_NAMESPACE),
-            labels(stack, "prometheus-adapter", "metrics"),
-        ),
+        metadata: meta(ADAPTER_RULES, Some(ADAPTER_NAMESPACE), labels(stack, "prometheus-adapter", "metrics")),
         data: Some(BTreeMap::from([("config.yaml".to_owned(), enclave_core::bundle::to_yaml(&config))])),
         ..ConfigMap::default()
     }

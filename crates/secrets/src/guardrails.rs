@@ -157,7 +157,11 @@ rule!(
             .filter(|r| r.address.component() == COMPONENT && r.address.kind() == Kind::Secret.as_str())
         {
             let Some(app) = secret.attributes.get("name").and_then(Value::as_str).and_then(app_of) else { continue };
-            let suffix = format!("-{app}-secrets");
+            // The owner's own role (an app's, or a cluster's Alertmanager's), by the model.
+            let suffix = match subject.model.apps.iter().find(|owner| owner.app == app) {
+                Some(owner) => format!("/{}", owner.role_name),
+                None => format!("-{app}-secrets"),
+            };
             let strangers = secret
                 .attributes
                 .get("policy")

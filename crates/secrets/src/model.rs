@@ -18,7 +18,7 @@ pub const STS_AUDIENCE: &str = "sts.amazonaws.com";
 /// Pod Identity's service principal.
 pub const POD_IDENTITY_SERVICE: &str = "pods.eks.amazonaws.com";
 
-/// Every secret of the stack, per app.
+/// Every secret of the stack, per owner (apps, and each cluster's Alertmanager).
 #[derive(Clone, Debug, PartialEq)]
 pub struct SecretsModel {
     /// Stack name (the `enclave:stack` tag, the first segment of every secret name).
@@ -59,8 +59,11 @@ impl ClusterSecrets {
 /// One app's secrets and the role that reads them.
 #[derive(Clone, Debug, PartialEq)]
 pub struct AppSecrets {
-    /// App name.
+    /// The owner's name: the app's, or `alertmanager-<cluster>` for the alert receivers'
+    /// secrets (the third segment of every secret name).
     pub app: String,
+    /// Its Kubernetes Secrets are `<prefix>-<secret>`: the app's name, or `alertmanager`.
+    pub kubernetes_prefix: String,
     /// Its namespace.
     pub namespace: String,
     /// Its cluster.
@@ -115,9 +118,10 @@ impl AppSecrets {
         role_arn(partition, &self.account_id, &self.role_name)
     }
 
-    /// The Kubernetes Secret (and ExternalSecret) of `secret`: `<app>-<secret>`.
+    /// The Kubernetes Secret (and ExternalSecret) of `secret`: `<app>-<secret>` (Alertmanager's:
+    /// `alertmanager-<secret>`).
     pub fn kubernetes_name(&self, secret: &SecretEntry) -> String {
-        format!("{}-{}", self.app, secret.name)
+        format!("{}-{}", self.kubernetes_prefix, secret.name)
     }
 }
 
@@ -133,15 +137,15 @@ pub fn build(spec: &Spec) -> SecretsModel {
     let region = spec.organization.region.to_string();
     let mut apps = Vec::new();
     let mut clusters: Vec<ClusterSecrets> = Vec::new();
-    for app in spec.apps.iter().filter(|app| !app.secrets.is_empty()) {
-        let Some(cluster) = spec.clusters.iter().find(|c| c.name == app.cluster) else { continue };
+    for owner in spec.secret_owners() {
+        let cluster = owner.cluster;
         let Some(account) = spec.account(cluster.account.as_str()) else { continue };
-        let entries = app
+        let entries = owner
             .secrets
             .iter()
             .map(|secret| SecretEntry {
                 name: secret.name.to_string(),
-                full_name: format!("{stack}/{}/{}/{}", account.environment, app.name, secret.name),
+                full_name: format!("{stack}/{}/{}/{}", account.environment, owner.name, secret.name),
                 source: secret.source.clone(),
                 keys: secret.keys_or_default(),
                 rotation: secret.rotation.as_ref().map(|r| (r.days, r.lambda.clone())),
@@ -157,15 +161,18 @@ pub fn build(spec: &Spec) -> SecretsModel {
                 identity: cluster.workload_identity,
             });
         }
+        // An app's role is `<cluster>-<app>-secrets`; Alertmanager's `<cluster>-alertmanager-secrets`.
+        let purpose = format!("{}-secrets", owner.kubernetes_prefix);
         apps.push(AppSecrets {
-            app: app.name.to_string(),
-            namespace: app.namespace().to_string(),
+            app: owner.name.clone(),
+            kubernetes_prefix: owner.kubernetes_prefix.clone(),
+            namespace: owner.namespace.clone(),
             cluster: cluster.name.to_string(),
             account: account.name.to_string(),
             account_id: account.id.to_string(),
             environment: account.environment.to_string(),
             identity: cluster.workload_identity,
-            role_name: service_account_role_name(cluster.name.as_str(), &format!("{}-secrets", app.name)),
+            role_name: service_account_role_name(cluster.name.as_str(), &purpose),
             secrets: entries,
         });
     }

@@ -363,21 +363,25 @@ mod tests {
         assert_eq!(prod.stores.len(), 1);
         let auth = prod.stores[0].spec.provider.aws.auth.as_ref().expect("IRSA authenticates with a token");
         assert_eq!(auth.jwt.service_account_ref.name, READER_SERVICE_ACCOUNT);
-        assert_eq!(prod.service_accounts.len(), 1, "orders only: billing-worker keeps no secret");
-        assert_eq!(prod.external_secrets.len(), 2);
-        let dev = render_cluster(&model, "platform-dev");
-        assert_eq!(dev.stores.len(), 1);
-        assert!(dev.stores[0].spec.provider.aws.auth.is_none());
-        assert!(
-            dev.stores[0]
-                .spec
-                .provider
-                .aws
-                .role
-                .as_deref()
-                .is_some_and(|r| r.ends_with("/platform-dev-reports-secrets"))
+        assert_eq!(
+            prod.service_accounts.len(),
+            2,
+            "orders and Alertmanager (its receivers' secrets in `monitoring`): billing-worker keeps no secret"
         );
+        assert_eq!(prod.external_secrets.len(), 2 + 3, "orders' two, the three receivers'");
+        let dev = render_cluster(&model, "platform-dev");
+        assert_eq!(dev.stores.len(), 2, "one per owner with Pod Identity: reports, Alertmanager");
+        for (namespace, role) in
+            [("reports", "/platform-dev-reports-secrets"), ("monitoring", "/platform-dev-alertmanager-secrets")]
+        {
+            let store = dev
+                .stores
+                .iter()
+                .find(|store| store.spec.conditions[0].namespaces == [namespace])
+                .unwrap_or_else(|| panic!("a store for {namespace}"));
+            assert!(store.spec.provider.aws.auth.is_none());
+            assert!(store.spec.provider.aws.role.as_deref().is_some_and(|r| r.ends_with(role)), "{namespace}");
+        }
         assert!(dev.service_accounts.is_empty());
-        assert_eq!(dev.stores[0].spec.conditions[0].namespaces, ["reports"]);
     }
 }

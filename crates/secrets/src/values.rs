@@ -7,7 +7,6 @@ use std::path::{Path, PathBuf};
 
 use enclave_core::FieldPath;
 use enclave_core::Spec;
-use enclave_core::path;
 use enclave_core::secret::Secret;
 use enclave_core::spec::{Alphabet, SecretSource};
 use rand_core::{OsRng, RngCore};
@@ -120,18 +119,11 @@ pub fn resolve(
 ) -> Result<Values, Vec<ValueError>> {
     let mut values = Values::default();
     let mut errors = Vec::new();
-    for (app_index, app) in spec.apps.iter().enumerate() {
-        let Some(account) = spec
-            .clusters
-            .iter()
-            .find(|c| c.name == app.cluster)
-            .and_then(|cluster| spec.account(cluster.account.as_str()))
-        else {
-            continue;
-        };
-        for (index, secret) in app.secrets.iter().enumerate() {
-            let full_name = format!("{}/{}/{}/{}", spec.stack(), account.environment, app.name, secret.name);
-            let source = path!("apps", app_index, "secrets", index, "source");
+    for owner in spec.secret_owners() {
+        let Some(account) = spec.account(owner.cluster.account.as_str()) else { continue };
+        for (index, secret) in owner.secrets.iter().enumerate() {
+            let full_name = format!("{}/{}/{}/{}", spec.stack(), account.environment, owner.name, secret.name);
+            let source = owner.path.index(index).key("source");
             let read = match &secret.source {
                 SecretSource::Generate(how) => Ok(generate(how.length, how.alphabet)),
                 SecretSource::Env(variable) => match env(variable) {
@@ -151,7 +143,7 @@ pub fn resolve(
                         .ok()
                         .is_some_and(|json| json.get(property).is_some());
                     if !has {
-                        let at = path!("apps", app_index, "secrets", index, "keys", key_index, "property");
+                        let at = owner.path.index(index).key("keys").index(key_index).key("property");
                         return Err((at, Problem::NoProperty { key: key.key.clone(), property: property.clone() }));
                     }
                 }
