@@ -227,14 +227,42 @@ fn argo_cd_syncs_add_ons_before_what_needs_them_and_ignores_what_the_rollout_dri
             .map(|o| o.value().clone())
             .expect(name)
     };
-    for (first, then) in [("istio-base", "istiod"), ("eck-operator", "jaeger"), ("jaeger", "opentelemetry-collector")] {
+    for (first, then) in [
+        ("istio-base", "istiod"),
+        ("istiod", "kube-prometheus-stack"),
+        ("eck-operator", "jaeger"),
+        ("jaeger", "opentelemetry-collector"),
+        ("kube-prometheus-stack", "prometheus-adapter"),
+    ] {
         assert!(wave(&application(first)) < wave(&application(then)), "{first} before {then}");
+    }
+    // What add-ons read from the bundle comes before them: Elasticsearch (its password and
+    // authority, for Grafana and Jaeger) and the adapter's rules.
+    let object = |kind: &str, name: &str| {
+        prod.bundle
+            .objects()
+            .iter()
+            .find(|o| o.kind() == kind && o.name() == name)
+            .map(|o| o.value().clone())
+            .expect(name)
+    };
+    let elasticsearch = wave(&object("Elasticsearch", "elasticsearch"));
+    assert!(elasticsearch > wave(&application("eck-operator")));
+    assert!(
+        elasticsearch < wave(&application("kube-prometheus-stack")) && elasticsearch < wave(&application("jaeger"))
+    );
+    assert!(wave(&object("ConfigMap", "prometheus-adapter-rules")) < wave(&application("prometheus-adapter")));
+    for application in prod.bundle.objects().iter().filter(|o| o.kind() == "Application") {
+        if application.name() != "platform-prod-platform" {
+            assert!(wave(application.value()) < 0, "{application}: every add-on before the platform's objects");
+        }
     }
     for object in prod.bundle.objects() {
         let value = object.value();
         let group = object.api_version().rsplit_once('/').map_or("", |(group, _)| group);
-        if object.kind() == "Namespace" && value["metadata"]["labels"]["app.kubernetes.io/managed-by"] == "enclave" {
-            assert!(wave(value) < -3 || value["metadata"]["annotations"].is_null(), "{object}");
+        if object.kind() == "Namespace" && !value["metadata"]["annotations"].is_null() {
+            let earliest = prod.bundle.objects().iter().map(|o| wave(o.value())).min().unwrap_or_default();
+            assert_eq!(wave(value), earliest, "{object}: the add-ons' namespaces first");
         }
         if group == "constraints.gatekeeper.sh" {
             assert_eq!(wave(value), 1, "{object}: after the templates' CRDs");
@@ -243,12 +271,11 @@ fn argo_cd_syncs_add_ons_before_what_needs_them_and_ignores_what_the_rollout_dri
             && !operators.is_empty()
             && group != "argoproj.io"
         {
-            // Applied before its CRD exists without failing the dry run, and after every add-on.
+            // Applied before its CRD exists without failing the dry run.
             assert_eq!(
                 value["metadata"]["annotations"]["argocd.argoproj.io/sync-options"], "SkipDryRunOnMissingResource=true",
                 "{object}"
             );
-            assert!(wave(value) >= 0, "{object}");
         }
     }
     let root = application("platform-prod-platform");
@@ -328,4 +355,48 @@ fn node_agents_are_the_only_exceptions_and_admission_leaves_out_only_what_each_n
     assert_eq!(deny["spec"]["enforcementAction"], "deny");
     let excluded = deny["spec"]["match"]["excludedNamespaces"].to_string();
     assert!(excluded.contains("monitoring") && !excluded.contains("orders"), "{excluded}");
+}
+
+#[test]
+fn apps_and_their_sidecars_reach_the_collector_and_traces_are_sampled_once() {
+    let rendered = enclave::render(&spec(&[])).expect("renders");
+    for cluster in &rendered {
+        let mesh = cluster.cluster == "platform-prod";
+        let find = |kind: &'static str| cluster.bundle.objects().iter().filter(move |o| o.kind() == kind);
+        for policy in find("NetworkPolicy").filter(|p| p.value()["spec"]["policyTypes"].to_string().contains("Egress"))
+        {
+            let egress = policy.value()["spec"]["egress"].as_array().cloned().unwrap_or_default();
+            if egress.is_empty() {
+                continue; // the namespace's default deny
+            }
+            let to_collector = egress.iter().find(|rule| {
+                rule["to"][0]["podSelector"]["matchLabels"]["app.kubernetes.io/name"] == "opentelemetry-collector"
+            });
+            if policy.namespace() == "kube-system" {
+                assert!(to_collector.is_none(), "{policy}: only apps send spans");
+                continue;
+            }
+            let rule = to_collector.unwrap_or_else(|| panic!("{policy}: no egress to the collector"));
+            assert_eq!(rule["to"][0]["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"], "monitoring");
+            assert_eq!(rule["ports"].as_array().map(Vec::len), Some(2), "{rule}");
+        }
+        for deployment in find("Deployment").filter(|d| d.namespace() != "kube-system") {
+            let env = deployment.value()["spec"]["template"]["spec"]["containers"][0]["env"].to_string();
+            assert!(env.contains("OTEL_EXPORTER_OTLP_ENDPOINT") && env.contains(":4318"), "{deployment}: {env}");
+        }
+        for sidecar in find("Sidecar").filter(|s| s.name() != "default") {
+            let hosts = sidecar.value()["spec"]["egress"][0]["hosts"].to_string();
+            assert!(
+                hosts.contains("monitoring/opentelemetry-collector.monitoring.svc.cluster.local"),
+                "{sidecar}: {hosts}"
+            );
+        }
+        let collector = find("Application").find(|a| a.name() == "opentelemetry-collector").expect("collector");
+        let config = &collector.value()["spec"]["source"]["helm"]["valuesObject"]["config"];
+        let samples =
+            config["service"]["pipelines"]["traces"]["processors"].to_string().contains("probabilistic_sampler");
+        assert_eq!(samples, !mesh, "{}: the mesh samples at the sidecars, the collector elsewhere", cluster.cluster);
+        let telemetry = find("Telemetry").next();
+        assert_eq!(telemetry.is_some(), mesh);
+    }
 }

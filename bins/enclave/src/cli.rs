@@ -496,7 +496,8 @@ pub(crate) struct SealArgs {
 #[derive(Debug, clap::Args)]
 pub(crate) struct UnsealArgs {
     /// The controller's private key(s): PEM, or its key Secrets (`kubectl get secret -n
-    /// kube-system -l sealedsecrets.bitnami.com/sealed-secrets-key -o yaml`).
+    /// sealed-secrets -l sealedsecrets.bitnami.com/sealed-secrets-key -o yaml`; the add-on runs
+    /// the controller in `sealed-secrets`).
     #[arg(long, value_name = "KEY.pem", required = true)]
     pub(crate) key: Vec<PathBuf>,
     /// The SealedSecret (YAML or JSON); `-` or nothing reads stdin.

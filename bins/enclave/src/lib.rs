@@ -181,10 +181,12 @@ pub fn render(spec: &Spec) -> Result<Vec<RenderedCluster>, BundleError> {
         {
             bundle.push(&autoscaler_policy(stack, account))?;
         }
+        let installed = enclave_deploy::addons::installed(cluster);
         let reach = enclave_deploy::network::Reach {
             apps: apps.clone(),
             tier_subnets: tier_subnets(account),
             mesh_root: cluster.mesh.as_ref().map(|mesh| mesh.root_namespace.to_string()),
+            collector: installed.contains(&enclave_core::spec::Addon::OpentelemetryCollector),
         };
         // The mesh, from the same declarations as the NetworkPolicies (none without `mesh:`).
         let mesh = enclave_deploy::mesh::MeshInputs {
@@ -236,6 +238,11 @@ pub fn render(spec: &Spec) -> Result<Vec<RenderedCluster>, BundleError> {
                 } else {
                     std::collections::BTreeMap::new()
                 },
+                env: if reach.collector {
+                    enclave_deploy::addons::collector_env(app.name.as_str())
+                } else {
+                    Vec::new()
+                },
             };
             for object in enclave_deploy::workload::render_app(stack, app, &inputs) {
                 bundle.push(&object)?;
@@ -279,6 +286,16 @@ pub fn render(spec: &Spec) -> Result<Vec<RenderedCluster>, BundleError> {
                 .collect(),
             adapter_rules: enclave_scaling::render::ADAPTER_RULES.to_owned(),
             artifacts: artifacts.iter().map(|artifact| artifact.path.clone()).collect(),
+            apps: spec
+                .apps
+                .iter()
+                .filter(|app| app.cluster == cluster.name)
+                .map(|app| enclave_deploy::addons::RolledOut {
+                    name: app.name.to_string(),
+                    namespace: app.namespace().to_string(),
+                    mesh: cluster.mesh.is_some() && app.mesh.sidecar,
+                })
+                .collect(),
             registry: spec.registry.as_ref().and_then(|registry| spec.account(registry.account.as_str())).map(
                 |account| {
                     let region = spec.organization.region.as_str();
@@ -290,9 +307,10 @@ pub fn render(spec: &Spec) -> Result<Vec<RenderedCluster>, BundleError> {
             bundle.push(&object)?;
         }
         if cluster.addons.gitops.controller == enclave_core::spec::GitOpsController::Argocd {
+            let waves = enclave_deploy::addons::Waves::new(cluster, enclave_scaling::render::ADAPTER_RULES);
             bundle.annotate(|object| {
                 let group = object.api_version().rsplit_once('/').map_or("", |(group, _)| group);
-                enclave_deploy::addons::sync_annotations(group)
+                waves.annotations(group, object.kind(), object.namespace(), object.name())
             });
         }
         rendered.push(RenderedCluster { cluster: cluster.name.to_string(), bundle, artifacts });

@@ -100,10 +100,10 @@ fn one_offline_plan_spans_every_enabled_domain_and_only_narrows_it() {
     assert_eq!(access["summary"]["create"], 45, "15 access resources in each of 3 accounts");
     assert_eq!(
         all["summary"]["create"],
-        137 + 45 + 3 + 12 + 8 + 2 + 7 + 8,
+        137 + 45 + 3 + 12 + 8 + 2 + 7 + 10,
         "a repository per app; per cluster two roles, a template, the cluster, its provider, a node group and \
          four add-ons; two access entries; three secrets, two app roles, the operator's role and its association; \
-         per cluster the three alert receivers' secrets and Alertmanager's role"
+         per cluster the three alert receivers' secrets, Grafana's password and the monitoring stack's role"
     );
     let changes = all["changes"].as_array().expect("changes");
     let bastion = changes.iter().find(|c| c["address"] == "prod/access/instance/bastion").expect("bastion");

@@ -71,9 +71,16 @@ pub fn oidc_provider_address(account: &str, cluster: &str) -> crate::Address {
 /// the NetworkPolicies of every workload admit scrapes from it.
 pub const MONITORING_NAMESPACE: &str = "monitoring";
 
-/// The owner of the alert receivers' secrets in the secrets domain (their Kubernetes Secrets
-/// are `alertmanager-<secret>` in [`MONITORING_NAMESPACE`], mounted into Alertmanager).
-pub const ALERTMANAGER_SECRETS_OWNER: &str = "alertmanager";
+/// The owner of the monitoring stack's secrets in the secrets domain: the alert receivers'
+/// credentials (mounted into Alertmanager) and Grafana's admin password. Their Kubernetes Secrets
+/// are `monitoring-<secret>` in [`MONITORING_NAMESPACE`]; one owner per namespace, so one
+/// reader identity.
+pub const MONITORING_SECRETS_OWNER: &str = "monitoring";
+
+/// Grafana's generated admin password among the monitoring stack's secrets (its Kubernetes
+/// Secret is `monitoring-grafana-admin-password`, its one key the same name); reserved in
+/// `alerting.secrets`.
+pub const GRAFANA_ADMIN_SECRET: &str = "grafana-admin-password";
 
 /// The service account of the Prometheus pods: in a mesh, the identity allowed to scrape every
 /// app's internal port. Prometheus must then run in the mesh and scrape with the mesh's

@@ -155,9 +155,10 @@ impl Spec {
         self.organization.stack.as_ref().unwrap_or(&self.organization.name)
     }
 
-    /// Everything that keeps secrets, in spec order: each app with secrets, then the alert
-    /// receivers' secrets once per cluster (each cluster's Alertmanager reads them in its own
-    /// account). Owners whose cluster is not in the spec are left out (validation reports them).
+    /// Everything that keeps secrets, in spec order: each app with secrets, then per cluster
+    /// with kube-prometheus-stack (an add-on) its monitoring stack (the alert receivers' secrets,
+    /// read in the cluster's own account, and Grafana's generated admin password). Owners whose
+    /// cluster is not in the spec are left out (validation reports them).
     pub fn secret_owners(&self) -> Vec<SecretOwner<'_>> {
         let mut owners: Vec<SecretOwner<'_>> = self
             .apps
@@ -170,44 +171,62 @@ impl Spec {
                     kubernetes_prefix: app.name.to_string(),
                     namespace: app.namespace().to_string(),
                     cluster: self.clusters.iter().find(|c| c.name == app.cluster)?,
-                    secrets: &app.secrets,
+                    secrets: app.secrets.clone(),
                     path: crate::path!("apps", index, "secrets"),
                     app: Some(app),
                 })
             })
             .collect();
-        if let Some(alerting) = self.alerting.as_ref().filter(|alerting| !alerting.secrets.is_empty()) {
-            for cluster in &self.clusters {
-                owners.push(SecretOwner {
-                    name: format!("{}-{}", crate::names::ALERTMANAGER_SECRETS_OWNER, cluster.name),
-                    kubernetes_prefix: crate::names::ALERTMANAGER_SECRETS_OWNER.to_owned(),
-                    namespace: crate::names::MONITORING_NAMESPACE.to_owned(),
-                    cluster,
-                    secrets: &alerting.secrets,
-                    path: crate::path!("alerting", "secrets"),
-                    app: None,
-                });
-            }
+        let monitored =
+            self.clusters.iter().enumerate().filter(|(_, c)| !c.addons.disabled.contains(&Addon::KubePrometheusStack));
+        for (index, cluster) in monitored {
+            let _ = index;
+            let mut secrets = self.alerting.as_ref().map(|alerting| alerting.secrets.clone()).unwrap_or_default();
+            secrets.push(grafana_admin_password());
+            owners.push(SecretOwner {
+                name: format!("{}-{}", crate::names::MONITORING_SECRETS_OWNER, cluster.name),
+                kubernetes_prefix: crate::names::MONITORING_SECRETS_OWNER.to_owned(),
+                namespace: crate::names::MONITORING_NAMESPACE.to_owned(),
+                cluster,
+                secrets,
+                // The receivers' secrets are the spec's; Grafana's, after them, is generated.
+                path: crate::path!("alerting", "secrets"),
+                app: None,
+            });
         }
         owners
     }
 }
 
-/// Something that keeps secrets: an app, or a cluster's Alertmanager (its receivers'
-/// credentials).
+/// Grafana's admin password: generated once, kept in Secrets Manager, never in Git (the chart
+/// would otherwise make a new one at every render).
+fn grafana_admin_password() -> SecretSpec {
+    SecretSpec {
+        name: Name::from_str(crate::names::GRAFANA_ADMIN_SECRET).unwrap_or_else(|_| unreachable!("a valid name")),
+        source: SecretSource::Generate(Generate { length: 32, alphabet: Alphabet::default() }),
+        keys: Vec::new(),
+        rotation: None,
+        refresh: default_refresh(),
+        recovery_days: default_recovery_days(),
+        literal: None,
+    }
+}
+
+/// Something that keeps secrets: an app, or a cluster's monitoring stack (the alert receivers'
+/// credentials, Grafana's admin password).
 #[derive(Clone, Debug)]
 pub struct SecretOwner<'a> {
     /// Its name in secret names (`<stack>/<environment>/<name>/<secret>`), addresses and roles:
-    /// the app's, or `alertmanager-<cluster>`.
+    /// the app's, or `monitoring-<cluster>`.
     pub name: String,
-    /// Its Kubernetes Secrets are `<prefix>-<secret>`: the app's name, or `alertmanager`.
+    /// Its Kubernetes Secrets are `<prefix>-<secret>`: the app's name, or `monitoring`.
     pub kubernetes_prefix: String,
     /// The namespace its Kubernetes Secrets are synced into.
     pub namespace: String,
     /// The cluster it runs in.
     pub cluster: &'a ClusterSpec,
     /// Its secrets.
-    pub secrets: &'a [SecretSpec],
+    pub secrets: Vec<SecretSpec>,
     /// Where the secrets are in the spec.
     pub path: crate::FieldPath,
     /// The app, when it is one.

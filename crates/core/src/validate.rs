@@ -43,6 +43,20 @@ fn check_alerting(spec: &Spec, violations: &mut Vec<Violation>) {
         violations,
     );
     check_secret_list(&alerting.secrets, &base.key("secrets"), violations);
+    for (index, secret) in alerting.secrets.iter().enumerate() {
+        if secret.name.as_str() == crate::names::GRAFANA_ADMIN_SECRET {
+            violations.push(Violation::new(
+                base.key("secrets").index(index).key("name"),
+                "this name is Grafana's generated admin password, kept beside the receivers' secrets",
+            ));
+        }
+        if matches!(secret.source, crate::spec::SecretSource::Generate(_)) {
+            violations.push(Violation::new(
+                base.key("secrets").index(index).key("source").key("generate"),
+                "a receiver's credential is the service's (a key, a webhook URL, a password): give it from `env` or `file`",
+            ));
+        }
+    }
     let secret = |name: &Name, at: FieldPath, violations: &mut Vec<Violation>| match alerting
         .secrets
         .iter()

@@ -202,6 +202,9 @@ pub struct Reach<'a> {
     pub tier_subnets: BTreeMap<String, Vec<String>>,
     /// The mesh's root namespace, in a mesh cluster: every pod's sidecar reaches istiod there.
     pub mesh_root: Option<String>,
+    /// Whether the cluster runs the OpenTelemetry Collector (an add-on): every pod may send it
+    /// spans (the app's own over OTLP/HTTP, its sidecar's over OTLP/gRPC).
+    pub collector: bool,
 }
 
 /// The port sidecars fetch their configuration and certificates from istiod on.
@@ -225,6 +228,15 @@ pub fn app_policy(stack: &str, app: &AppSpec, reach: &Reach<'_>) -> NetworkPolic
         egress.push(Rule {
             peers: vec![Peer::Pods { namespace: root.clone(), labels: istiod }],
             ports: vec![(Protocol::Tcp, ISTIOD_XDS_PORT)],
+        });
+    }
+    if reach.collector {
+        egress.push(Rule {
+            peers: vec![Peer::Pods {
+                namespace: enclave_core::names::MONITORING_NAMESPACE.to_owned(),
+                labels: crate::addons::collector_labels(),
+            }],
+            ports: vec![(Protocol::Tcp, crate::addons::OTLP_GRPC_PORT), (Protocol::Tcp, crate::addons::OTLP_HTTP_PORT)],
         });
     }
     for dependency in &app.monitoring.dependencies {
@@ -284,6 +296,7 @@ apps:
         let spec = spec();
         let reach = Reach {
             mesh_root: None,
+            collector: false,
             apps: spec.apps.iter().collect(),
             tier_subnets: BTreeMap::from([(
                 "data".to_owned(),

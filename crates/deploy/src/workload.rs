@@ -56,6 +56,9 @@ pub struct PodInputs {
     pub volumes: Vec<(k8s_openapi::api::core::v1::Volume, k8s_openapi::api::core::v1::VolumeMount)>,
     /// Labels added to the pods (the mesh's: [`crate::mesh::pod_labels`]).
     pub pod_labels: BTreeMap<String, String>,
+    /// Environment variables of the app's container (where the collector is:
+    /// [`crate::addons::collector_env`]); never secrets, which are files.
+    pub env: Vec<k8s_openapi::api::core::v1::EnvVar>,
 }
 
 /// The labels of every object rendered for `app`.
@@ -145,6 +148,7 @@ pub fn deployment(stack: &str, app: &AppSpec, inputs: &PodInputs) -> Deployment 
         name: app.name.to_string(),
         image: Some(app.image.clone()),
         image_pull_policy: Some(if pinned_by_digest(&app.image) { "IfNotPresent" } else { "Always" }.to_owned()),
+        env: (!inputs.env.is_empty()).then(|| inputs.env.clone()),
         volume_mounts: (!inputs.volumes.is_empty())
             .then(|| inputs.volumes.iter().map(|(_, mount)| mount.clone()).collect()),
         ports: Some(vec![

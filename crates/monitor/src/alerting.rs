@@ -5,7 +5,7 @@
 //! `alertmanager.config` value of kube-prometheus-stack). Receivers read their credentials from
 //! files (`routing_key_file`, `api_url_file`, `auth_password_file`): the files are the keys of
 //! the Kubernetes Secrets the secrets domain syncs into the `monitoring` namespace
-//! (`alertmanager-<secret>`), mounted by the Prometheus Operator under
+//! (`monitoring-<secret>`), mounted by the Prometheus Operator under
 //! [`SECRETS_DIR`]. No credential is ever in the configuration.
 //!
 //! Routing is first match: an alert goes to the receiver of the first route whose severity and
@@ -15,7 +15,7 @@
 
 use std::collections::BTreeMap;
 
-use enclave_core::names::ALERTMANAGER_SECRETS_OWNER;
+use enclave_core::names::MONITORING_SECRETS_OWNER;
 use enclave_core::spec::{AlertSeverity, AlertingSpec, AppSpec, SecretSpec, Spec};
 use serde::Serialize;
 
@@ -126,16 +126,18 @@ pub struct EmailConfig {
 /// labels are not notified.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct InhibitRule {
-    /// The silencing alerts.
+    /// The silencing alerts (any when empty).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub source_matchers: Vec<String>,
     /// The silenced alerts.
     pub target_matchers: Vec<String>,
     /// Labels both must share.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub equal: Vec<String>,
 }
 
 /// The file a receiver reads `secret` from: the secret's one key, in the directory of its
-/// Kubernetes Secret (`alertmanager-<secret>`).
+/// Kubernetes Secret (`monitoring-<secret>`).
 pub fn secret_file(secret: &SecretSpec) -> String {
     let key = secret.keys_or_default().into_iter().next().map(|k| k.key).unwrap_or_else(|| secret.name.to_string());
     format!("{SECRETS_DIR}/{}/{key}", kubernetes_secret(secret))
@@ -143,7 +145,7 @@ pub fn secret_file(secret: &SecretSpec) -> String {
 
 /// The Kubernetes Secret the secrets domain syncs `secret` into.
 pub fn kubernetes_secret(secret: &SecretSpec) -> String {
-    format!("{ALERTMANAGER_SECRETS_OWNER}-{}", secret.name)
+    format!("{MONITORING_SECRETS_OWNER}-{}", secret.name)
 }
 
 /// The Kubernetes Secrets Alertmanager mounts (kube-prometheus-stack's
@@ -187,6 +189,29 @@ pub fn config(alerting: Option<&AlertingSpec>) -> Config {
             source_matchers: vec![matcher("alertname", "InstanceDown")],
             target_matchers: vec![matcher("alertname", "HighErrorRate")],
             equal: vec!["service".to_owned()],
+        },
+        // kube-prometheus-stack's own, which this configuration replaces: the same alert at a
+        // higher severity silences the lower ones, and `InfoInhibitor` the `info` alerts of its
+        // namespace (and itself).
+        InhibitRule {
+            source_matchers: vec![matcher("severity", "critical")],
+            target_matchers: vec!["severity=~\"warning|info\"".to_owned()],
+            equal: vec!["namespace".to_owned(), "alertname".to_owned()],
+        },
+        InhibitRule {
+            source_matchers: vec![matcher("severity", "warning")],
+            target_matchers: vec![matcher("severity", "info")],
+            equal: vec!["namespace".to_owned(), "alertname".to_owned()],
+        },
+        InhibitRule {
+            source_matchers: vec![matcher("alertname", "InfoInhibitor")],
+            target_matchers: vec![matcher("severity", "info")],
+            equal: vec!["namespace".to_owned()],
+        },
+        InhibitRule {
+            source_matchers: Vec::new(),
+            target_matchers: vec![matcher("alertname", "InfoInhibitor")],
+            equal: Vec::new(),
         },
     ];
     let Some(alerting) = alerting else {
@@ -371,16 +396,16 @@ mod tests {
         let pager = config.receivers.iter().find(|r| r.name == "pager").expect("pager");
         assert_eq!(
             pager.pagerduty_configs[0].routing_key_file,
-            "/etc/alertmanager/secrets/alertmanager-pagerduty/pagerduty"
+            "/etc/alertmanager/secrets/monitoring-pagerduty/pagerduty"
         );
         let mail = config.receivers.iter().find(|r| r.name == "mail").expect("mail");
         assert_eq!(
             mail.email_configs[0].auth_password_file.as_deref(),
-            Some("/etc/alertmanager/secrets/alertmanager-smtp/smtp")
+            Some("/etc/alertmanager/secrets/monitoring-smtp/smtp")
         );
         assert_eq!(
             mounted_secrets(spec.alerting.as_ref()),
-            ["alertmanager-pagerduty", "alertmanager-slack", "alertmanager-smtp"]
+            ["monitoring-pagerduty", "monitoring-slack", "monitoring-smtp"]
         );
         assert_eq!(config.route.routes[0].receiver, NOBODY, "Watchdog first, to nobody");
         assert_eq!(config.route.routes[2].repeat_interval.as_deref(), Some("12h"));

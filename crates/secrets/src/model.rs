@@ -18,7 +18,7 @@ pub const STS_AUDIENCE: &str = "sts.amazonaws.com";
 /// Pod Identity's service principal.
 pub const POD_IDENTITY_SERVICE: &str = "pods.eks.amazonaws.com";
 
-/// Every secret of the stack, per owner (apps, and each cluster's Alertmanager).
+/// Every secret of the stack, per owner (apps, and each cluster's monitoring stack).
 #[derive(Clone, Debug, PartialEq)]
 pub struct SecretsModel {
     /// Stack name (the `enclave:stack` tag, the first segment of every secret name).
@@ -59,10 +59,10 @@ impl ClusterSecrets {
 /// One app's secrets and the role that reads them.
 #[derive(Clone, Debug, PartialEq)]
 pub struct AppSecrets {
-    /// The owner's name: the app's, or `alertmanager-<cluster>` for the alert receivers'
+    /// The owner's name: the app's, or `monitoring-<cluster>` for the monitoring stack's
     /// secrets (the third segment of every secret name).
     pub app: String,
-    /// Its Kubernetes Secrets are `<prefix>-<secret>`: the app's name, or `alertmanager`.
+    /// Its Kubernetes Secrets are `<prefix>-<secret>`: the app's name, or `monitoring`.
     pub kubernetes_prefix: String,
     /// Its namespace.
     pub namespace: String,
@@ -118,8 +118,8 @@ impl AppSecrets {
         role_arn(partition, &self.account_id, &self.role_name)
     }
 
-    /// The Kubernetes Secret (and ExternalSecret) of `secret`: `<app>-<secret>` (Alertmanager's:
-    /// `alertmanager-<secret>`).
+    /// The Kubernetes Secret (and ExternalSecret) of `secret`: `<app>-<secret>` (the monitoring stack's:
+    /// `monitoring-<secret>`).
     pub fn kubernetes_name(&self, secret: &SecretEntry) -> String {
         format!("{}-{}", self.kubernetes_prefix, secret.name)
     }
@@ -161,7 +161,7 @@ pub fn build(spec: &Spec) -> SecretsModel {
                 identity: cluster.workload_identity,
             });
         }
-        // An app's role is `<cluster>-<app>-secrets`; Alertmanager's `<cluster>-alertmanager-secrets`.
+        // An app's role is `<cluster>-<app>-secrets`; the monitoring stack's `<cluster>-monitoring-secrets`.
         let purpose = format!("{}-secrets", owner.kubernetes_prefix);
         apps.push(AppSecrets {
             app: owner.name.clone(),

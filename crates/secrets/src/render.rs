@@ -366,13 +366,13 @@ mod tests {
         assert_eq!(
             prod.service_accounts.len(),
             2,
-            "orders and Alertmanager (its receivers' secrets in `monitoring`): billing-worker keeps no secret"
+            "orders and the monitoring stack (its secrets in `monitoring`): billing-worker keeps no secret"
         );
-        assert_eq!(prod.external_secrets.len(), 2 + 3, "orders' two, the three receivers'");
+        assert_eq!(prod.external_secrets.len(), 2 + 3 + 1, "orders' two, the three receivers', Grafana's");
         let dev = render_cluster(&model, "platform-dev");
-        assert_eq!(dev.stores.len(), 2, "one per owner with Pod Identity: reports, Alertmanager");
+        assert_eq!(dev.stores.len(), 2, "one per owner with Pod Identity: reports, the monitoring stack");
         for (namespace, role) in
-            [("reports", "/platform-dev-reports-secrets"), ("monitoring", "/platform-dev-alertmanager-secrets")]
+            [("reports", "/platform-dev-reports-secrets"), ("monitoring", "/platform-dev-monitoring-secrets")]
         {
             let store = dev
                 .stores

@@ -179,7 +179,7 @@ mod tests {
         let spec = crate::testing::spec();
         let model = crate::model::build(&spec);
         let desired = desired(&model, &crate::testing::values(&spec));
-        assert_eq!(model.apps.len(), 2 + 2, "orders, reports, and each cluster's Alertmanager");
+        assert_eq!(model.apps.len(), 2 + 2, "orders, reports, and each cluster's monitoring stack");
         for app in &model.apps {
             let role = desired.iter().find(|r| r.address.name() == app.role_name).expect("the app's role");
             let trust = &role.attributes["trust_policy"]["Statement"];

@@ -151,6 +151,12 @@ pub struct IgnoreDifference {
     pub group: String,
     /// Kind.
     pub kind: String,
+    /// Only the object of this name.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// Only in this namespace.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
     /// jq paths of the ignored fields.
     pub jq_path_expressions: Vec<String>,
 }
@@ -263,6 +269,16 @@ pub struct DependsOn {
 pub struct Install {
     /// `CreateReplace`: the chart's CRDs are created and kept current.
     pub crds: &'static str,
+    /// Retries of a failed install.
+    pub remediation: Remediation,
+}
+
+/// Retries of a failed install or upgrade.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Remediation {
+    /// How many.
+    pub retries: i64,
 }
 
 /// Upgrade settings.
@@ -271,6 +287,8 @@ pub struct Install {
 pub struct Upgrade {
     /// `CreateReplace`.
     pub crds: &'static str,
+    /// Retries of a failed upgrade.
+    pub remediation: Remediation,
 }
 
 /// Annotations of a sync wave.

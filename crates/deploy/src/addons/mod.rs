@@ -13,11 +13,14 @@
 //! istiod, CNI) where the mesh is on, the OpenTelemetry Collector exporting to Jaeger, and ECK
 //! with the `Elasticsearch`, `Kibana` and Filebeat `Beat` of [`elastic`].
 //!
-//! Order: add-on namespaces in wave -3, add-ons that need nothing in -2, those that need another
-//! ([`needs`]) in -1, the platform's objects after; custom resources are applied without a dry
-//! run before their CRD exists, Gatekeeper's Constraints in wave 1 (their kinds come from the
-//! templates). [`root_application`] syncs the rendered folder itself, ignoring what the rollout
-//! driver owns (the VirtualService weights, the active Service's selector, replica counts).
+//! Order ([`Waves`]): the add-ons' namespaces first, then each [`Step`] (an add-on, or objects
+//! of the bundle an add-on reads: ECK's Elasticsearch, the adapter's rules) one wave after the
+//! deepest of what it needs ([`step_needs`]; Flux's `dependsOn` is [`depends_on`]), the
+//! platform's objects in wave 0; custom resources are applied without a dry run before their CRD
+//! exists, Gatekeeper's Constraints in wave 1 (their kinds come from the templates).
+//! [`root_application`] syncs the rendered folder itself, ignoring what the rollout driver owns
+//! per app (the VirtualService weights, the active Service's selector, replica counts).
+//! Every app may send spans to the collector ([`collector_labels`], [`collector_env`]).
 //!
 //! Node agents that need their host are [`exceptions`], each named with its reason.
 
@@ -29,6 +32,7 @@ pub mod values;
 use std::collections::BTreeMap;
 
 use enclave_core::exception::{Exception, HostAccess};
+use enclave_core::names::MONITORING_NAMESPACE;
 use enclave_core::spec::{Addon, ClusterSpec, GitOpsController};
 use k8s_openapi::api::core::v1::{Namespace, PersistentVolumeClaimSpec, VolumeResourceRequirements};
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
@@ -38,7 +42,7 @@ use serde::Serialize;
 use gitops::{
     Application, ApplicationSpec, Automated, Backoff, ChartSpec, ChartTemplate, DependsOn, Destination,
     DirectorySource, HelmRelease, HelmReleaseSpec, HelmRepository, HelmRepositorySpec, HelmSource, IgnoreDifference,
-    Install, Retry, Source, SourceRef, SyncPolicy, Upgrade,
+    Install, Remediation, Retry, Source, SourceRef, SyncPolicy, Upgrade,
 };
 use values::{resources, restricted_container, to_value};
 
@@ -258,34 +262,129 @@ pub fn operators(group: &str) -> Option<&'static [Addon]> {
     })
 }
 
-/// The add-ons `addon` needs running first.
-pub fn needs(addon: Addon) -> &'static [Addon] {
-    match addon {
-        Addon::Istiod | Addon::IstioCni => &[Addon::IstioBase],
-        Addon::PrometheusAdapter => &[Addon::KubePrometheusStack],
-        Addon::Jaeger => &[Addon::EckOperator],
-        Addon::OpentelemetryCollector => &[Addon::Jaeger],
-        Addon::ArgoCd
-        | Addon::Flux
-        | Addon::KubePrometheusStack
-        | Addon::MetricsServer
-        | Addon::VerticalPodAutoscaler
-        | Addon::ExternalSecrets
-        | Addon::SealedSecrets
-        | Addon::Gatekeeper
-        | Addon::Falco
-        | Addon::IstioBase
-        | Addon::EckOperator => &[],
-    }
+/// A step of a cluster's installation: an add-on, or objects of the bundle an add-on needs
+/// before it can start.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Step {
+    /// An add-on's chart.
+    Addon(Addon),
+    /// ECK's `Elasticsearch`, `Kibana` and Filebeat `Beat`: ECK makes the `elastic` user's
+    /// Secret and the HTTP certificate authority Grafana and Jaeger read.
+    Elastic,
+    /// prometheus-adapter's rules ConfigMap (`enclave-scaling`'s), which its pod mounts.
+    AdapterRules,
 }
 
-/// The Argo CD sync wave of `addon`'s Application: -3 when it needs nothing, one later per
-/// level of what it needs (the add-on namespaces are in wave -4).
-pub fn wave(addon: Addon) -> i32 {
-    fn depth(addon: Addon) -> i32 {
-        needs(addon).iter().map(|needed| 1 + depth(*needed)).max().unwrap_or(0)
+/// What `step` needs running (or existing) first, among what `installed` holds.
+pub fn step_needs(step: Step, installed: &[Addon]) -> Vec<Step> {
+    let needs: &[Step] = match step {
+        Step::Addon(Addon::Istiod | Addon::IstioCni) => &[Step::Addon(Addon::IstioBase)],
+        // Prometheus's sidecar is injected only once istiod's webhook exists; Grafana reads the
+        // Elasticsearch password ECK makes.
+        Step::Addon(Addon::KubePrometheusStack) => &[Step::Addon(Addon::Istiod), Step::Elastic],
+        Step::Addon(Addon::PrometheusAdapter) => &[Step::Addon(Addon::KubePrometheusStack), Step::AdapterRules],
+        Step::Addon(Addon::Jaeger) => &[Step::Elastic],
+        Step::Addon(Addon::OpentelemetryCollector) => &[Step::Addon(Addon::Jaeger)],
+        Step::Elastic => &[Step::Addon(Addon::EckOperator)],
+        Step::AdapterRules
+        | Step::Addon(
+            Addon::ArgoCd
+            | Addon::Flux
+            | Addon::MetricsServer
+            | Addon::VerticalPodAutoscaler
+            | Addon::ExternalSecrets
+            | Addon::SealedSecrets
+            | Addon::Gatekeeper
+            | Addon::Falco
+            | Addon::IstioBase
+            | Addon::EckOperator,
+        ) => &[],
+    };
+    needs
+        .iter()
+        .copied()
+        .filter(|needed| match needed {
+            Step::Addon(addon) => installed.contains(addon),
+            Step::Elastic | Step::AdapterRules => true,
+        })
+        .collect()
+}
+
+/// The add-ons `addon` waits for (Flux's `dependsOn`): its needs, through the bundle's objects
+/// to the add-ons that make them.
+pub fn depends_on(addon: Addon, installed: &[Addon]) -> Vec<Addon> {
+    let mut found = Vec::new();
+    let mut pending = step_needs(Step::Addon(addon), installed);
+    while let Some(step) = pending.pop() {
+        match step {
+            Step::Addon(needed) => found.push(needed),
+            Step::Elastic | Step::AdapterRules => pending.extend(step_needs(step, installed)),
+        }
     }
-    -3 + depth(addon)
+    found.sort();
+    found.dedup();
+    found
+}
+
+fn depth(step: Step, installed: &[Addon]) -> i32 {
+    step_needs(step, installed).into_iter().map(|needed| 1 + depth(needed, installed)).max().unwrap_or(0)
+}
+
+/// The Argo CD sync waves of a cluster: each step one wave after the deepest of its needs, the
+/// add-ons' namespaces before all of them, the platform's own objects in wave 0 (after every
+/// add-on is healthy) and Gatekeeper's Constraints in wave 1 (after their templates).
+#[derive(Clone, Debug)]
+pub struct Waves {
+    installed: Vec<Addon>,
+    deepest: i32,
+    adapter_rules: String,
+}
+
+impl Waves {
+    /// The waves of `cluster`, whose prometheus-adapter rules ConfigMap is `adapter_rules`.
+    pub fn new(cluster: &ClusterSpec, adapter_rules: &str) -> Self {
+        let installed = installed(cluster);
+        let steps = installed.iter().map(|a| Step::Addon(*a)).chain([Step::Elastic, Step::AdapterRules]);
+        let deepest = steps.map(|step| depth(step, &installed)).max().unwrap_or(0);
+        Waves { installed, deepest, adapter_rules: adapter_rules.to_owned() }
+    }
+
+    /// The wave of `step`.
+    pub fn of(&self, step: Step) -> i32 {
+        depth(step, &self.installed) - self.deepest - 1
+    }
+
+    /// The wave of the add-ons' namespaces: before everything.
+    pub fn namespaces(&self) -> i32 {
+        -self.deepest - 2
+    }
+
+    /// The annotations Argo CD needs on a rendered object: its wave when an add-on needs it
+    /// (ECK's resources, prometheus-adapter's rules), custom resources applied without a dry
+    /// run while their CRD is being installed, Gatekeeper's Constraints in wave 1.
+    pub fn annotations(&self, group: &str, kind: &str, namespace: &str, name: &str) -> BTreeMap<String, String> {
+        let mut annotations = BTreeMap::new();
+        let custom = operators(group).is_some_and(|operators| !operators.contains(&Addon::ArgoCd));
+        if custom {
+            annotations.insert(gitops::SYNC_OPTIONS.to_owned(), "SkipDryRunOnMissingResource=true".to_owned());
+        }
+        let step = match (group, kind) {
+            ("elasticsearch.k8s.elastic.co" | "kibana.k8s.elastic.co" | "beat.k8s.elastic.co", _) => {
+                Some(Step::Elastic)
+            }
+            ("", "ConfigMap") if namespace == MONITORING_NAMESPACE && name == self.adapter_rules => {
+                Some(Step::AdapterRules)
+            }
+            _ => None,
+        };
+        if let Some(step) = step {
+            annotations.extend(gitops::wave(self.of(step)));
+        }
+        if group == "constraints.gatekeeper.sh" {
+            annotations.extend(gitops::wave(1));
+        }
+        annotations
+    }
 }
 
 /// The namespace `addon`'s chart installs into.
@@ -406,6 +505,8 @@ pub struct Inputs<'a> {
     pub artifacts: Vec<String>,
     /// The stack's registry host (`<account>.dkr.ecr.<region>.amazonaws.com`), if the spec has one.
     pub registry: Option<String>,
+    /// The cluster's apps, whose rollouts the root Application leaves to the driver.
+    pub apps: Vec<RolledOut>,
 }
 
 /// Labels of every add-on object.
@@ -447,17 +548,22 @@ pub fn render_cluster(inputs: &Inputs<'_>) -> Vec<serde_json::Value> {
     let stack = inputs.stack;
     let controller = cluster.addons.gitops.controller;
     let exceptions = exceptions(cluster);
+    let waves = Waves::new(cluster, &inputs.adapter_rules);
     let mut objects = Vec::new();
     for name in namespaces(cluster) {
         let privileged = exceptions.iter().any(|e| e.namespace == name);
-        objects.push(to_value(&addon_namespace(stack, &name, privileged, controller)));
+        let wave = (controller == GitOpsController::Argocd).then(|| waves.namespaces());
+        objects.push(to_value(&addon_namespace(stack, &name, privileged, wave)));
     }
     let installed = installed(cluster);
     let mut repositories = BTreeMap::new();
     for addon in &installed {
         let values = values(*addon, inputs);
         match controller {
-            GitOpsController::Argocd => objects.push(to_value(&application(inputs, *addon, values))),
+            GitOpsController::Argocd => {
+                let wave = waves.of(Step::Addon(*addon));
+                objects.push(to_value(&application(inputs, *addon, wave, values)));
+            }
             GitOpsController::Flux => {
                 let chart = chart(*addon);
                 let repository = repository_name(chart.repository);
@@ -488,7 +594,7 @@ pub fn render_cluster(inputs: &Inputs<'_>) -> Vec<serde_json::Value> {
     objects
 }
 
-fn addon_namespace(stack: &str, name: &str, privileged: bool, controller: GitOpsController) -> Namespace {
+fn addon_namespace(stack: &str, name: &str, privileged: bool, wave: Option<i32>) -> Namespace {
     let mut labels = labels(stack, name);
     labels.remove("app.kubernetes.io/name");
     // Node agents' namespaces admit what they need (and nothing else runs there); the rest
@@ -498,10 +604,7 @@ fn addon_namespace(stack: &str, name: &str, privileged: bool, controller: GitOps
     for mode in ["audit", "warn"] {
         labels.insert(format!("pod-security.kubernetes.io/{mode}"), "restricted".to_owned());
     }
-    let annotations = match controller {
-        GitOpsController::Argocd => Some(gitops::wave(-4)),
-        GitOpsController::Flux => None,
-    };
+    let annotations = wave.map(gitops::wave);
     Namespace {
         metadata: ObjectMeta {
             name: Some(name.to_owned()),
@@ -513,15 +616,16 @@ fn addon_namespace(stack: &str, name: &str, privileged: bool, controller: GitOps
     }
 }
 
-fn application(inputs: &Inputs<'_>, addon: Addon, values: serde_json::Value) -> Application {
+fn application(inputs: &Inputs<'_>, addon: Addon, wave: i32, values: serde_json::Value) -> Application {
     let chart = chart(addon);
     // Server-side apply: some charts' CRDs (kube-prometheus-stack's) are larger than client-side
-    // apply's last-applied annotation allows.
-    let options = ["ServerSideApply=true"];
+    // apply's last-applied annotation allows. What the controllers write into their own webhooks
+    // and CRDs (certificate authorities, istiod's failure policy) is theirs: never reverted.
+    let options = ["ServerSideApply=true", "RespectIgnoreDifferences=true"];
     Application {
         api_version: "argoproj.io/v1alpha1",
         kind: "Application",
-        metadata: addon_meta(inputs.stack, addon, ARGOCD_NAMESPACE, gitops::wave(wave(addon))),
+        metadata: addon_meta(inputs.stack, addon, ARGOCD_NAMESPACE, gitops::wave(wave)),
         spec: ApplicationSpec {
             project: "default".to_owned(),
             source: Source {
@@ -537,9 +641,31 @@ fn application(inputs: &Inputs<'_>, addon: Addon, values: serde_json::Value) -> 
                 namespace: namespace(inputs.cluster, addon),
             },
             sync_policy: sync_policy(&options),
-            ignore_differences: Vec::new(),
+            ignore_differences: controller_owned(),
         },
     }
+}
+
+/// Fields the add-ons' controllers write into their own objects: the certificate authorities of
+/// their webhooks and CRD conversion webhooks, and the failure policy istiod switches once its
+/// webhook serves.
+fn controller_owned() -> Vec<IgnoreDifference> {
+    let ignore = |group: &str, kind: &str, paths: &[&str]| IgnoreDifference {
+        group: group.to_owned(),
+        kind: kind.to_owned(),
+        name: None,
+        namespace: None,
+        jq_path_expressions: paths.iter().map(|p| (*p).to_owned()).collect(),
+    };
+    vec![
+        ignore("admissionregistration.k8s.io", "MutatingWebhookConfiguration", &[".webhooks[]?.clientConfig.caBundle"]),
+        ignore(
+            "admissionregistration.k8s.io",
+            "ValidatingWebhookConfiguration",
+            &[".webhooks[]?.clientConfig.caBundle", ".webhooks[]?.failurePolicy"],
+        ),
+        ignore("apiextensions.k8s.io", "CustomResourceDefinition", &[".spec.conversion.webhook.clientConfig.caBundle"]),
+    ]
 }
 
 fn repository_name(url: &str) -> String {
@@ -589,42 +715,59 @@ fn helm_release(
                     source_ref: SourceRef { kind: "HelmRepository", name: repository.to_owned() },
                 },
             },
-            depends_on: needs(addon)
-                .iter()
-                .filter(|needed| installed.contains(needed))
+            depends_on: depends_on(addon, installed)
+                .into_iter()
                 .map(|needed| DependsOn { name: needed.as_str().to_owned() })
                 .collect(),
-            install: Install { crds: "CreateReplace" },
-            upgrade: Upgrade { crds: "CreateReplace" },
+            // Objects of the folder an add-on needs (Elasticsearch's password, the adapter's
+            // rules) may arrive after its first attempt: retried, not left failed.
+            install: Install { crds: "CreateReplace", remediation: Remediation { retries: 5 } },
+            upgrade: Upgrade { crds: "CreateReplace", remediation: Remediation { retries: 5 } },
             values,
         },
     }
 }
 
-/// What Argo CD must neither report nor revert: the rollout driver's switches (the
-/// VirtualService's weights, the active Service's revision selector) and replica counts an HPA or
-/// the driver sets.
-pub fn ignore_differences() -> Vec<IgnoreDifference> {
-    vec![
-        IgnoreDifference {
-            group: "networking.istio.io".to_owned(),
-            kind: "VirtualService".to_owned(),
-            jq_path_expressions: vec![".spec.http[].route[].weight".to_owned()],
-        },
-        IgnoreDifference {
-            group: String::new(),
-            kind: "Service".to_owned(),
-            jq_path_expressions: vec![".spec.selector[\"enclave.dev/revision\"]".to_owned()],
-        },
-        IgnoreDifference {
-            group: "apps".to_owned(),
-            kind: "Deployment".to_owned(),
-            jq_path_expressions: vec![
-                ".spec.replicas".to_owned(),
-                ".metadata.annotations[\"enclave.dev/replicas\"]".to_owned(),
-            ],
-        },
-    ]
+/// An app the rollout driver switches, as the root Application must know it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RolledOut {
+    /// The app's name: its Deployment, Service and VirtualService.
+    pub name: String,
+    /// Its namespace.
+    pub namespace: String,
+    /// Whether the mesh switches it (VirtualService weights) rather than its Service's selector.
+    pub mesh: bool,
+}
+
+/// What Argo CD must neither report nor revert, per app: the rollout driver's switches (the
+/// VirtualService's weights in a mesh, the active Service's revision selector) and the replica
+/// count of the app's Deployment (the driver scales it to zero once a revision serves; an HPA
+/// owns it too). Argo CD copies the live values into what it applies
+/// (`RespectIgnoreDifferences`), so a sync never sends traffic to a scaled-down slot. For a
+/// VirtualService, a custom resource, it copies the whole `http` list: a change of an app's
+/// routes, timeout or retries in Git shows OutOfSync and is applied by a manual sync of that
+/// VirtualService, once its weights in Git name the serving slot.
+pub fn ignore_differences(apps: &[RolledOut]) -> Vec<IgnoreDifference> {
+    let mut ignored = Vec::new();
+    for app in apps {
+        let ignore = |group: &str, kind: &str, paths: &[&str]| IgnoreDifference {
+            group: group.to_owned(),
+            kind: kind.to_owned(),
+            name: Some(app.name.clone()),
+            namespace: Some(app.namespace.clone()),
+            jq_path_expressions: paths.iter().map(|p| (*p).to_owned()).collect(),
+        };
+        ignored.push(ignore(
+            "apps",
+            "Deployment",
+            &[".spec.replicas", ".metadata.annotations[\"enclave.dev/replicas\"]"],
+        ));
+        ignored.push(ignore("", "Service", &[".spec.selector[\"enclave.dev/revision\"]"]));
+        if app.mesh {
+            ignored.push(ignore("networking.istio.io", "VirtualService", &[".spec.http[].route[].weight"]));
+        }
+    }
+    ignored
 }
 
 /// The Application syncing the cluster's rendered folder (`gitops.repository`, Argo CD only):
@@ -669,24 +812,9 @@ pub fn root_application(inputs: &Inputs<'_>) -> Option<Application> {
                 namespace: "default".to_owned(),
             },
             sync_policy: sync_policy(&["ServerSideApply=true", "RespectIgnoreDifferences=true"]),
-            ignore_differences: ignore_differences(),
+            ignore_differences: ignore_differences(&inputs.apps),
         },
     })
-}
-
-/// The annotations Argo CD needs on a rendered object of API `group`: custom
-/// resources are applied without a dry run while their CRD is still being installed, and
-/// Gatekeeper's Constraints after their templates (wave 1).
-pub fn sync_annotations(group: &str) -> BTreeMap<String, String> {
-    let mut annotations = BTreeMap::new();
-    let custom = operators(group).is_some_and(|operators| !operators.contains(&Addon::ArgoCd));
-    if custom {
-        annotations.insert(gitops::SYNC_OPTIONS.to_owned(), "SkipDryRunOnMissingResource=true".to_owned());
-    }
-    if group == "constraints.gatekeeper.sh" {
-        annotations.extend(gitops::wave(1));
-    }
-    annotations
 }
 
 /// `telemetry.istio.io/v1` Telemetry: the mesh's spans to the collector, sampled as the spec says.
@@ -718,8 +846,35 @@ fn mesh_tracing(stack: &str, root: &str, sampling: f64) -> Telemetry {
     }
 }
 
+/// Grafana's admin user.
+const GRAFANA_ADMIN: &str = "admin";
+/// Where Grafana reads Elasticsearch's certificate authority.
+const GRAFANA_ES_CA: &str = "/etc/es-ca";
+
 /// The collector's Service (release `opentelemetry-collector`).
 pub const COLLECTOR_HOST: &str = "opentelemetry-collector.monitoring.svc.cluster.local";
+/// OTLP over gRPC (the sidecars' spans).
+pub const OTLP_GRPC_PORT: u16 = 4317;
+/// OTLP over HTTP (the apps' spans, `enclave-monitor`'s `otlp` feature).
+pub const OTLP_HTTP_PORT: u16 = 4318;
+
+/// The labels of the collector's pods (its chart's selector labels).
+pub fn collector_labels() -> BTreeMap<String, String> {
+    BTreeMap::from([("app.kubernetes.io/name".to_owned(), "opentelemetry-collector".to_owned())])
+}
+
+/// What an app's container is told about the collector (the OpenTelemetry SDKs' variables).
+pub fn collector_env(app: &str) -> Vec<k8s_openapi::api::core::v1::EnvVar> {
+    let var = |name: &str, value: String| k8s_openapi::api::core::v1::EnvVar {
+        name: name.to_owned(),
+        value: Some(value),
+        value_from: None,
+    };
+    vec![
+        var("OTEL_EXPORTER_OTLP_ENDPOINT", format!("http://{COLLECTOR_HOST}:{OTLP_HTTP_PORT}")),
+        var("OTEL_SERVICE_NAME", app.to_owned()),
+    ]
+}
 /// Prometheus's Service (`fullnameOverride: kube-prometheus-stack`).
 const PROMETHEUS_URL: &str = "http://kube-prometheus-stack-prometheus.monitoring.svc";
 /// Jaeger's Service (release `jaeger`).
@@ -730,10 +885,16 @@ fn values(addon: Addon, inputs: &Inputs<'_>) -> serde_json::Value {
     match addon {
         Addon::ArgoCd => to_value(&values::ArgoCd {
             configs: values::ArgoConfigs {
-                cm: BTreeMap::from([(
-                    "resource.customizations.health.argoproj.io_Application".to_owned(),
-                    values::APPLICATION_HEALTH.to_owned(),
-                )]),
+                cm: BTreeMap::from([
+                    (
+                        "resource.customizations.health.argoproj.io_Application".to_owned(),
+                        values::APPLICATION_HEALTH.to_owned(),
+                    ),
+                    (
+                        "resource.customizations.health.templates.gatekeeper.sh_ConstraintTemplate".to_owned(),
+                        values::CONSTRAINT_TEMPLATE_HEALTH.to_owned(),
+                    ),
+                ]),
             },
             dex: values::Enabled { enabled: false },
             controller: values::Workload { resources: resources("250m", "512Mi", "1", "1Gi") },
@@ -825,7 +986,7 @@ fn values(addon: Addon, inputs: &Inputs<'_>) -> serde_json::Value {
                     "outboundTrafficPolicy": {"mode": "REGISTRY_ONLY"},
                     "extensionProviders": [{
                         "name": OTEL_PROVIDER,
-                        "opentelemetry": {"service": COLLECTOR_HOST, "port": 4317},
+                        "opentelemetry": {"service": COLLECTOR_HOST, "port": OTLP_GRPC_PORT},
                     }],
                 }),
                 cni: values::Enabled { enabled: true },
@@ -842,7 +1003,9 @@ fn values(addon: Addon, inputs: &Inputs<'_>) -> serde_json::Value {
                 repository: "ghcr.io/open-telemetry/opentelemetry-collector-releases/opentelemetry-collector-contrib"
                     .to_owned(),
             },
-            config: collector_config(cluster.addons.tracing.sampling_percent),
+            // In a mesh the sidecars sample (Istio's Telemetry) and the apps follow their
+            // decision: sampling again here would keep the square of the share.
+            config: collector_config(cluster.mesh.is_none().then_some(cluster.addons.tracing.sampling_percent)),
             resources: resources("100m", "256Mi", "1", "512Mi"),
             security_context: restricted_container(),
         }),
@@ -878,9 +1041,10 @@ fn kube_prometheus_stack(inputs: &Inputs<'_>) -> serde_json::Value {
     let cluster = inputs.cluster;
     let sizing = &cluster.addons.prometheus;
     let storage = sizing.storage.to_string();
-    // Prometheus stops keeping data at 85% of its volume, so the volume never fills.
+    // Prometheus stops keeping data at 85% of its volume, so the volume never fills (its size
+    // units are powers of two: `MB` is 2^20 bytes).
     let bytes = sizing.storage.milli() / 1000;
-    let retention_size = format!("{}MB", bytes * 85 / 100 / 1_000_000);
+    let retention_size = format!("{}MB", bytes * 85 / 100 / (1 << 20));
     let (pod_metadata, volumes, volume_mounts) = match cluster.mesh {
         Some(_) => {
             let (metadata, volumes, mounts) = values::mesh_scraper();
@@ -930,12 +1094,31 @@ fn kube_prometheus_stack(inputs: &Inputs<'_>) -> serde_json::Value {
             },
         },
         grafana: values::Grafana {
+            admin: values::GrafanaAdmin {
+                existing_secret: format!(
+                    "{}-{}",
+                    enclave_core::names::MONITORING_SECRETS_OWNER,
+                    enclave_core::names::GRAFANA_ADMIN_SECRET
+                ),
+                password_key: enclave_core::names::GRAFANA_ADMIN_SECRET.to_owned(),
+            },
+            env: BTreeMap::from([("GF_SECURITY_ADMIN_USER".to_owned(), GRAFANA_ADMIN.to_owned())]),
+            extra_secret_mounts: vec![values::SecretMount {
+                name: "es-ca".to_owned(),
+                secret_name: elastic::http_ca_secret(),
+                mount_path: GRAFANA_ES_CA.to_owned(),
+                read_only: true,
+            }],
             sidecar: values::GrafanaSidecar {
                 dashboards: values::DashboardSidecar {
                     enabled: true,
                     label: "grafana_dashboard".to_owned(),
                     label_value: "1".to_owned(),
                     search_namespace: "ALL".to_owned(),
+                    env: BTreeMap::from([("REQ_USERNAME".to_owned(), GRAFANA_ADMIN.to_owned())]),
+                },
+                datasources: values::SidecarLogin {
+                    env: BTreeMap::from([("REQ_USERNAME".to_owned(), GRAFANA_ADMIN.to_owned())]),
                 },
             },
             additional_data_sources: vec![
@@ -956,11 +1139,12 @@ fn kube_prometheus_stack(inputs: &Inputs<'_>) -> serde_json::Value {
                     url: elastic::elasticsearch_url(),
                     basic_auth: Some(true),
                     basic_auth_user: Some("elastic".to_owned()),
-                    json_data: serde_json::json!({"index": "filebeat-*", "timeField": "@timestamp", "tlsSkipVerify": true}),
-                    secure_json_data: Some(BTreeMap::from([(
-                        "basicAuthPassword".to_owned(),
-                        format!("$__env{{{elastic_password}}}"),
-                    )])),
+                    // The server is verified with ECK's authority, mounted from its Secret.
+                    json_data: serde_json::json!({"index": "filebeat-*", "timeField": "@timestamp", "tlsAuthWithCACert": true}),
+                    secure_json_data: Some(BTreeMap::from([
+                        ("basicAuthPassword".to_owned(), format!("$__env{{{elastic_password}}}")),
+                        ("tlsCACert".to_owned(), format!("$__file{{{GRAFANA_ES_CA}/ca.crt}}")),
+                    ])),
                 },
             ],
             env_value_from: BTreeMap::from([(
@@ -986,22 +1170,29 @@ fn istio_global(inputs: &Inputs<'_>) -> Option<values::IstioGlobal> {
     inputs.registry.as_ref().map(|host| values::IstioGlobal { hub: format!("{host}/istio") })
 }
 
-/// The collector: OTLP in, memory limited, sampled by trace id, batched, OTLP out to Jaeger.
-fn collector_config(sampling: f64) -> serde_json::Value {
+/// The collector: OTLP in, memory limited, sampled by trace id (`sampling`, when the mesh does not
+/// sample already), batched, OTLP out to Jaeger.
+fn collector_config(sampling: Option<f64>) -> serde_json::Value {
+    let mut processors = serde_json::json!({
+        "memory_limiter": {"check_interval": "5s", "limit_percentage": 80, "spike_limit_percentage": 25},
+        "batch": {},
+    });
+    let mut pipeline = vec!["memory_limiter"];
+    if let Some(sampling) = sampling {
+        processors["probabilistic_sampler"] = serde_json::json!({"sampling_percentage": sampling});
+        pipeline.push("probabilistic_sampler");
+    }
+    pipeline.push("batch");
     serde_json::json!({
         "receivers": {"otlp": {"protocols": {
-            "grpc": {"endpoint": "${env:MY_POD_IP}:4317"},
-            "http": {"endpoint": "${env:MY_POD_IP}:4318"},
+            "grpc": {"endpoint": format!("${{env:MY_POD_IP}}:{OTLP_GRPC_PORT}")},
+            "http": {"endpoint": format!("${{env:MY_POD_IP}}:{OTLP_HTTP_PORT}")},
         }}},
-        "processors": {
-            "memory_limiter": {"check_interval": "5s", "limit_percentage": 80, "spike_limit_percentage": 25},
-            "probabilistic_sampler": {"sampling_percentage": sampling},
-            "batch": {},
-        },
-        "exporters": {"otlp_grpc/jaeger": {"endpoint": format!("{JAEGER_HOST}:4317"), "tls": {"insecure": true}}},
+        "processors": processors,
+        "exporters": {"otlp_grpc/jaeger": {"endpoint": format!("{JAEGER_HOST}:{OTLP_GRPC_PORT}"), "tls": {"insecure": true}}},
         "service": {"pipelines": {"traces": {
             "receivers": ["otlp"],
-            "processors": ["memory_limiter", "probabilistic_sampler", "batch"],
+            "processors": pipeline,
             "exporters": ["otlp_grpc/jaeger"],
         }}},
     })

@@ -214,6 +214,13 @@ pub struct AlertmanagerSpec {
 #[derive(Clone, Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Grafana {
+    /// The admin password: the secrets domain's generated one (the chart would make a new one
+    /// at every render).
+    pub admin: GrafanaAdmin,
+    /// The admin user, given here so the password Secret needs no user key.
+    pub env: BTreeMap<String, String>,
+    /// Elasticsearch's certificate authority, for its data source.
+    pub extra_secret_mounts: Vec<SecretMount>,
     /// The dashboards sidecar.
     pub sidecar: GrafanaSidecar,
     /// Jaeger and Elasticsearch beside the chart's Prometheus.
@@ -224,11 +231,44 @@ pub struct Grafana {
     pub resources: ResourceRequirements,
 }
 
+/// `grafana.admin`.
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GrafanaAdmin {
+    /// The Secret.
+    pub existing_secret: String,
+    /// Its key holding the password.
+    pub password_key: String,
+}
+
+/// A Secret mounted as files.
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SecretMount {
+    /// Volume name.
+    pub name: String,
+    /// The Secret.
+    pub secret_name: String,
+    /// Where.
+    pub mount_path: String,
+    /// Read-only.
+    pub read_only: bool,
+}
+
 /// `grafana.sidecar`.
 #[derive(Clone, Debug, Serialize)]
 pub struct GrafanaSidecar {
     /// Dashboards from ConfigMaps.
     pub dashboards: DashboardSidecar,
+    /// Data sources.
+    pub datasources: SidecarLogin,
+}
+
+/// A sidecar's login for Grafana's reload API (the user `env` names is not in the Secret).
+#[derive(Clone, Debug, Serialize)]
+pub struct SidecarLogin {
+    /// `REQ_USERNAME`.
+    pub env: BTreeMap<String, String>,
 }
 
 /// `grafana.sidecar.dashboards`.
@@ -243,6 +283,8 @@ pub struct DashboardSidecar {
     pub label_value: String,
     /// In every namespace.
     pub search_namespace: String,
+    /// `REQ_USERNAME`.
+    pub env: BTreeMap<String, String>,
 }
 
 /// A Grafana data source.
@@ -609,6 +651,18 @@ if obj.status ~= nil then
       hs.message = obj.status.health.message
     end
   end
+end
+return hs
+"#;
+
+/// Argo CD's health check for Gatekeeper's ConstraintTemplates: healthy once Gatekeeper has made
+/// the Constraint kind's CRD (`status.created`), so the Constraints' wave waits for it.
+pub const CONSTRAINT_TEMPLATE_HEALTH: &str = r#"hs = {}
+hs.status = "Progressing"
+hs.message = "waiting for Gatekeeper to create the constraint's CRD"
+if obj.status ~= nil and obj.status.created == true then
+  hs.status = "Healthy"
+  hs.message = ""
 end
 return hs
 "#;

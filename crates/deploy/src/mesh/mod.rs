@@ -720,6 +720,10 @@ pub fn render_app(stack: &str, mesh: &MeshSpec, app: &AppSpec, reach: &Reach<'_>
     objects.push(value(&object(stack, name, namespace, virtual_service_spec(app, Slot::Blue))));
 
     let mut hosts = vec![format!("{}/*", mesh.root_namespace)];
+    if reach.collector {
+        // Its spans, the sidecar's and the app's own.
+        hosts.push(format!("{}/{}", enclave_core::names::MONITORING_NAMESPACE, crate::addons::COLLECTOR_HOST));
+    }
     for dependency in &app.monitoring.dependencies {
         if let Some(Destination::App(other)) = &dependency.to
             && let Some(other) = find(other.as_str())
@@ -837,6 +841,7 @@ apps:
     fn render(spec: &enclave_core::Spec) -> Vec<serde_json::Value> {
         let reach = Reach {
             mesh_root: Some("istio-system".to_owned()),
+            collector: false,
             apps: spec.apps.iter().collect(),
             tier_subnets: BTreeMap::from([("data".to_owned(), vec!["10.3.64.0/22".to_owned()])]),
         };
