@@ -37,6 +37,20 @@ pub(crate) fn check(args: &CheckArgs) -> Result<(), Failure> {
         if !args.schema_only {
             report.extend(enclave::guardrail_findings(&loaded, &model));
         }
+        // The node agents' accepted exceptions (Falco, Filebeat, node exporter, Istio's CNI), each
+        // in its own namespace: what their needs trip there is reported as accepted, with why.
+        let exceptions: Vec<enclave_core::exception::Exception> =
+            loaded.spec.clusters.iter().flat_map(enclave_deploy::addons::exceptions).collect();
+        report.accept(|finding| {
+            let namespace = finding.namespace.as_deref()?;
+            exceptions
+                .iter()
+                .find(|e| {
+                    e.namespace == namespace
+                        && e.access.iter().any(|a| a.check_rules().contains(&finding.rule.as_str()))
+                })
+                .map(|e| format!("accepted exception of add-on {} ({}): {}", e.addon, e.workload, e.reason))
+        });
     }
     if let Some(path) = &args.write_baseline {
         let baseline = enclave_check::Baseline::of(&report.findings);

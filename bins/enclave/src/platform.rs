@@ -207,19 +207,21 @@ pub fn guardrails(spec: &Spec, network: &NetworkModel) -> enclave_core::guardrai
         .clusters
         .iter()
         .filter(|cluster| cluster.mesh.is_some())
-        .map(|cluster| {
-            let objects = rendered
-                .iter()
-                .filter(|rendered| rendered.cluster == cluster.name.as_str())
-                .flat_map(|rendered| rendered.bundle.objects().iter().map(|o| o.value().clone()))
-                .collect();
-            (cluster, objects)
-        })
+        .map(|cluster| (cluster, cluster_objects(rendered.as_slice(), cluster.name.as_str())))
         .collect();
     let subject = enclave_deploy::mesh::guardrails::Subject { spec, clusters: meshes };
     report.merge(enclave_deploy::mesh::guardrails::rules().run(&subject));
     report.merge(enclave_deploy::addons::guardrails::rules().run(&addon_subject(spec, &rendered)));
     report
+}
+
+/// Every rendered object of cluster `name`.
+fn cluster_objects(rendered: &[crate::RenderedCluster], name: &str) -> Vec<serde_json::Value> {
+    rendered
+        .iter()
+        .filter(|rendered| rendered.cluster == name)
+        .flat_map(|rendered| rendered.bundle.objects().iter().map(|o| o.value().clone()))
+        .collect()
 }
 
 /// What the add-on rules look at: each cluster's rendered bundle and its alert table, with
@@ -233,11 +235,7 @@ pub fn addon_subject<'a>(
         .clusters
         .iter()
         .map(|cluster| {
-            let objects = rendered
-                .iter()
-                .filter(|rendered| rendered.cluster == cluster.name.as_str())
-                .flat_map(|rendered| rendered.bundle.objects().iter().map(|o| o.value().clone()))
-                .collect();
+            let objects = cluster_objects(rendered, cluster.name.as_str());
             let alerts = enclave_monitor::alerting::table(spec, cluster.name.as_str())
                 .into_iter()
                 .map(|case| {

@@ -108,7 +108,11 @@ async fn reference_access_is_applied_as_specified_converges_and_drift_is_repaire
     let moto = MotoServer::start().expect("moto");
     let dir = reference_dir();
     let first = json_of(&["apply", "-c", &dir, "--yes"], moto.endpoint());
-    assert_eq!(first["summary"]["create"], 214, "137 network, 45 access, 25 deploy and 7 secrets resources");
+    assert_eq!(
+        first["summary"]["create"], 224,
+        "137 network, 45 access, 25 deploy and 17 secrets resources (the apps' 7; per cluster the monitoring \
+         stack's four secrets and its role)"
+    );
     assert_eq!(first["domains"], json!(["net", "access", "deploy", "secrets"]));
 
     for (name, id) in ACCOUNTS {
@@ -386,7 +390,7 @@ async fn destroy_removes_only_our_access_resources_and_empties_only_our_buckets(
 
     let destroyed = json_of(&["destroy", "-c", &dir, "--yes"], moto.endpoint());
     assert_eq!(destroyed["report"]["failed"], json!([]), "{destroyed:#}");
-    assert_eq!(destroyed["summary"]["delete"], 214, "the registry, clusters and secrets went too");
+    assert_eq!(destroyed["summary"]["delete"], 224, "the registry, clusters and secrets went too");
 
     let live = instances(&prod).await;
     assert_eq!(

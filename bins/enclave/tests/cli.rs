@@ -636,3 +636,52 @@ fn render_pipeline_writes_one_workflow_per_app_and_touches_nothing_else() {
     assert!(!out.join("none").exists(), "nothing written");
     fs::remove_dir_all(&out).expect("cleaned");
 }
+
+#[test]
+fn check_with_the_spec_accepts_the_node_agents_exceptions_in_their_namespaces_only() {
+    let dir = std::env::temp_dir().join(format!("enclave-exceptions-{}", std::process::id()));
+    fs::create_dir_all(&dir).expect("temp dir");
+    // The same root DaemonSet with BPF capabilities, in Falco's namespace and in an app's.
+    let daemon_set = |namespace: &str| {
+        format!(
+            "apiVersion: apps/v1\nkind: DaemonSet\nmetadata: {{name: falco, namespace: {namespace}}}\nspec:\n  \
+             selector: {{matchLabels: {{app: falco}}}}\n  template:\n    metadata: {{labels: {{app: falco}}}}\n    spec:\n      \
+             containers:\n      - name: falco\n        image: falcosecurity/falco:0.44.1@sha256:{}\n        \
+             securityContext: {{runAsUser: 0, capabilities: {{add: [BPF, PERFMON]}}}}\n",
+            "a".repeat(64)
+        )
+    };
+    let agent = dir.join("agent.yaml");
+    fs::write(&agent, format!("{}---\n{}", daemon_set("falco"), daemon_set("orders"))).expect("manifest");
+    let path = agent.to_str().expect("utf-8");
+    let (_, plain) = check_json(&[path], None);
+    let root_findings = |body: &serde_json::Value, list: &str, namespace: &str| -> Vec<String> {
+        body[list]
+            .as_array()
+            .expect("a list")
+            .iter()
+            .filter(|f| {
+                f["namespace"] == namespace
+                    && ["K8S023", "K8S025", "K8S037"].contains(&f["rule"].as_str().unwrap_or_default())
+            })
+            .map(|f| f["rule"].as_str().unwrap_or_default().to_owned())
+            .collect()
+    };
+    assert_eq!(root_findings(&plain, "findings", "falco").len(), 3, "without the spec nothing is accepted: {plain:#}");
+    let (_, with_spec) = check_json(&["-c", "fixtures/reference", path], None);
+    assert_eq!(root_findings(&with_spec, "findings", "falco"), Vec::<String>::new(), "{with_spec:#}");
+    assert_eq!(root_findings(&with_spec, "suppressed", "falco").len(), 3);
+    assert_eq!(root_findings(&with_spec, "findings", "orders").len(), 3, "an app's namespace has no exception");
+    let reason = with_spec["suppressed"]
+        .as_array()
+        .expect("suppressed")
+        .iter()
+        .find(|s| s["namespace"] == "falco")
+        .and_then(|s| s["reason"].as_str())
+        .unwrap_or_default()
+        .to_owned();
+    assert!(reason.contains("falco") && reason.contains("eBPF"), "{reason}");
+    // Needs not in the exception stay findings there too: resources are every pod's bar.
+    assert!(rules_of(&with_spec, "findings").contains(&"K8S011".to_owned()), "{with_spec:#}");
+    let _ = fs::remove_dir_all(&dir);
+}

@@ -23,7 +23,22 @@ const PROD: &str = "333333333333";
 const DEV: &str = "111111111111";
 const PROD_SECRETS: [&str; 2] =
     ["acme-platform/prod/orders/database-password", "acme-platform/prod/orders/payments-api-key"];
+/// The monitoring stack's secrets in prod: the alert receivers' credentials and Grafana's
+/// generated admin password, read by one role.
+const PROD_MONITORING_SECRETS: [&str; 4] = [
+    "acme-platform/prod/monitoring-platform-prod/grafana-admin-password",
+    "acme-platform/prod/monitoring-platform-prod/pagerduty-routing-key",
+    "acme-platform/prod/monitoring-platform-prod/slack-payments-webhook",
+    "acme-platform/prod/monitoring-platform-prod/smtp-password",
+];
 const TOKEN_ENV: &str = "ENCLAVE_TEST_QUEUE_TOKEN";
+
+/// Every secret of prod, in name order.
+fn all_prod_secrets(extra: &[&'static str]) -> Vec<&'static str> {
+    let mut all: Vec<&str> = PROD_SECRETS.iter().chain(&PROD_MONITORING_SECRETS).chain(extra).copied().collect();
+    all.sort_unstable();
+    all
+}
 
 struct Member {
     secrets: aws_sdk_secretsmanager::Client,
@@ -92,9 +107,19 @@ async fn secrets_are_made_once_encrypted_tagged_and_private_converge_and_drift_i
     let mut names: Vec<&str> = PROD_SECRETS.to_vec();
     names.push("acme-platform/prod/orders/queue-token");
     names.sort_unstable();
-    assert_eq!(found.keys().map(String::as_str).collect::<Vec<_>>(), names, "one secret per entry");
+    assert_eq!(
+        found.keys().map(String::as_str).collect::<Vec<_>>(),
+        all_prod_secrets(&["acme-platform/prod/orders/queue-token"]),
+        "one secret per entry"
+    );
+    let monitoring_role = "arn:aws:iam::333333333333:role/enclave/platform-prod-monitoring-secrets";
+    for name in PROD_MONITORING_SECRETS {
+        let policy = prod.secrets.get_resource_policy().secret_id(name).send().await.expect("policy");
+        let policy: Value = serde_json::from_str(policy.resource_policy().unwrap_or("{}")).expect("json");
+        assert_eq!(policy["Statement"][0]["Principal"]["AWS"], json!(monitoring_role), "{name}: only its role reads");
+    }
     let role_arn = "arn:aws:iam::333333333333:role/enclave/platform-prod-orders-secrets";
-    for (name, secret) in &found {
+    for (name, secret) in found.iter().filter(|(name, _)| names.contains(&name.as_str())) {
         let used = secret.kms_key_id().unwrap_or_default();
         assert!(used == key_arn || used.ends_with(&format!("alias/enclave/{STACK}/access")), "{name}: {used}");
         let tags: BTreeMap<&str, &str> =
@@ -133,7 +158,7 @@ async fn secrets_are_made_once_encrypted_tagged_and_private_converge_and_drift_i
         dev.eks.list_pod_identity_associations().cluster_name("platform-dev").send().await.expect("associations");
     assert_eq!(associations.associations().len(), 1);
     assert_eq!(associations.associations()[0].service_account(), Some("external-secrets"));
-    assert_eq!(secrets(&dev.secrets).await.len(), 1, "reports' signing key");
+    assert_eq!(secrets(&dev.secrets).await.len(), 1 + 4, "reports' signing key, the monitoring stack's four");
 
     let plan = run_with_token(&["plan", "-c", &dir, "--only", "secrets"], endpoint, "first-token-value");
     assert_eq!(plan["changes"], json!([]), "converged: {plan:#}");
@@ -209,7 +234,7 @@ async fn secrets_are_made_once_encrypted_tagged_and_private_converge_and_drift_i
     let destroyed = json_of(&["destroy", "-c", &dir, "--only", "secrets", "--yes"], endpoint);
     assert_eq!(destroyed["report"]["failed"], json!([]), "{destroyed:#}");
     let after = secrets(&prod.secrets).await;
-    for name in &names {
+    for name in names.iter().chain(&PROD_MONITORING_SECRETS) {
         assert!(after[*name].deleted_date().is_some(), "{name}: scheduled for deletion");
     }
     assert!(after["someone-elses"].deleted_date().is_none(), "the decoy is left alone");
@@ -220,7 +245,7 @@ async fn secrets_are_made_once_encrypted_tagged_and_private_converge_and_drift_i
     let restored = run_with_token(&["apply", "-c", &dir, "--yes"], endpoint, "second-token-value");
     assert_eq!(restored["report"]["failed"], json!([]), "{restored:#}");
     let again = secrets(&prod.secrets).await;
-    for name in &names {
+    for name in names.iter().chain(&PROD_MONITORING_SECRETS) {
         assert!(again[*name].deleted_date().is_none(), "{name} restored: {restored:#}");
     }
     let value = prod.secrets.get_secret_value().secret_id(PROD_SECRETS[0]).send().await.expect("value");
@@ -262,8 +287,12 @@ async fn killing_a_secrets_apply_at_seeded_points_never_makes_a_second_secret_or
         assert_eq!(plan["changes"], json!([]), "run {run} (kill at {point}): {plan:#}");
         let prod = member(&moto, PROD).await;
         let found = secrets(&prod.secrets).await;
-        assert_eq!(found.keys().map(String::as_str).collect::<Vec<_>>(), PROD_SECRETS, "run {run}: each secret once");
-        for name in PROD_SECRETS {
+        assert_eq!(
+            found.keys().map(String::as_str).collect::<Vec<_>>(),
+            all_prod_secrets(&[]),
+            "run {run}: each secret once"
+        );
+        for name in all_prod_secrets(&[]) {
             assert_eq!(versions(&prod.secrets, name).await, 1, "run {run}: {name} has one version");
         }
         let dev = member(&moto, DEV).await;

@@ -284,6 +284,20 @@ impl Report {
         self.baselined = accepted;
     }
 
+    /// Moves the findings `accepted` gives a reason for from `findings` to `suppressed` (an
+    /// exception accepted elsewhere than in the object's own annotations, such as the spec's
+    /// node-agent exceptions).
+    pub fn accept(&mut self, accepted: impl Fn(&Finding) -> Option<String>) {
+        let mut active = Vec::new();
+        for finding in std::mem::take(&mut self.findings) {
+            match accepted(&finding) {
+                Some(reason) => self.suppressed.push(Suppressed { finding, reason }),
+                None => active.push(finding),
+            }
+        }
+        self.findings = active;
+    }
+
     /// Adds findings from another guardrail (they keep their own rules and places).
     pub fn extend(&mut self, findings: impl IntoIterator<Item = Finding>) {
         self.findings.extend(findings);

@@ -1158,6 +1158,10 @@ fn kube_prometheus_stack(inputs: &Inputs<'_>) -> serde_json::Value {
         prometheus_operator: values::Operator { resources: resources("100m", "128Mi", "500m", "256Mi") },
         node_exporter: values::NodeExporter {
             namespace_override: "node-exporter".to_owned(),
+            pod_annotations: BTreeMap::from([(
+                enclave_core::exception::CHECK_SKIP_ANNOTATION.to_owned(),
+                exception_skips(Exempt::NodeExporter),
+            )]),
             resources: resources("50m", "32Mi", "250m", "64Mi"),
         },
         kube_state_metrics: values::Workload { resources: resources("50m", "128Mi", "250m", "256Mi") },

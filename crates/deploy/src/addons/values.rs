@@ -326,6 +326,8 @@ pub struct Operator {
 pub struct NodeExporter {
     /// Its namespace.
     pub namespace_override: String,
+    /// Skips of `enclave check`, with their reasons, on the pods.
+    pub pod_annotations: BTreeMap<String, String>,
     /// Requests and limits.
     pub resources: ResourceRequirements,
 }
