@@ -278,30 +278,19 @@ pub fn render(spec: &Spec) -> Result<Vec<RenderedCluster>, BundleError> {
             alertmanager_secrets: enclave_monitor::alerting::mounted_secrets(spec.alerting.as_ref()),
             falco_rules,
             falco_rules_file: enclave_access::runtime::RULES_FILE.to_owned(),
-            filebeat_inputs: spec
-                .apps
-                .iter()
-                .filter(|app| app.cluster == cluster.name)
-                .map(enclave_monitor::render::filebeat_input)
-                .collect(),
+            filebeat_inputs: reach.apps.iter().copied().map(enclave_monitor::render::filebeat_input).collect(),
             adapter_rules: enclave_scaling::render::ADAPTER_RULES.to_owned(),
             artifacts: artifacts.iter().map(|artifact| artifact.path.clone()).collect(),
-            apps: spec
+            apps: reach
                 .apps
                 .iter()
-                .filter(|app| app.cluster == cluster.name)
                 .map(|app| enclave_deploy::addons::RolledOut {
                     name: app.name.to_string(),
                     namespace: app.namespace().to_string(),
                     mesh: cluster.mesh.is_some() && app.mesh.sidecar,
                 })
                 .collect(),
-            registry: spec.registry.as_ref().and_then(|registry| spec.account(registry.account.as_str())).map(
-                |account| {
-                    let region = spec.organization.region.as_str();
-                    format!("{}.dkr.ecr.{region}.{}", account.id, enclave_core::region::dns_suffix(region))
-                },
-            ),
+            registry: spec.registry_host(),
         };
         for object in enclave_deploy::addons::render_cluster(&inputs) {
             bundle.push(&object)?;

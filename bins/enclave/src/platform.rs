@@ -230,7 +230,6 @@ pub fn addon_subject<'a>(
     spec: &'a Spec,
     rendered: &[crate::RenderedCluster],
 ) -> enclave_deploy::addons::guardrails::Subject<'a> {
-    use enclave_core::spec::AlertSeverity;
     let clusters = spec
         .clusters
         .iter()
@@ -240,14 +239,10 @@ pub fn addon_subject<'a>(
                 .into_iter()
                 .map(|case| {
                     let label = |name: &str| case.labels.get(name).cloned().unwrap_or_default();
-                    let severity = AlertSeverity::ALL
-                        .into_iter()
-                        .find(|s| s.as_str() == label("severity"))
-                        .unwrap_or(AlertSeverity::Warning);
                     enclave_deploy::addons::guardrails::Alert {
                         name: label("alertname"),
                         service: label("service"),
-                        severity,
+                        severity: case.severity,
                         notified: case.receiver != enclave_monitor::alerting::NOBODY,
                         receiver: case.receiver,
                     }

@@ -453,15 +453,7 @@ pub fn inputs(spec: &Spec, cluster: &ClusterSpec) -> AdmissionInputs {
         spec.apps.iter().filter(|app| app.cluster == cluster.name).map(|app| app.namespace().to_string()).collect();
     app_namespaces.sort();
     app_namespaces.dedup();
-    let registries = spec
-        .registry
-        .as_ref()
-        .and_then(|registry| spec.account(registry.account.as_str()))
-        .map(|account| {
-            let region = spec.organization.region.as_str();
-            vec![format!("{}.dkr.ecr.{region}.{}/", account.id, enclave_core::region::dns_suffix(region))]
-        })
-        .unwrap_or_default();
+    let registries = spec.registry_host().map(|host| vec![format!("{host}/")]).unwrap_or_default();
     AdmissionInputs {
         app_namespaces,
         registries,

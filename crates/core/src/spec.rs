@@ -155,6 +155,14 @@ impl Spec {
         self.organization.stack.as_ref().unwrap_or(&self.organization.name)
     }
 
+    /// The registry's host (`<account id>.dkr.ecr.<region>.amazonaws.com`, `.com.cn` in China),
+    /// when the spec has a registry in one of its accounts.
+    pub fn registry_host(&self) -> Option<String> {
+        let account = self.registry.as_ref().and_then(|registry| self.account(registry.account.as_str()))?;
+        let region = self.organization.region.as_str();
+        Some(format!("{}.dkr.ecr.{region}.{}", account.id, crate::region::dns_suffix(region)))
+    }
+
     /// Everything that keeps secrets, in spec order: each app with secrets, then per cluster
     /// with kube-prometheus-stack (an add-on) its monitoring stack (the alert receivers' secrets,
     /// read in the cluster's own account, and Grafana's generated admin password). Owners whose
@@ -177,10 +185,8 @@ impl Spec {
                 })
             })
             .collect();
-        let monitored =
-            self.clusters.iter().enumerate().filter(|(_, c)| !c.addons.disabled.contains(&Addon::KubePrometheusStack));
-        for (index, cluster) in monitored {
-            let _ = index;
+        let monitored = self.clusters.iter().filter(|c| !c.addons.disabled.contains(&Addon::KubePrometheusStack));
+        for cluster in monitored {
             let mut secrets = self.alerting.as_ref().map(|alerting| alerting.secrets.clone()).unwrap_or_default();
             secrets.push(grafana_admin_password());
             owners.push(SecretOwner {

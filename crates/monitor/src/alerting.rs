@@ -316,6 +316,9 @@ pub fn receiver_for(alerting: Option<&AlertingSpec>, severity: AlertSeverity, te
 pub struct Case {
     /// The labels the alert fires with (`alertname`, `severity`, `service`, `team`).
     pub labels: BTreeMap<String, String>,
+    /// Its severity (the `severity` label's).
+    #[serde(skip)]
+    pub severity: AlertSeverity,
     /// The receiver the spec sends it to.
     pub receiver: String,
 }
@@ -340,7 +343,7 @@ fn app_cases(alerting: Option<&AlertingSpec>, app: &AppSpec) -> Vec<Case> {
                 .find(|s| Some(s.as_str()) == rule.labels.get("severity").map(String::as_str))
                 .unwrap_or(AlertSeverity::Warning);
             let receiver = receiver_for(alerting, severity, rule.labels.get("team").map(String::as_str));
-            Case { labels, receiver }
+            Case { labels, severity, receiver }
         })
         .collect()
 }
