@@ -43,6 +43,17 @@ fn validate_accepts_the_reference_platform() {
 }
 
 #[test]
+fn the_reference_plan_text_of_every_domain_fits_160_columns() {
+    // Policies, tag maps and lists are expanded one entry a line, never one JSON blob.
+    let output = reference(&["plan", "--offline"]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let text = stdout(&output);
+    let widest = text.lines().map(|line| line.chars().count()).max().unwrap_or(0);
+    assert!(widest <= 160, "a plan line of {widest} characters");
+    assert!(text.contains("      + policy      = {\n          + Version = \"2012-10-17\"\n"), "{text}");
+}
+
+#[test]
 fn offline_plan_text_shows_every_account_tier_zone_nat_and_endpoint() {
     let output = reference(&["plan", "--offline", "--only", "net"]);
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
@@ -73,7 +84,7 @@ fn offline_plan_text_shows_every_account_tier_zone_nat_and_endpoint() {
         text.contains("+ prod/net/nat-gateway/c\n") && !text.contains("+ dev/net/nat-gateway/c\n"),
         "dev has a single NAT"
     );
-    assert!(text.contains("      cidr_block           = \"10.1.0.0/16\"\n"), "attributes are shown");
+    assert!(text.contains("      + cidr_block           = \"10.1.0.0/16\"\n"), "attributes are shown");
     assert!(text.contains("\nPlan: 137 to create, 0 to update, 0 to replace, 0 to delete.\n"), "{text}");
     // The guardrails of what the plan builds follow it, as `validate` reports them.
     assert!(text.contains("\nguardrails: "), "{text}");

@@ -7,6 +7,7 @@
 //! first. `enclave plan --offline` is `diff(desired, &[])`.
 
 mod text;
+mod value;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt;

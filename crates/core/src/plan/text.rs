@@ -4,6 +4,7 @@ use std::fmt::Write as _;
 
 use anstyle::{AnsiColor, Style};
 
+use super::value::{self, Line, Sign};
 use super::{Action, Change, Plan, Reason};
 
 /// How to render a plan as text.
@@ -79,20 +80,13 @@ fn render_change(out: &mut String, change: &Change, options: &TextOptions) {
         format!("  ({})", why.join(", "))
     };
     let _ = writeln!(out, "  {sign} {}{suffix}", change.address);
-    let differs: Vec<&Reason> =
-        change.reasons.iter().filter(|reason| matches!(reason, Reason::Differs { .. })).collect();
-    for reason in &differs {
+    for reason in &change.reasons {
         if let Reason::Differs { attribute, before, after, forces_replacement } = reason {
-            let note = if *forces_replacement {
-                paint(action_style(Action::Replace), "  # forces replacement", options.color)
-            } else {
-                String::new()
-            };
-            let _ = writeln!(
-                out,
-                "      {} {attribute} = {before} -> {after}{note}",
-                paint(action_style(Action::Update), "~", options.color)
-            );
+            let mut lines = value::changed(attribute, before, after);
+            if *forces_replacement && let Some(first) = lines.first_mut() {
+                first.text.push_str(&paint(action_style(Action::Replace), "  # forces replacement", options.color));
+            }
+            write_lines(out, &lines, options.color);
         }
     }
     if options.attributes
@@ -101,8 +95,22 @@ fn render_change(out: &mut String, change: &Change, options: &TextOptions) {
     {
         let width = after.keys().map(String::len).max().unwrap_or(0);
         for (name, value) in after {
-            let _ = writeln!(out, "      {name:<width$} = {value}");
+            write_lines(out, &value::whole(&format!("{name:<width$}"), value, Sign::Add), options.color);
         }
+    }
+}
+
+/// Writes attribute lines below a change: six spaces, four more per level, then the mark.
+pub(super) fn write_lines(out: &mut String, lines: &[Line], color: bool) {
+    for line in lines {
+        let indent = "    ".repeat(line.depth);
+        let mark = match line.sign {
+            Sign::Same => " ".to_owned(),
+            Sign::Add => paint(action_style(Action::Create), "+", color),
+            Sign::Remove => paint(action_style(Action::Delete), "-", color),
+            Sign::Change => paint(action_style(Action::Update), "~", color),
+        };
+        let _ = writeln!(out, "      {indent}{mark} {}", line.text);
     }
 }
 
@@ -121,7 +129,7 @@ mod tests {
         );
         assert_eq!(
             text,
-            "account dev (111111111111)\n  + dev/net/vpc/main\n      cidr_block = \"10.1.0.0/16\"\n\nPlan: 1 to create, 0 to update, 0 to replace, 0 to delete.\n"
+            "account dev (111111111111)\n  + dev/net/vpc/main\n      + cidr_block = \"10.1.0.0/16\"\n\nPlan: 1 to create, 0 to update, 0 to replace, 0 to delete.\n"
         );
     }
 }
