@@ -129,6 +129,17 @@ pub enum CloudError {
     Cycle(#[from] plan::CycleError),
 }
 
+impl CloudError {
+    /// What to do about it, where that is known.
+    pub fn hint(&self) -> Option<String> {
+        match self {
+            CloudError::Aws(error) => error.hint(),
+            CloudError::Observe { source, .. } | CloudError::Image { source, .. } => source.hint(),
+            CloudError::Cycle(_) => None,
+        }
+    }
+}
+
 /// AWS access for every account of a network model.
 pub struct Cloud {
     aws: Aws,
@@ -156,7 +167,7 @@ impl Cloud {
     pub async fn connect(model: NetworkModel, role_name: &str, options: &CloudOptions) -> Result<Cloud, CloudError> {
         let mut aws_options = AwsOptions::new(&model.region, role_name);
         aws_options.endpoint_url = options.endpoint_url.clone();
-        Cloud::with_aws(Aws::connect(aws_options).await, model, options).await
+        Cloud::with_aws(Aws::connect(aws_options).await?, model, options).await
     }
 
     /// Like [`Cloud::connect`], with credentials and settings from `base` (tests, embedders).

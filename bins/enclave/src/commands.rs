@@ -41,6 +41,21 @@ impl Mode {
     }
 }
 
+/// What a command was doing and where, for the first line of its error: the operation, account
+/// and cause follow in the chain.
+fn doing(command: &str, endpoint: Option<&str>, region: &str) -> String {
+    let endpoint = endpoint.map_or_else(
+        || "AWS's own endpoints".to_owned(),
+        |url| format!("AWS endpoint {}", enclave_core::redact::url_credentials(url)),
+    );
+    format!("{command} failed ({endpoint}, region {region})")
+}
+
+/// A runtime failure with `what` (from [`doing`]) in front of its cause.
+fn failed<E: Into<anyhow::Error>>(what: &str) -> impl FnOnce(E) -> Failure + '_ {
+    move |error| Failure::Runtime(error.into().context(what.to_owned()))
+}
+
 pub(crate) fn run(spec: &SpecArgs, args: &CloudArgs, mode: Mode, compact: bool) -> Result<(), Failure> {
     let (loaded, mut model) = load(spec, args.output)?;
     enclave::select_account(&loaded, &mut model, args.account.as_deref()).map_err(|e| invalid(e, args.output))?;
@@ -79,14 +94,15 @@ pub(crate) fn run(spec: &SpecArgs, args: &CloudArgs, mode: Mode, compact: bool) 
     let role = loaded.spec.organization.assume_role.to_string();
     // Guardrails over what the plan builds (`validate` and `enclave check -c` report the same).
     let findings = matches!(mode, Mode::Plan).then(|| enclave::platform::guardrails(&loaded.spec, &model));
+    let what = doing(mode.verb(), args.endpoint_url.as_deref(), &model.region);
     let runtime = crate::runtime()?;
     runtime.block_on(async {
-        let cloud = Cloud::connect(model, &role, &options).await.map_err(|e| Failure::Runtime(e.into()))?;
+        let cloud = Cloud::connect(model, &role, &options).await.map_err(failed(&what))?;
         let (plan, observed) = match mode {
             Mode::Destroy { .. } => cloud.destroy_plan().await,
             _ => cloud.plan().await,
         }
-        .map_err(|e| Failure::Runtime(e.into()))?;
+        .map_err(failed(&what))?;
         let observe_calls = cloud.calls();
         let mut accounts: Vec<(String, String)> = cloud
             .model()
@@ -172,13 +188,13 @@ pub(crate) fn run(spec: &SpecArgs, args: &CloudArgs, mode: Mode, compact: bool) 
                     _ => cloud.apply(&plan, &observed, parallelism, &progress).await,
                 };
                 progress.finish();
-                Some(report.map_err(|e| Failure::Runtime(e.into()))?)
+                Some(report.map_err(failed(&what))?)
             }
             Mode::Apply { .. } => {
                 // Nothing to change, but the record of managed accounts is brought up to date (a
                 // stack applied before the record existed gets one), so that removing an account
                 // from the spec later is noticed.
-                cloud.apply(&plan, &observed, 1, &crate::commands::Silent).await.map_err(|e| Failure::Runtime(e.into()))?;
+                cloud.apply(&plan, &observed, 1, &crate::commands::Silent).await.map_err(failed(&what))?;
                 None
             }
             _ => None,
@@ -390,16 +406,16 @@ pub(crate) fn connect(
         model.accounts.first().ok_or_else(|| Failure::Runtime(anyhow::anyhow!("no account {account}")))?.clone();
     let stack = model.stack.clone();
     let region = model.region.clone();
+    let what = doing("access connect", endpoint_url.as_deref(), &region);
     let runtime = crate::runtime()?;
     let (bastion, agent, config, role): (_, _, SdkConfig, String) = runtime.block_on(async {
         let mut options = enclave_aws::AwsOptions::new(&region, loaded.spec.organization.assume_role.as_str());
         options.endpoint_url = endpoint_url;
-        let aws = enclave_aws::Aws::connect(options).await;
-        let config = aws.account(&member.account_id).await.map_err(|e| Failure::Runtime(e.into()))?;
+        let aws = enclave_aws::Aws::connect(options).await.map_err(failed(&what))?;
+        let config = aws.account(&member.account_id).await.map_err(failed(&what))?;
         let clients = enclave_access::clients::Clients::new(&config, &aws.counter());
-        let bastion = enclave_access::connect::find_bastion(&clients, &stack, &member.account)
-            .await
-            .map_err(|e| Failure::Runtime(e.into()))?;
+        let bastion =
+            enclave_access::connect::find_bastion(&clients, &stack, &member.account).await.map_err(failed(&what))?;
         let agent = match &bastion {
             Some(bastion) => Some(enclave_access::connect::agent_status(&clients, &bastion.instance_id).await),
             None => None,
@@ -508,15 +524,16 @@ pub(crate) fn scan_gate(
             .unwrap_or_default();
         return Err(usage_error(format!("no app named `{app}` in the spec{hint}"), output));
     }
+    let what = doing("deploy scan-gate", endpoint_url.as_deref(), &model.region);
     let runtime = crate::runtime()?;
     let report = runtime.block_on(async {
         let mut options = enclave_aws::AwsOptions::new(&model.region, loaded.spec.organization.assume_role.as_str());
         options.endpoint_url = endpoint_url;
-        let aws = enclave_aws::Aws::connect(options).await;
-        let config = aws.account(&registry.account_id).await.map_err(|e| Failure::Runtime(e.into()))?;
+        let aws = enclave_aws::Aws::connect(options).await.map_err(failed(&what))?;
+        let config = aws.account(&registry.account_id).await.map_err(failed(&what))?;
         let clients = enclave_deploy::clients::Clients::new(&config, &aws.counter());
         let waits = Waits { timeout: Duration::from_secs(wait_timeout), ..Waits::default() };
-        enclave_deploy::scan::scan_report(&clients, app, tag, waits).await.map_err(|e| Failure::Runtime(e.into()))
+        enclave_deploy::scan::scan_report(&clients, app, tag, waits).await.map_err(failed(&what))
     })?;
     let blocking = report.at_or_above(fail_on);
     match output {

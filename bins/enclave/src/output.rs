@@ -11,10 +11,54 @@ use serde::Serialize;
 
 use crate::cli::Output;
 
+/// Prints `error` and its whole cause chain, each text once (a cause whose text its parent
+/// already shows is left out), then a hint where one is known; returns `code`.
 pub(crate) fn report_error(error: &anyhow::Error, code: u8) -> ExitCode {
     let mut stderr = anstream::stderr();
-    let _ = writeln!(stderr, "{}error:{} {error:#}", red().render(), red().render_reset());
+    let _ = write!(stderr, "{}", error_text(error));
+    if let Some(hint) = hint(error) {
+        let bold = Style::new().bold();
+        let _ = writeln!(stderr, "{}hint:{} {hint}", bold.render(), bold.render_reset());
+    }
     ExitCode::from(code)
+}
+
+/// `error:` and the first message, then one `caused by:` line per cause not already shown.
+fn error_text(error: &anyhow::Error) -> String {
+    let mut shown: Vec<String> = Vec::new();
+    for cause in error.chain() {
+        let text = cause.to_string();
+        if !text.is_empty() && !shown.iter().any(|earlier| earlier.contains(&text)) {
+            shown.push(text);
+        }
+    }
+    let mut out = String::new();
+    for (index, text) in shown.iter().enumerate() {
+        let label = if index == 0 {
+            format!("{}error:{}", red().render(), red().render_reset())
+        } else {
+            "  caused by:".to_owned()
+        };
+        out.push_str(&format!("{label} {text}\n"));
+    }
+    out
+}
+
+/// The first hint any error of the chain has.
+fn hint(error: &anyhow::Error) -> Option<String> {
+    error.chain().find_map(|cause| {
+        #[cfg(feature = "cloud")]
+        {
+            if let Some(aws) = cause.downcast_ref::<enclave_aws::Error>() {
+                return aws.hint();
+            }
+            if let Some(cloud) = cause.downcast_ref::<enclave::cloud::CloudError>() {
+                return cloud.hint();
+            }
+        }
+        let _ = cause;
+        None
+    })
 }
 
 pub(crate) fn red() -> Style {

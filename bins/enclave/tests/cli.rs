@@ -12,6 +12,27 @@ fn enclave(dir: &Path, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_enclave")).current_dir(dir).args(args).output().expect("enclave runs")
 }
 
+/// The binary with no AWS settings of the caller's: credentials and files only as given.
+fn enclave_without_aws(args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_enclave"));
+    for (name, _) in std::env::vars() {
+        if name.starts_with("AWS_") {
+            command.env_remove(name);
+        }
+    }
+    let home = std::env::temp_dir().join(format!("enclave-no-aws-home-{}", std::process::id()));
+    fs::create_dir_all(&home).expect("home");
+    command
+        .current_dir(workspace())
+        .env("HOME", &home)
+        .env("AWS_CONFIG_FILE", home.join("no-config"))
+        .env("AWS_SHARED_CREDENTIALS_FILE", home.join("no-credentials"))
+        .envs(env.iter().copied())
+        .args(args)
+        .output()
+        .expect("enclave runs")
+}
+
 fn reference(args: &[&str]) -> Output {
     let mut all = args.to_vec();
     all.extend(["-c", "fixtures/reference"]);
@@ -695,4 +716,88 @@ fn check_with_the_spec_accepts_the_node_agents_exceptions_in_their_namespaces_on
     // Needs not in the exception stay findings there too: resources are every pod's bar.
     assert!(rules_of(&with_spec, "findings").contains(&"K8S011".to_owned()), "{with_spec:#}");
     let _ = fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn nothing_listening_at_the_endpoint_fails_at_once_naming_it() {
+    // A port nothing listens on: bound, then released.
+    let port = std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port();
+    let endpoint = format!("http://127.0.0.1:{port}");
+    let started = std::time::Instant::now();
+    let output = enclave_without_aws(
+        &["plan", "-c", "fixtures/reference", "--endpoint-url", &endpoint],
+        &[("AWS_ACCESS_KEY_ID", "testing"), ("AWS_SECRET_ACCESS_KEY", "testing")],
+    );
+    let elapsed = started.elapsed();
+    let text = stderr(&output);
+    assert_eq!(output.status.code(), Some(1), "{text}");
+    assert!(elapsed < std::time::Duration::from_secs(10), "took {elapsed:?}");
+    assert!(text.contains(&endpoint) && text.contains("connection refused"), "{text}");
+    assert!(text.contains("region eu-west-1") && text.contains("\nhint: "), "{text}");
+    // Each cause once.
+    let lines: Vec<&str> = text.lines().collect();
+    let unique: std::collections::BTreeSet<&str> = lines.iter().copied().collect();
+    assert_eq!(lines.len(), unique.len(), "{text}");
+}
+
+#[test]
+fn no_credentials_names_the_sources_tried() {
+    let output = enclave_without_aws(&["plan", "-c", "fixtures/reference"], &[("AWS_EC2_METADATA_DISABLED", "true")]);
+    let text = stderr(&output);
+    assert_eq!(output.status.code(), Some(1), "{text}");
+    assert!(text.contains("no usable AWS credentials"), "{text}");
+    for source in
+        ["environment variables", "shared config and credentials files", "web identity", "ECS", "instance metadata"]
+    {
+        assert!(text.contains(source), "names {source}: {text}");
+    }
+}
+
+#[test]
+fn a_spec_file_that_is_not_utf8_or_binary_is_invalid_input_with_its_position() {
+    let dir = std::env::temp_dir().join(format!("enclave-not-utf8-{}", std::process::id()));
+    let _ = fs::remove_dir_all(&dir);
+    fs::create_dir_all(dir.join("base")).expect("dir");
+    fs::write(dir.join("base/organization.yaml"), b"organization:\n  name: acme\xff\n").expect("write");
+    let output = enclave(&dir, &["validate", "-c", "."]);
+    let text = stderr(&output);
+    assert_eq!(output.status.code(), Some(2), "{text}");
+    assert!(text.contains("base/organization.yaml:2:13") && text.contains("byte offset 26"), "{text}");
+    assert!(!text.contains('\u{fffd}'), "the bad byte is not shown: {text}");
+    fs::write(dir.join("base/organization.yaml"), b"\x7fELF\x02\x01\x01\x00\x00").expect("write");
+    let output = enclave(&dir, &["plan", "--offline", "-c", "."]);
+    assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
+    assert!(stderr(&output).contains("a binary file: a NUL byte at byte offset 7"), "{}", stderr(&output));
+    // An HPA manifest and a trace for `scaling simulate` are input too.
+    let hpa = dir.join("hpa.yaml");
+    fs::write(&hpa, b"apiVersion: autoscaling/v2\nkind: \xffHorizontalPodAutoscaler\n").expect("write");
+    let trace = workspace().join("fixtures/scaling/spike/trace.csv");
+    let simulate = |hpa: &Path, trace: &Path| {
+        enclave(
+            &dir,
+            &[
+                "scaling",
+                "simulate",
+                "--hpa",
+                hpa.to_str().expect("utf-8"),
+                "--trace",
+                trace.to_str().expect("utf-8"),
+                "--out",
+                "out",
+            ],
+        )
+    };
+    let output = simulate(&hpa, &trace);
+    assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("hpa.yaml:2:7") && stderr(&output).contains("byte offset 33"),
+        "{}",
+        stderr(&output)
+    );
+    let bad_trace = dir.join("trace.csv");
+    fs::write(&bad_trace, b"time_s,total_usage\n0,6\xff00\n").expect("write");
+    let output = simulate(&workspace().join("fixtures/scaling/spike/hpa.yaml"), &bad_trace);
+    assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
+    assert!(stderr(&output).contains("trace.csv"), "{}", stderr(&output));
+    fs::remove_dir_all(&dir).expect("cleanup");
 }

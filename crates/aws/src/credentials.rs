@@ -20,10 +20,7 @@ pub(crate) struct AssumedRole {
 impl AssumedRole {
     /// Assumes the role now, so a missing role fails the run before any other call.
     pub(crate) async fn assume(sts: aws_sdk_sts::Client, role_arn: String, session_name: &str) -> Result<Self, Error> {
-        let credentials = fetch(&sts, &role_arn, session_name).await.map_err(|error| Error::AssumeRole {
-            role_arn: role_arn.clone(),
-            message: enclave_core::redact::url_credentials(&error.to_string()),
-        })?;
+        let credentials = first(&sts, &role_arn, session_name).await?;
         Ok(AssumedRole {
             sts,
             role_arn,
@@ -42,13 +39,36 @@ impl AssumedRole {
     }
 }
 
+/// The first `AssumeRole`, whose failure is the run's: the error keeps STS's code (for the hint)
+/// and the whole cause chain.
+async fn first(sts: &aws_sdk_sts::Client, role_arn: &str, session_name: &str) -> Result<Credentials, Error> {
+    call(sts, role_arn, session_name).await.map_err(|(message, code)| Error::AssumeRole {
+        role_arn: role_arn.to_owned(),
+        message,
+        code,
+    })
+}
+
+/// A refresh, as the credential provider reports it.
 async fn fetch(sts: &aws_sdk_sts::Client, role_arn: &str, session_name: &str) -> provider::Result {
-    let output =
-        sts.assume_role().role_arn(role_arn).role_session_name(session_name).send().await.map_err(|error| {
-            CredentialsError::provider_error(aws_smithy_types::error::display::DisplayErrorContext(error).to_string())
-        })?;
-    let credentials =
-        output.credentials.ok_or_else(|| CredentialsError::provider_error("AssumeRole returned no credentials"))?;
+    call(sts, role_arn, session_name).await.map_err(|(message, _)| CredentialsError::provider_error(message))
+}
+
+/// `sts:AssumeRole`; a failure as its cause chain and STS's error code.
+async fn call(
+    sts: &aws_sdk_sts::Client,
+    role_arn: &str,
+    session_name: &str,
+) -> Result<Credentials, (String, Option<String>)> {
+    use aws_smithy_types::error::metadata::ProvideErrorMetadata as _;
+    let output = sts
+        .assume_role()
+        .role_arn(role_arn)
+        .role_session_name(session_name)
+        .send()
+        .await
+        .map_err(|error| (crate::chain_text(&error), error.code().map(str::to_owned)))?;
+    let credentials = output.credentials.ok_or_else(|| ("AssumeRole returned no credentials".to_owned(), None))?;
     let expiry = SystemTime::try_from(credentials.expiration).ok();
     Ok(Credentials::new(
         credentials.access_key_id,

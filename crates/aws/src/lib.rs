@@ -2,7 +2,10 @@
 //! (network, access, secrets, deploy) gets its per-account config from here.
 //!
 //! - Credentials from the standard chain, region from the spec, endpoint override from
-//!   [`AwsOptions::endpoint_url`] or the SDK's own `AWS_ENDPOINT_URL`.
+//!   [`AwsOptions::endpoint_url`] or the SDK's own `AWS_ENDPOINT_URL`. [`Aws::connect`] fails
+//!   fast, before any AWS call, when no credential source has credentials (naming the sources
+//!   it tried) or an explicit endpoint refuses connections (naming it), instead of spending the
+//!   retry budget on every call; [`Error::hint`] says what to do.
 //! - Per member account, `sts:AssumeRole` into `arn:<partition>:iam::<id>:role/<role>` (the
 //!   partition of the region: `aws`, `aws-cn` or `aws-us-gov`), made once and cached for the run
 //!   ([`Aws::account`]).
@@ -20,7 +23,7 @@
 //!
 //! ```no_run
 //! # async fn run() -> Result<(), enclave_aws::Error> {
-//! let aws = enclave_aws::Aws::connect(enclave_aws::AwsOptions::new("eu-west-1", "OrganizationAccountAccessRole")).await;
+//! let aws = enclave_aws::Aws::connect(enclave_aws::AwsOptions::new("eu-west-1", "OrganizationAccountAccessRole")).await?;
 //! let config = aws.account("111111111111").await?;
 //! let sts = aws_sdk_sts::Client::from_conf(
 //!     aws_sdk_sts::config::Builder::from(&config).interceptor(aws.counter()).build(),
@@ -105,9 +108,11 @@ pub enum Error {
         role_arn: String,
         /// What STS said.
         message: String,
+        /// The service's error code, when STS sent one (`AccessDenied`).
+        code: Option<String>,
     },
     /// Reading or writing the record of managed accounts failed.
-    #[error("{operation} on {parameter}: {message}")]
+    #[error("{operation} on {parameter} in the calling account: {message}")]
     Record {
         /// `ssm:GetParameter`, ...
         operation: &'static str,
@@ -116,11 +121,109 @@ pub enum Error {
         /// What went wrong.
         message: String,
     },
+    /// The explicit endpoint does not accept connections.
+    #[error("cannot connect to the AWS endpoint {endpoint}")]
+    Unreachable {
+        /// The endpoint, as given.
+        endpoint: String,
+        /// What the connection attempt returned.
+        source: std::io::Error,
+    },
+    /// The explicit endpoint is not a URL with a host.
+    #[error("the AWS endpoint {endpoint} is not a URL with a host (http://127.0.0.1:5000)")]
+    BadEndpoint {
+        /// The endpoint, as given (user-info removed).
+        endpoint: String,
+    },
+    /// No source of the standard chain gave credentials.
+    #[error("no usable AWS credentials")]
+    Credentials {
+        /// What the last source said.
+        source: aws_credential_types::provider::error::CredentialsError,
+    },
+}
+
+/// The sources of the SDK's standard credential chain, in the order it tries them.
+pub const CREDENTIAL_SOURCES: &[&str] = &[
+    "environment variables (AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY)",
+    "the shared config and credentials files (~/.aws/config, ~/.aws/credentials; profile AWS_PROFILE or default, SSO included)",
+    "a web identity token (AWS_WEB_IDENTITY_TOKEN_FILE with AWS_ROLE_ARN)",
+    "ECS container credentials (AWS_CONTAINER_CREDENTIALS_RELATIVE_URI or _FULL_URI)",
+    "the EC2 instance metadata service (IMDS)",
+];
+
+impl Error {
+    /// What to do about it, where that is known.
+    pub fn hint(&self) -> Option<String> {
+        match self {
+            Error::Unreachable { endpoint, source } => Some(match source.kind() {
+                std::io::ErrorKind::ConnectionRefused => format!(
+                    "connection refused: nothing is listening at {endpoint}; start the service there (moto, \
+                     LocalStack, a proxy) or fix --endpoint-url"
+                ),
+                std::io::ErrorKind::TimedOut => {
+                    format!(
+                        "{endpoint} did not answer within {} s; check the address and any firewall",
+                        PROBE.as_secs()
+                    )
+                }
+                _ => format!("check that {endpoint} is the right address and reachable from here"),
+            }),
+            Error::BadEndpoint { .. } => None,
+            Error::Credentials { .. } => Some(format!(
+                "the SDK's credential chain tried, in order:\n{}\n  configure one of them (for example `aws sso login \
+                 --profile NAME` and AWS_PROFILE=NAME)",
+                CREDENTIAL_SOURCES.iter().map(|source| format!("  - {source}")).collect::<Vec<_>>().join("\n")
+            )),
+            Error::AssumeRole { role_arn, code: Some(code), .. }
+                if matches!(code.as_str(), "AccessDenied" | "AccessDeniedException" | "UnauthorizedOperation") =>
+            {
+                Some(format!(
+                    "the calling identity may not sts:AssumeRole into {role_arn}: allow it in the role's trust policy \
+                     and in the caller's IAM policy, or set organization.assume_role to a role it may assume"
+                ))
+            }
+            Error::AssumeRole { .. } | Error::Record { .. } => None,
+        }
+    }
+}
+
+/// How long the first connection to an explicit endpoint may take.
+const PROBE: Duration = Duration::from_secs(3);
+
+/// One TCP connection to `endpoint`'s host and port, so a wrong or dead endpoint fails the run
+/// at once instead of after every call's retries.
+async fn probe(endpoint: &str) -> Result<(), Error> {
+    let shown = enclave_core::redact::url_credentials(endpoint);
+    let bad = || Error::BadEndpoint { endpoint: shown.clone() };
+    let uri: http::Uri = endpoint.parse().map_err(|_| bad())?;
+    let host = uri.host().ok_or_else(bad)?.trim_start_matches('[').trim_end_matches(']').to_owned();
+    let port = uri.port_u16().unwrap_or(if uri.scheme_str() == Some("https") { 443 } else { 80 });
+    match tokio::time::timeout(PROBE, tokio::net::TcpStream::connect((host.as_str(), port))).await {
+        Ok(Ok(_)) => Ok(()),
+        Ok(Err(source)) => Err(Error::Unreachable { endpoint: shown, source }),
+        Err(_) => Err(Error::Unreachable { endpoint: shown, source: std::io::ErrorKind::TimedOut.into() }),
+    }
+}
+
+/// An error and its causes as one line, each cause's text once (the SDK's errors repeat their
+/// source's text in their own), with any user-info in URLs removed.
+pub fn chain_text(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut next = Some(error);
+    while let Some(current) = next {
+        let text = current.to_string();
+        if !text.is_empty() && !parts.iter().any(|part| part.contains(&text)) {
+            parts.push(text);
+        }
+        next = current.source();
+    }
+    enclave_core::redact::url_credentials(&parts.join(": "))
 }
 
 /// An SDK error as text: the whole chain, with any user-info in URLs removed.
-fn error_text<E: std::error::Error>(error: &E) -> String {
-    enclave_core::redact::url_credentials(&aws_smithy_types::error::display::DisplayErrorContext(error).to_string())
+fn error_text<E: std::error::Error + 'static>(error: &E) -> String {
+    chain_text(error)
 }
 
 /// Shared AWS access for one run.
@@ -132,14 +235,20 @@ pub struct Aws {
 }
 
 impl Aws {
-    /// Loads credentials from the standard chain and applies `options`.
-    pub async fn connect(options: AwsOptions) -> Aws {
+    /// Loads credentials from the standard chain and applies `options`. Fails before any AWS
+    /// call when an explicit endpoint refuses connections or no source has credentials.
+    pub async fn connect(options: AwsOptions) -> Result<Aws, Error> {
         let mut loader = aws_config::defaults(BehaviorVersion::latest()).region(Region::new(options.region.clone()));
         if let Some(endpoint) = &options.endpoint_url {
+            probe(endpoint).await?;
             loader = loader.endpoint_url(endpoint);
         }
         let base = loader.load().await;
-        Aws::from_config(base, options)
+        if let Some(provider) = base.credentials_provider() {
+            use aws_credential_types::provider::ProvideCredentials as _;
+            provider.provide_credentials().await.map_err(|source| Error::Credentials { source })?;
+        }
+        Ok(Aws::from_config(base, options))
     }
 
     /// Uses `base` (credentials, and anything else already set) and applies `options` on top.

@@ -227,6 +227,9 @@ pub enum Code {
     /// The request is not valid in the resource's state (`InvalidRequestException`, Secrets
     /// Manager: a secret scheduled for deletion, or a rotation without a function).
     InvalidRequest,
+    /// The caller may not do this (`AccessDenied`, `AccessDeniedException`,
+    /// `UnauthorizedOperation`), as AWS sent it.
+    AccessDenied(String),
     /// Any other code, as AWS sent it.
     Other(String),
 }
@@ -343,6 +346,9 @@ impl Code {
         match code {
             _ if THROTTLING.contains(&code) => Code::Throttling(code.to_owned()),
             _ if TRANSIENT.contains(&code) => Code::Transient(code.to_owned()),
+            "AccessDenied" | "AccessDeniedException" | "UnauthorizedOperation" | "UnauthorizedAccess" => {
+                Code::AccessDenied(code.to_owned())
+            }
             "DependencyViolation" => Code::DependencyViolation,
             "Gateway.NotAttached" => Code::GatewayNotAttached,
             "InvalidVpcID.NotFound" => missing(Missing::Vpc),
@@ -475,6 +481,18 @@ impl CallError {
         matches!(self, CallError::Aws { retryable: true, .. })
     }
 
+    /// What to do about it, where that is known: for access denied, which action the assumed
+    /// role lacks.
+    pub fn hint(&self) -> Option<String> {
+        match self {
+            CallError::Aws { operation, code: Some(Code::AccessDenied(_)), .. } => Some(format!(
+                "the role enclave assumed in that account may not call {operation}: allow the action in its IAM \
+                 policy (and check service control policies and permission boundaries)"
+            )),
+            CallError::Aws { .. } | CallError::Enclave { .. } => None,
+        }
+    }
+
     /// The same error with another message (the operation and code kept).
     #[must_use]
     pub fn with_message(self, text: String) -> Self {
@@ -490,7 +508,9 @@ impl CallError {
 impl fmt::Display for Code {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Code::Throttling(code) | Code::Transient(code) | Code::Other(code) => f.write_str(code),
+            Code::Throttling(code) | Code::Transient(code) | Code::AccessDenied(code) | Code::Other(code) => {
+                f.write_str(code)
+            }
             other => write!(f, "{other:?}"),
         }
     }
@@ -501,7 +521,7 @@ impl fmt::Display for Code {
 pub fn call_error<E, R>(operation: &str) -> impl Fn(SdkError<E, R>) -> CallError + '_
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
-    R: fmt::Debug,
+    R: fmt::Debug + 'static,
 {
     move |error| {
         let code = error.code().map(Code::parse);

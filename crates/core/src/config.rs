@@ -20,7 +20,7 @@ use std::sync::Arc;
 
 use crate::error::{Diagnostic, Error, Result, Violation};
 use crate::merge::{self, MergeError};
-use crate::source::FieldPath;
+use crate::source::{FieldPath, Span};
 use crate::spec::Spec;
 use crate::validate;
 use crate::yaml::{self, Entry, Node, Value};
@@ -145,13 +145,43 @@ pub fn load_str(name: &str, text: &str) -> Result<Loaded> {
     from_document(document)
 }
 
+/// The text of `path` (shown as `file`): a file that cannot be read is [`Error::Read`]; one that
+/// is binary (holds a NUL byte) or not UTF-8 is invalid input at the line, column and byte
+/// offset of the first offending byte (never the bytes themselves: they may be a secret).
+pub fn read_text(path: &Path, file: &Arc<str>) -> Result<String> {
+    let bytes = fs::read(path).map_err(|source| Error::Read { path: path.to_owned(), source })?;
+    if let Some(offset) = bytes.iter().position(|b| *b == 0) {
+        return Err(not_text(file, &bytes, offset, "a binary file: a NUL byte"));
+    }
+    String::from_utf8(bytes).map_err(|error| {
+        let offset = error.utf8_error().valid_up_to();
+        not_text(file, error.as_bytes(), offset, "not UTF-8: an invalid byte")
+    })
+}
+
+fn not_text(file: &Arc<str>, bytes: &[u8], offset: usize, problem: &str) -> Error {
+    let before = &bytes[..offset];
+    let line = before.iter().filter(|b| **b == b'\n').count() + 1;
+    let line_start = before.iter().rposition(|b| *b == b'\n').map_or(0, |newline| newline + 1);
+    let column = String::from_utf8_lossy(&before[line_start..]).chars().count() + 1;
+    Error::invalid(Diagnostic {
+        span: Some(Span::new(
+            Arc::clone(file),
+            u32::try_from(line).unwrap_or(u32::MAX),
+            u32::try_from(column).unwrap_or(u32::MAX),
+        )),
+        path: FieldPath::root(),
+        message: format!("{problem} at byte offset {offset}; specs and manifests are UTF-8 text"),
+    })
+}
+
 /// Reads the first YAML document of `path` as a `T` (a Kubernetes object, say), with the same
 /// located errors as specs: file, line, column and field. Fields `T` does not know are errors,
 /// as in specs, even where `T` itself would skip them (k8s-openapi types do): a typo such as
 /// `minReplica` must not be dropped silently.
 pub fn read_typed<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T> {
-    let text = fs::read_to_string(path).map_err(|source| Error::Read { path: path.to_owned(), source })?;
     let file: Arc<str> = Arc::from(path.display().to_string());
+    let text = read_text(path, &file)?;
     let document = parse(&file, &text)?.into_iter().next().ok_or_else(|| {
         Error::invalid(Diagnostic {
             span: None,
@@ -227,9 +257,9 @@ fn merge_folder(dir: &Path, document: &mut Option<Node>, files: &mut Vec<PathBuf
         .collect();
     paths.sort();
     for path in paths {
-        let text = fs::read_to_string(&path).map_err(|source| Error::Read { path: path.clone(), source })?;
         let shown = path.strip_prefix(".").unwrap_or(&path);
         let file: Arc<str> = Arc::from(shown.display().to_string());
+        let text = read_text(&path, &file)?;
         for node in parse(&file, &text)? {
             accumulate(document, node)?;
         }
@@ -564,5 +594,25 @@ mod tests {
             "invalid value (an integer): expected u16"
         );
         assert_eq!(without_value("missing thing"), "missing thing");
+    }
+
+    #[test]
+    fn a_file_that_is_not_utf8_text_is_invalid_input_at_its_first_bad_byte() {
+        let dir = std::env::temp_dir().join(format!("enclave-read-text-{}", std::process::id()));
+        fs::create_dir_all(&dir).expect("dir");
+        let path = dir.join("spec.yaml");
+        let file: Arc<str> = Arc::from("spec.yaml");
+        fs::write(&path, b"organization:\n  name: caf\xc3\xa9\xff\n").expect("write");
+        let Err(Error::Invalid { diagnostics }) = read_text(&path, &file) else { panic!("not UTF-8 is invalid") };
+        assert_eq!(
+            diagnostics[0].to_string(),
+            "spec.yaml:2:13: (root): not UTF-8: an invalid byte at byte offset 27; specs and manifests are UTF-8 text"
+        );
+        fs::write(&path, b"a: 1\n\x00\x01").expect("write");
+        let Err(Error::Invalid { diagnostics }) = read_text(&path, &file) else { panic!("binary is invalid") };
+        assert!(
+            diagnostics[0].to_string().starts_with("spec.yaml:2:1: (root): a binary file: a NUL byte at byte offset 5")
+        );
+        fs::remove_dir_all(&dir).expect("cleanup");
     }
 }

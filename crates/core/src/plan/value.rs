@@ -67,14 +67,6 @@ fn key(name: &str) -> String {
     if bare { name.to_owned() } else { Value::String(name.to_owned()).to_string() }
 }
 
-fn open(value: &Value) -> &'static str {
-    if matches!(value, Value::Array(_)) { "[" } else { "{" }
-}
-
-fn close(value: &Value) -> &'static str {
-    if matches!(value, Value::Array(_)) { "]" } else { "}" }
-}
-
 /// `value` expanded, its lines marked `sign` (closing brackets unmarked): the first line starts with `head` (`name = ` or
 /// nothing) and the last ends with `tail` (`,` in a list).
 fn expand(out: &mut Vec<Line>, sign: Sign, depth: usize, head: &str, value: &Value, tail: &str) {
