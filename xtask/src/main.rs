@@ -1318,7 +1318,7 @@ fn demo() -> Result<()> {
     eprintln!(
         "\nThe demo applied the reference platform (network, access, EKS clusters and the image registry) to three accounts on a local moto, \
          converged, checked drift, printed the way in to a bastion, drew the platform and destroyed it. Try `--output json`, the overlays (client-a, client-b, staging) or \
-         `enclave diagram --format svg` with Graphviz installed."
+         `enclave diagram --format png --out platform.png`."
     );
     Ok(())
 }

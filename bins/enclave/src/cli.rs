@@ -80,11 +80,13 @@ pub(crate) enum Command {
         #[command(subcommand)]
         command: RolloutCommand,
     },
-    /// Draw the organization's network: accounts, VPCs, AZs, tiers, NAT and endpoints.
+    /// Draw the platform: accounts stacked, each with its VPC (AZs, tiers, NAT, endpoints),
+    /// access (bastion, session logs, trail), clusters with node groups and apps, and the
+    /// registry; with a legend.
     Diagram {
         #[command(flatten)]
         spec: SpecArgs,
-        /// Picture format (svg needs Graphviz's `dot`).
+        /// Picture format; svg and png are drawn by enclave itself (png needs --out on a terminal).
         #[arg(long, value_enum, default_value_t = DiagramFormat::Mermaid)]
         format: DiagramFormat,
         /// Write to this file instead of stdout.
@@ -424,9 +426,14 @@ pub(crate) struct ChangeArgs {
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub(crate) enum DiagramFormat {
+    /// A Mermaid flowchart (GitHub and GitLab render it in Markdown).
     Mermaid,
+    /// Graphviz DOT.
     Dot,
+    /// SVG, laid out by enclave.
     Svg,
+    /// PNG, rendered from the SVG by enclave (resvg, embedded font).
+    Png,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]

@@ -143,35 +143,29 @@ pub(crate) fn policies(args: &SpecArgs, out: &std::path::Path) -> Result<(), Fai
 
 pub(crate) fn diagram(args: &SpecArgs, format: DiagramFormat, out: Option<&std::path::Path>) -> Result<(), Failure> {
     let (loaded, model) = load(args, Output::Text)?;
-    let organization = loaded.spec.organization.name.to_string();
+    let spec = &loaded.spec;
+    let organization = spec.organization.name.to_string();
     let access = enclave::platform::Domain::Access
-        .enabled(&loaded.spec)
-        .then(|| enclave::platform::access_model(&loaded.spec, &model, &|_| enclave_access::Image::Latest));
-    let text = match format {
-        DiagramFormat::Mermaid => enclave::diagram::mermaid(&model, access.as_ref(), &organization),
-        DiagramFormat::Dot | DiagramFormat::Svg => enclave::diagram::dot(&model, access.as_ref(), &organization),
+        .enabled(spec)
+        .then(|| enclave::platform::access_model(spec, &model, &|_| enclave_access::Image::Latest));
+    let deploy = enclave::platform::Domain::Deploy.enabled(spec).then(|| enclave::platform::deploy_model(spec, &model));
+    let inputs = enclave::diagram::Inputs {
+        organization: &organization,
+        network: &model,
+        access: access.as_ref(),
+        deploy: deploy.as_ref(),
+        apps: &spec.apps,
     };
-    let bytes = if format == DiagramFormat::Svg {
-        let mut child = std::process::Command::new("dot")
-            .arg("-Tsvg")
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .spawn()
-            .map_err(|e| {
-                Failure::Runtime(anyhow::anyhow!(
-                    "--format svg needs Graphviz's `dot` on PATH ({e}); --format dot or mermaid work without it"
-                ))
-            })?;
-        if let Some(mut stdin) = child.stdin.take() {
-            stdin.write_all(text.as_bytes()).map_err(|e| Failure::Runtime(e.into()))?;
+    let bytes = match format {
+        DiagramFormat::Mermaid => enclave::diagram::mermaid(&inputs).into_bytes(),
+        DiagramFormat::Dot => enclave::diagram::dot(&inputs).into_bytes(),
+        DiagramFormat::Svg => enclave::diagram::svg(&inputs).into_bytes(),
+        DiagramFormat::Png => {
+            if out.is_none() && std::io::IsTerminal::is_terminal(&std::io::stdout()) {
+                return Err(Failure::Usage(anyhow::anyhow!("--format png writes binary data: name a file with --out")));
+            }
+            enclave::diagram::png(&inputs, 1.0).map_err(|e| Failure::Runtime(e.into()))?
         }
-        let output = child.wait_with_output().map_err(|e| Failure::Runtime(e.into()))?;
-        if !output.status.success() {
-            return Err(Failure::Runtime(anyhow::anyhow!("dot failed: {}", String::from_utf8_lossy(&output.stderr))));
-        }
-        output.stdout
-    } else {
-        text.into_bytes()
     };
     match out {
         Some(path) => std::fs::write(path, &bytes)

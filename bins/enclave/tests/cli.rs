@@ -468,10 +468,58 @@ fn diagram_draws_every_account_zone_subnet_nat_endpoint_and_access() {
         assert!(text.contains(&format!("{account}_trail[(\"CloudTrail acme-platform<br/>all regions · validated")));
     }
 
+    // Workloads: each cluster with its node groups and apps, the registry, stacked accounts, a
+    // legend.
+    assert!(text.contains("subgraph prod_eks_platform_prod[\"EKS platform-prod · "), "{text}");
+    assert!(text.contains("prod_eks_platform_prod_app_orders([\"app orders\"])"), "{text}");
+    assert!(text.contains("prod_registry[(\"ECR 333333333333.dkr.ecr.eu-west-1.amazonaws.com"), "{text}");
+    assert!(text.contains("prod_registry -.->|images| dev_eks_platform_dev"), "{text}");
+    assert!(text.contains("dev ~~~ test") && text.contains("test ~~~ prod"), "stacked: {text}");
+    assert!(text.contains("subgraph legend["), "{text}");
+
     let dot = reference(&["diagram", "--format", "dot"]);
     let text = String::from_utf8_lossy(&dot.stdout);
     assert!(text.starts_with("digraph enclave {") && text.trim_end().ends_with('}'));
-    assert_eq!(text.matches("subgraph cluster_").count(), 3 + 9, "3 accounts with 3 zones each");
+    assert_eq!(
+        text.matches("subgraph cluster_").count(),
+        3 + 9 + 2 + 1,
+        "3 accounts with 3 zones each, 2 clusters, the legend"
+    );
+    assert!(text.contains("dev_trail -> test_anchor [style=invis];"), "stacked: {text}");
+}
+
+/// Width and height of a PNG, from its header.
+fn png_size(bytes: &[u8]) -> (u32, u32) {
+    assert!(bytes.starts_with(b"\x89PNG\r\n\x1a\n") && &bytes[12..16] == b"IHDR", "a PNG");
+    let number = |at: usize| u32::from_be_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]]);
+    (number(16), number(20))
+}
+
+#[test]
+fn the_reference_diagram_is_a_readable_png_at_most_twice_as_wide_as_tall() {
+    let out = std::env::temp_dir().join(format!("enclave-diagram-{}.png", std::process::id()));
+    let output = reference(&["diagram", "--format", "png", "--out", out.to_str().expect("utf-8 path")]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let bytes = fs::read(&out).expect("png written");
+    let (width, height) = png_size(&bytes);
+    assert!((1200..=2400).contains(&width) && height >= 600, "{width} x {height}");
+    let aspect = f64::from(width) / f64::from(height);
+    assert!((0.5..=2.0).contains(&aspect), "{width} x {height} is {aspect:.2}:1");
+    // Text is drawn (with the embedded font): a picture of boxes alone compresses far smaller.
+    assert!(bytes.len() > 150_000, "{} bytes", bytes.len());
+    let shown = fs::read(workspace().join("docs/reference-platform.png")).expect("the README's picture");
+    assert_eq!(png_size(&shown), (width, height), "docs/reference-platform.png is stale: regenerate it (README.md)");
+    fs::remove_file(&out).expect("cleanup");
+
+    // The SVG it is rendered from names every account, cluster, app and the legend.
+    let svg = stdout(&reference(&["diagram", "--format", "svg"]));
+    for text in
+        ["account dev · 111111111111", "account prod · 333333333333", "EKS platform-prod", "app orders", "legend"]
+    {
+        assert!(svg.contains(text), "{text}");
+    }
+    let documented = fs::read_to_string(workspace().join("docs/reference-platform.svg")).expect("docs diagram");
+    assert!(svg == documented, "docs/reference-platform.svg is stale: regenerate it with the command in README.md");
 }
 
 fn check_json(args: &[&str], stdin: Option<&str>) -> (Option<i32>, serde_json::Value) {

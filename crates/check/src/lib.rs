@@ -312,7 +312,8 @@ impl Report {
 }
 
 fn order(a: &Finding, b: &Finding) -> std::cmp::Ordering {
-    (&a.file, a.line, &a.rule, &a.container).cmp(&(&b.file, b.line, &b.rule, &b.container))
+    // Total: workers finish in any order, the report must not.
+    (&a.file, a.line, &a.rule, &a.container, &a.message).cmp(&(&b.file, b.line, &b.rule, &b.container, &b.message))
 }
 
 fn sort(findings: &mut [Finding]) {
@@ -320,20 +321,27 @@ fn sort(findings: &mut [Finding]) {
 }
 
 /// Checks every source: rules and schema per `options`. Sources are spread over the machine's
-/// cores; the report is the same whatever their number.
+/// cores, each worker taking the next unchecked file (files differ a lot in size, so fixed
+/// shares would leave one core with most of the work); the schema bundle is read meanwhile. The
+/// report is the same whatever the number of cores.
 pub fn check(sources: &[Source], options: &Options) -> Report {
     let workers = std::thread::available_parallelism().map_or(1, |n| n.get()).min(sources.len().max(1));
-    let chunk = sources.len().div_ceil(workers).max(1);
+    let next = std::sync::atomic::AtomicUsize::new(0);
     let mut report = Report::default();
     let parts: Vec<Report> = std::thread::scope(|scope| {
-        let handles: Vec<_> = sources
-            .chunks(chunk)
-            .map(|part| {
+        if options.schema {
+            scope.spawn(|| {
+                let _ = schema::bundled();
+            });
+        }
+        let handles: Vec<_> = (0..workers)
+            .map(|_| {
                 scope.spawn(|| {
-                    part.iter().fold(Report::default(), |mut acc, s| {
-                        acc.merge(check_source(s, options));
-                        acc
-                    })
+                    let mut acc = Report::default();
+                    while let Some(source) = sources.get(next.fetch_add(1, std::sync::atomic::Ordering::Relaxed)) {
+                        acc.merge(check_source(source, options));
+                    }
+                    acc
                 })
             })
             .collect();

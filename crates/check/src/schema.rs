@@ -7,7 +7,7 @@
 //! is still exactly that. Descriptions are dropped to keep it small.
 
 use std::collections::HashMap;
-use std::sync::{Arc, LazyLock, Mutex};
+use std::sync::{Arc, LazyLock, Mutex, OnceLock};
 
 use enclave_core::source::FieldPath;
 use enclave_core::yaml::Node;
@@ -53,11 +53,16 @@ pub enum Validation {
     Invalid(Vec<Violation>),
 }
 
-/// The bundled schemas, with validators compiled on first use of each kind.
+/// A kind's validator, compiled once by whichever thread needs it first (`None`: the kind has no
+/// schema, or it does not compile).
+type Slot = Arc<OnceLock<Option<Arc<Validator>>>>;
+
+/// The bundled schemas, with validators compiled on first use of each kind: only the kinds
+/// present are compiled, different kinds at the same time on different threads.
 pub struct Schemas {
     registry: Registry<'static>,
     kinds: HashMap<String, Value>,
-    compiled: Mutex<HashMap<String, Arc<Validator>>>,
+    compiled: Mutex<HashMap<String, Slot>>,
 }
 
 /// The schemas bundled for [`KUBERNETES_VERSION`].
@@ -77,20 +82,22 @@ pub fn bundled() -> &'static Schemas {
 
 impl Schemas {
     fn validator(&self, key: &str) -> Option<Arc<Validator>> {
-        let mut compiled = self.compiled.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        if let Some(validator) = compiled.get(key) {
-            return Some(validator.clone());
-        }
         let schema = self.kinds.get(key)?;
-        let validator = jsonschema::options()
-            .with_draft(Draft::Draft202012)
-            .should_validate_formats(false)
-            .with_registry(&self.registry)
-            .build(schema)
-            .ok()?;
-        let validator = Arc::new(validator);
-        compiled.insert(key.to_owned(), validator.clone());
-        Some(validator)
+        // The map is locked only to find the kind's slot; compiling happens outside the lock.
+        let slot: Slot = {
+            let mut compiled = self.compiled.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            Arc::clone(compiled.entry(key.to_owned()).or_default())
+        };
+        slot.get_or_init(|| {
+            jsonschema::options()
+                .with_draft(Draft::Draft202012)
+                .should_validate_formats(false)
+                .with_registry(&self.registry)
+                .build(schema)
+                .ok()
+                .map(Arc::new)
+        })
+        .clone()
     }
 
     /// Validates one object strictly: unknown fields are errors.
