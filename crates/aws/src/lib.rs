@@ -322,4 +322,54 @@ mod tests {
         assert_eq!(aws("us-gov-west-1").role_arn("111111111111"), "arn:aws-us-gov:iam::111111111111:role/Member");
         assert_eq!(aws("cn-north-1").role_arn("111111111111"), "arn:aws-cn:iam::111111111111:role/Member");
     }
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("dispatch failure: io error: connection refused")]
+    struct Outer(#[source] Middle);
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("io error: connection refused")]
+    struct Middle(#[source] std::io::Error);
+
+    #[test]
+    fn a_chain_shows_each_cause_once_without_credentials_in_urls() {
+        let error = Outer(Middle(std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "connection refused")));
+        assert_eq!(chain_text(&error), "dispatch failure: io error: connection refused");
+        let error = Middle(std::io::Error::other("POST http://user:secret@127.0.0.1:9/ failed"));
+        assert_eq!(chain_text(&error), "io error: connection refused: POST http://127.0.0.1:9/ failed");
+    }
+
+    #[tokio::test]
+    async fn an_endpoint_nobody_listens_on_fails_at_once_with_a_hint() {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port());
+        let endpoint = format!("http://127.0.0.1:{}", port.expect("a free port"));
+        let error = probe(&endpoint).await.expect_err("nothing listens");
+        assert!(
+            matches!(&error, Error::Unreachable { source, .. } if source.kind() == std::io::ErrorKind::ConnectionRefused)
+        );
+        let hint = error.hint().expect("a hint");
+        assert!(hint.starts_with("connection refused: nothing is listening at http://127.0.0.1:"), "{hint}");
+        assert!(matches!(probe("not a url").await, Err(Error::BadEndpoint { .. })));
+    }
+
+    #[test]
+    fn access_denied_hints_name_the_role_or_the_action() {
+        let denied = Error::AssumeRole {
+            role_arn: "arn:aws:iam::111111111111:role/Member".into(),
+            message: "AccessDenied: not authorized".into(),
+            code: Some("AccessDenied".into()),
+        };
+        let hint = denied.hint().expect("a hint");
+        assert!(hint.contains("sts:AssumeRole into arn:aws:iam::111111111111:role/Member"), "{hint}");
+        let call = reconcile::CallError::aws("ec2:DescribeVpcs", Some("UnauthorizedOperation"), "not allowed");
+        assert!(call.hint().expect("a hint").contains("may not call ec2:DescribeVpcs"));
+        assert_eq!(reconcile::CallError::aws("ec2:DescribeVpcs", Some("Throttling"), "slow down").hint(), None);
+        let missing = Error::Credentials {
+            source: aws_credential_types::provider::error::CredentialsError::not_loaded("no source"),
+        };
+        let hint = missing.hint().expect("a hint");
+        for source in CREDENTIAL_SOURCES {
+            assert!(hint.contains(source), "{source}");
+        }
+    }
 }
