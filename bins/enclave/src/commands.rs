@@ -44,7 +44,9 @@ impl Mode {
 /// What a command was doing and where, for the first line of its error: the operation, account
 /// and cause follow in the chain.
 fn doing(command: &str, endpoint: Option<&str>, region: &str) -> String {
-    let endpoint = endpoint.map_or_else(
+    // `--endpoint-url`, else the SDK's own variable, else AWS.
+    let from_env = std::env::var("AWS_ENDPOINT_URL").ok().filter(|url| !url.is_empty());
+    let endpoint = endpoint.or(from_env.as_deref()).map_or_else(
         || "AWS's own endpoints".to_owned(),
         |url| format!("AWS endpoint {}", enclave_core::redact::url_credentials(url)),
     );

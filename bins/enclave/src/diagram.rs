@@ -48,6 +48,16 @@ impl<'a> Inputs<'a> {
     }
 }
 
+/// `text` inside a double-quoted DOT string.
+fn dot_text(text: &str) -> String {
+    text.replace('\\', "\\\\").replace('"', "\\\"")
+}
+
+/// `text` inside a double-quoted Mermaid label.
+fn mermaid_text(text: &str) -> String {
+    text.replace('"', "#quot;")
+}
+
 /// A node group's label: instance types, size and tier.
 fn node_group_label(group: &enclave_deploy::model::NodeGroup) -> String {
     format!(
@@ -214,7 +224,7 @@ pub fn mermaid(inputs: &Inputs<'_>) -> String {
                     out,
                     "      {}[\"{}\"]",
                     id(&[account, "eks", &cluster.name, "ng", &group.name]),
-                    node_group_label(group)
+                    mermaid_text(&node_group_label(group))
                 );
             }
             for app in inputs.apps(&cluster.name) {
@@ -380,7 +390,7 @@ pub fn dot(inputs: &Inputs<'_>) -> String {
                     out,
                     "      {} [shape=box, style=rounded, label=\"{}\"];",
                     id(&[account, "eks", &cluster.name, "ng", &group.name]),
-                    node_group_label(group)
+                    dot_text(&node_group_label(group))
                 );
             }
             for app in inputs.apps(&cluster.name) {
@@ -504,3 +514,14 @@ const DOT_LEGEND: &str = "  subgraph cluster_legend {
     legend_app [shape=ellipse, label=\"app in its cluster\"];
   }
 ";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn labels_cannot_break_out_of_their_quotes() {
+        assert_eq!(dot_text(r#"m6i"x\y"#), r#"m6i\"x\\y"#);
+        assert_eq!(mermaid_text(r#"m6i"x"#), "m6i#quot;x");
+    }
+}

@@ -27,7 +27,8 @@ pub(crate) fn report_error(error: &anyhow::Error, code: u8) -> ExitCode {
 fn error_text(error: &anyhow::Error) -> String {
     let mut shown: Vec<String> = Vec::new();
     for cause in error.chain() {
-        let text = cause.to_string();
+        // Some causes carry URLs of their own (credential providers' endpoints): no user-info.
+        let text = enclave_core::redact::url_credentials(&cause.to_string());
         if !text.is_empty() && !shown.iter().any(|earlier| earlier.contains(&text)) {
             shown.push(text);
         }
@@ -54,6 +55,9 @@ fn hint(error: &anyhow::Error) -> Option<String> {
             }
             if let Some(cloud) = cause.downcast_ref::<enclave::cloud::CloudError>() {
                 return cloud.hint();
+            }
+            if let Some(call) = cause.downcast_ref::<enclave_aws::reconcile::CallError>() {
+                return call.hint();
             }
         }
         let _ = cause;

@@ -847,5 +847,15 @@ fn a_spec_file_that_is_not_utf8_or_binary_is_invalid_input_with_its_position() {
     let output = simulate(&workspace().join("fixtures/scaling/spike/hpa.yaml"), &bad_trace);
     assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
     assert!(stderr(&output).contains("trace.csv"), "{}", stderr(&output));
+    // And a manifest for `enclave check`.
+    let manifest = dir.join("pod.yaml");
+    fs::write(&manifest, b"apiVersion: v1\nkind: Pod\nmetadata: {name: caf\xe9}\n").expect("write");
+    let output = enclave(&dir, &["check", manifest.to_str().expect("utf-8")]);
+    assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("pod.yaml:3:21") && stderr(&output).contains("byte offset 45"),
+        "{}",
+        stderr(&output)
+    );
     fs::remove_dir_all(&dir).expect("cleanup");
 }

@@ -36,7 +36,11 @@ impl Clients {
             logs: enclave_aws::counted_client!(aws_sdk_cloudwatchlogs, config, counter),
             // moto (and any endpoint override) serves buckets by path, not by virtual host.
             s3: aws_sdk_s3::Client::from_conf(
-                aws_sdk_s3::config::Builder::from(config).force_path_style(true).interceptor(counter.clone()).build(),
+                aws_sdk_s3::config::Builder::from(config)
+                    .force_path_style(true)
+                    .interceptor(counter.clone())
+                    .retry_classifier(enclave_aws::RefusedIsFinal)
+                    .build(),
             ),
             ssm: enclave_aws::counted_client!(aws_sdk_ssm, config, counter),
             cloudtrail: enclave_aws::counted_client!(aws_sdk_cloudtrail, config, counter),

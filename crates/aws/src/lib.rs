@@ -5,7 +5,8 @@
 //!   [`AwsOptions::endpoint_url`] or the SDK's own `AWS_ENDPOINT_URL`. [`Aws::connect`] fails
 //!   fast, before any AWS call, when no credential source has credentials (naming the sources
 //!   it tried) or an explicit endpoint refuses connections (naming it), instead of spending the
-//!   retry budget on every call; [`Error::hint`] says what to do.
+//!   retry budget on every call; [`Error::hint`] says what to do. Every client carries
+//!   [`RefusedIsFinal`]: a connection refused later in the run is not retried either.
 //! - Per member account, `sts:AssumeRole` into `arn:<partition>:iam::<id>:role/<role>` (the
 //!   partition of the region: `aws`, `aws-cn` or `aws-us-gov`), made once and cached for the run
 //!   ([`Aws::account`]).
@@ -41,7 +42,12 @@
 #[macro_export]
 macro_rules! counted_client {
     ($service:ident, $config:expr, $counter:expr) => {
-        $service::Client::from_conf($service::config::Builder::from($config).interceptor($counter.clone()).build())
+        $service::Client::from_conf(
+            $service::config::Builder::from($config)
+                .interceptor($counter.clone())
+                .retry_classifier($crate::RefusedIsFinal)
+                .build(),
+        )
     };
 }
 
@@ -176,7 +182,7 @@ impl Error {
                 CREDENTIAL_SOURCES.iter().map(|source| format!("  - {source}")).collect::<Vec<_>>().join("\n")
             )),
             Error::AssumeRole { role_arn, code: Some(code), .. }
-                if matches!(code.as_str(), "AccessDenied" | "AccessDeniedException" | "UnauthorizedOperation") =>
+                if reconcile::ACCESS_DENIED.contains(&code.as_str()) =>
             {
                 Some(format!(
                     "the calling identity may not sts:AssumeRole into {role_arn}: allow it in the role's trust policy \
@@ -186,6 +192,45 @@ impl Error {
             Error::AssumeRole { .. } | Error::Record { .. } => None,
         }
     }
+}
+
+/// A retry classifier every client of enclave carries: a refused connection is not retried
+/// (nothing listens at the endpoint; waiting out the retry budget, about a minute, would only
+/// delay the error). Throttling, server errors, timeouts and dropped connections are retried as
+/// before.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct RefusedIsFinal;
+
+impl aws_smithy_runtime_api::client::retries::classifiers::ClassifyRetry for RefusedIsFinal {
+    fn classify_retry(
+        &self,
+        context: &aws_smithy_runtime_api::client::interceptors::context::InterceptorContext,
+    ) -> aws_smithy_runtime_api::client::retries::classifiers::RetryAction {
+        use aws_smithy_runtime_api::client::retries::classifiers::RetryAction;
+        match context.output_or_error() {
+            Some(Err(error)) if error.as_connector_error().is_some_and(|connector| refused(connector)) => {
+                RetryAction::RetryForbidden
+            }
+            _ => RetryAction::NoActionIndicated,
+        }
+    }
+
+    fn name(&self) -> &'static str {
+        "enclave: a refused connection is final"
+    }
+}
+
+/// Whether an I/O error somewhere in `error`'s chain is a refused connection.
+fn refused(error: &(dyn std::error::Error + 'static)) -> bool {
+    let mut next = Some(error);
+    while let Some(current) = next {
+        if current.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::ConnectionRefused)
+        {
+            return true;
+        }
+        next = current.source();
+    }
+    false
 }
 
 /// How long the first connection to an explicit endpoint may take.
@@ -298,7 +343,10 @@ impl Aws {
             return Ok(config.clone());
         }
         let sts = aws_sdk_sts::Client::from_conf(
-            aws_sdk_sts::config::Builder::from(&self.base).interceptor(self.counter.clone()).build(),
+            aws_sdk_sts::config::Builder::from(&self.base)
+                .interceptor(self.counter.clone())
+                .retry_classifier(RefusedIsFinal)
+                .build(),
         );
         let provider = AssumedRole::assume(sts, self.role_arn(account_id), "enclave").await?;
         let config = self.base.to_builder().credentials_provider(SharedCredentialsProvider::new(provider)).build();
@@ -350,6 +398,25 @@ mod tests {
         let hint = error.hint().expect("a hint");
         assert!(hint.starts_with("connection refused: nothing is listening at http://127.0.0.1:"), "{hint}");
         assert!(matches!(probe("not a url").await, Err(Error::BadEndpoint { .. })));
+    }
+
+    #[tokio::test]
+    async fn a_refused_connection_mid_run_is_not_retried() {
+        // An endpoint that accepted the probe, then went away: the call fails at once, not after
+        // ten attempts with backoff.
+        let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port());
+        let endpoint = format!("http://127.0.0.1:{}", port.expect("a free port"));
+        let credentials = aws_credential_types::Credentials::new("AKIDEXAMPLE", "example", None, None, "test");
+        let base = aws_config::defaults(BehaviorVersion::latest())
+            .region(Region::new("eu-west-1"))
+            .credentials_provider(credentials)
+            .load()
+            .await;
+        let aws = Aws::from_config(base, AwsOptions::new("eu-west-1", "Member").endpoint(&endpoint));
+        let started = std::time::Instant::now();
+        let error = aws.managed_accounts("stack").await.expect_err("nothing listens");
+        assert!(started.elapsed() < Duration::from_secs(5), "took {:?}", started.elapsed());
+        assert!(error.to_string().contains("Connection refused"), "{error}");
     }
 
     #[test]

@@ -337,6 +337,9 @@ const THROTTLING: &[&str] = &[
     "SlowDown",
 ];
 const TRANSIENT: &[&str] = &["InternalError", "InternalFailure", "ServiceUnavailable", "Unavailable"];
+/// The codes of a caller that may not do what it asked, across services.
+pub const ACCESS_DENIED: &[&str] =
+    &["AccessDenied", "AccessDeniedException", "UnauthorizedOperation", "UnauthorizedAccess"];
 
 impl Code {
     /// The code AWS sent, classified.
@@ -346,9 +349,7 @@ impl Code {
         match code {
             _ if THROTTLING.contains(&code) => Code::Throttling(code.to_owned()),
             _ if TRANSIENT.contains(&code) => Code::Transient(code.to_owned()),
-            "AccessDenied" | "AccessDeniedException" | "UnauthorizedOperation" | "UnauthorizedAccess" => {
-                Code::AccessDenied(code.to_owned())
-            }
+            _ if ACCESS_DENIED.contains(&code) => Code::AccessDenied(code.to_owned()),
             "DependencyViolation" => Code::DependencyViolation,
             "Gateway.NotAttached" => Code::GatewayNotAttached,
             "InvalidVpcID.NotFound" => missing(Missing::Vpc),

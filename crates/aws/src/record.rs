@@ -48,7 +48,10 @@ fn failure(operation: &'static str, stack: &str) -> impl Fn(String) -> Error + u
 impl Aws {
     fn ssm(&self) -> aws_sdk_ssm::Client {
         aws_sdk_ssm::Client::from_conf(
-            aws_sdk_ssm::config::Builder::from(&self.base).interceptor(self.counter.clone()).build(),
+            aws_sdk_ssm::config::Builder::from(&self.base)
+                .interceptor(self.counter.clone())
+                .retry_classifier(crate::RefusedIsFinal)
+                .build(),
         )
     }
 

@@ -56,6 +56,12 @@ pub enum Error {
         /// Why.
         source: std::io::Error,
     },
+    /// A manifest is binary or not UTF-8: where, as `file:line:column`, and the byte offset.
+    #[error("{message}")]
+    NotText {
+        /// The file, line, column and byte offset of the first bad byte (never the bytes).
+        message: String,
+    },
     /// A baseline file is not a baseline.
     #[error("{} is not a baseline file", path.display())]
     Baseline {

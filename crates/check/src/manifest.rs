@@ -55,7 +55,11 @@ pub fn read_sources(paths: &[PathBuf]) -> Result<Vec<Source>> {
 }
 
 fn read_file(path: &Path) -> Result<Source> {
-    let text = fs::read_to_string(path).map_err(|source| Error::Read { path: path.to_owned(), source })?;
+    let name: Arc<str> = Arc::from(path.display().to_string());
+    let text = enclave_core::config::read_text(path, &name).map_err(|error| match error {
+        enclave_core::Error::Read { path, source } => Error::Read { path, source },
+        other => Error::NotText { message: other.to_string() },
+    })?;
     Ok(Source::new(path.display().to_string(), text))
 }
 

@@ -150,13 +150,20 @@ pub fn load_str(name: &str, text: &str) -> Result<Loaded> {
 /// offset of the first offending byte (never the bytes themselves: they may be a secret).
 pub fn read_text(path: &Path, file: &Arc<str>) -> Result<String> {
     let bytes = fs::read(path).map_err(|source| Error::Read { path: path.to_owned(), source })?;
-    if let Some(offset) = bytes.iter().position(|b| *b == 0) {
-        return Err(not_text(file, &bytes, offset, "a binary file: a NUL byte"));
+    let nul = bytes.iter().position(|b| *b == 0);
+    match String::from_utf8(bytes) {
+        Ok(text) => match nul {
+            Some(offset) => Err(not_text(file, text.as_bytes(), offset, "a binary file: a NUL byte")),
+            None => Ok(text),
+        },
+        Err(error) => {
+            let invalid = error.utf8_error().valid_up_to();
+            match nul.filter(|offset| *offset < invalid) {
+                Some(offset) => Err(not_text(file, error.as_bytes(), offset, "a binary file: a NUL byte")),
+                None => Err(not_text(file, error.as_bytes(), invalid, "not UTF-8: an invalid byte")),
+            }
+        }
     }
-    String::from_utf8(bytes).map_err(|error| {
-        let offset = error.utf8_error().valid_up_to();
-        not_text(file, error.as_bytes(), offset, "not UTF-8: an invalid byte")
-    })
 }
 
 fn not_text(file: &Arc<str>, bytes: &[u8], offset: usize, problem: &str) -> Error {

@@ -21,13 +21,22 @@ impl Clients {
     pub fn new(config: &SdkConfig, counter: &CallCounter) -> Self {
         Clients {
             ec2: aws_sdk_ec2::Client::from_conf(
-                aws_sdk_ec2::config::Builder::from(config).interceptor(counter.clone()).build(),
+                aws_sdk_ec2::config::Builder::from(config)
+                    .interceptor(counter.clone())
+                    .retry_classifier(enclave_aws::RefusedIsFinal)
+                    .build(),
             ),
             logs: aws_sdk_cloudwatchlogs::Client::from_conf(
-                aws_sdk_cloudwatchlogs::config::Builder::from(config).interceptor(counter.clone()).build(),
+                aws_sdk_cloudwatchlogs::config::Builder::from(config)
+                    .interceptor(counter.clone())
+                    .retry_classifier(enclave_aws::RefusedIsFinal)
+                    .build(),
             ),
             iam: aws_sdk_iam::Client::from_conf(
-                aws_sdk_iam::config::Builder::from(config).interceptor(counter.clone()).build(),
+                aws_sdk_iam::config::Builder::from(config)
+                    .interceptor(counter.clone())
+                    .retry_classifier(enclave_aws::RefusedIsFinal)
+                    .build(),
             ),
         }
     }

@@ -5,8 +5,9 @@
 //! clusters (node groups, apps) and registry; a legend at the bottom. Text is set in Hack, a
 //! monospaced font (embedded for the PNG), so widths are known without measuring.
 //!
-//! The width is fixed and the height grows with the accounts, so a platform of three accounts
-//! is about as tall as it is wide and a larger one gets taller, never wider.
+//! The width is fixed (wider only for VPCs of four AZs or more, so every column keeps its room)
+//! and the height grows with the accounts, so a platform of three accounts is about as tall as
+//! it is wide and one with more accounts gets taller, not wider.
 
 use std::fmt::Write;
 
@@ -14,8 +15,10 @@ use enclave_net::model::{AccountNetwork, EndpointKind, SubnetRole};
 
 use super::{Inputs, access_of, nat_of, node_group_label, zone_letter};
 
-/// The picture's width in points.
+/// The picture's width in points, unless an account's VPC needs more (four AZs or more).
 const WIDTH: f64 = 1560.0;
+/// The narrowest the clusters column gets.
+const WORKLOADS_WIDTH: f64 = 358.0;
 const MARGIN: f64 = 20.0;
 const GAP: f64 = 10.0;
 const ZONE_WIDTH: f64 = 250.0;
@@ -273,6 +276,7 @@ fn workloads(canvas: &mut Canvas, inputs: &Inputs<'_>, network: &AccountNetwork,
         let apps = inputs.apps(&cluster.name);
         // Apps as pills, as many to a row as fit.
         let pill_width = (width - 3.0 * GAP) / 2.0;
+        let mut row: f64 = 0.0;
         for (index, app) in apps.iter().enumerate() {
             let column = index % 2;
             #[allow(clippy::cast_precision_loss)]
@@ -284,9 +288,10 @@ fn workloads(canvas: &mut Canvas, inputs: &Inputs<'_>, network: &AccountNetwork,
                 app.port,
                 app.team.as_ref().map(|team| format!(" · team {team}")).unwrap_or_default()
             ));
-            let height = inner.card(left, inside, pill_width, APP.0, &lines);
+            row = row.max(inner.card(left, inside, pill_width, APP.0, &lines));
             if column == 1 || index + 1 == apps.len() {
-                inside += height + 6.0;
+                inside += row + 6.0;
+                row = 0.0;
             }
         }
         let height = inside - top + 4.0;
@@ -308,12 +313,24 @@ fn workloads(canvas: &mut Canvas, inputs: &Inputs<'_>, network: &AccountNetwork,
     top - y
 }
 
-fn legend(canvas: &mut Canvas, y: f64) -> f64 {
+/// The width of the picture: every account's VPC, its services and the narrowest clusters column
+/// fit.
+fn width_of(inputs: &Inputs<'_>) -> f64 {
+    width_for(inputs.network.accounts.iter().map(|network| network.zones.len()).max().unwrap_or(1))
+}
+
+fn width_for(zones: usize) -> f64 {
+    #[allow(clippy::cast_precision_loss)]
+    let vpc = zones.max(1) as f64 * (ZONE_WIDTH + GAP) + GAP;
+    WIDTH.max(MARGIN + GAP + vpc + 16.0 + SERVICES_WIDTH + 16.0 + WORKLOADS_WIDTH + GAP + MARGIN)
+}
+
+fn legend(canvas: &mut Canvas, y: f64, width: f64) -> f64 {
     canvas.text(MARGIN, y + 16.0, FONT + 1.0, true, "legend");
     let entries = [PUBLIC, PRIVATE, NAT, ENDPOINTS, BASTION, LOGS, CLUSTER, APP, REGISTRY];
     let per_row = 5;
     #[allow(clippy::cast_precision_loss)]
-    let cell = (WIDTH - 2.0 * MARGIN) / per_row as f64;
+    let cell = (width - 2.0 * MARGIN) / per_row as f64;
     for (index, (fill, meaning)) in entries.iter().enumerate() {
         #[allow(clippy::cast_precision_loss)]
         let left = MARGIN + (index % per_row) as f64 * cell;
@@ -328,6 +345,7 @@ fn legend(canvas: &mut Canvas, y: f64) -> f64 {
 /// The diagram as an SVG document.
 pub fn svg(inputs: &Inputs<'_>) -> String {
     let model = inputs.network;
+    let width = width_of(inputs);
     let mut canvas = Canvas { body: String::new() };
     canvas.text(
         MARGIN,
@@ -354,10 +372,10 @@ pub fn svg(inputs: &Inputs<'_>) -> String {
         let services_left = left + vpc_width + 16.0;
         let services_height = services(&mut body, inputs, network, services_left, top);
         let workloads_left = services_left + SERVICES_WIDTH + 16.0;
-        let workloads_width = WIDTH - MARGIN - GAP - workloads_left;
+        let workloads_width = width - MARGIN - GAP - workloads_left;
         let workloads_height = workloads(&mut body, inputs, network, workloads_left, top, workloads_width);
         let height = 34.0 + vpc_height.max(services_height).max(workloads_height) + GAP;
-        canvas.rect(MARGIN, y, WIDTH - 2.0 * MARGIN, height, "#ffffff", false);
+        canvas.rect(MARGIN, y, width - 2.0 * MARGIN, height, "#ffffff", false);
         canvas.text(
             MARGIN + GAP,
             y + 22.0,
@@ -368,9 +386,9 @@ pub fn svg(inputs: &Inputs<'_>) -> String {
         canvas.body.push_str(&body.body);
         y += height + 14.0;
     }
-    y += legend(&mut canvas, y) + MARGIN;
+    y += legend(&mut canvas, y, width) + MARGIN;
     format!(
-        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{WIDTH:.0}\" height=\"{y:.0}\" viewBox=\"0 0 {WIDTH:.0} {y:.0}\" \
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{width:.0}\" height=\"{y:.0}\" viewBox=\"0 0 {width:.0} {y:.0}\" \
          font-family=\"{FAMILY}, monospace\">\n<rect width=\"100%\" height=\"100%\" fill=\"#f1f5f9\"/>\n{}</svg>\n",
         canvas.body
     )
@@ -418,5 +436,16 @@ mod tests {
         assert_eq!(wrap("ssm, ssmmessages, ec2messages", 12), ["ssm,", "ssmmessages,", "ec2messages"]);
         assert_eq!(wrap("abcdefghij", 4), ["abcd", "efgh", "ij"]);
         assert_eq!(escape("a<b & \"c\">"), "a&lt;b &amp; &quot;c&quot;&gt;");
+    }
+
+    #[test]
+    fn three_zones_keep_the_fixed_width_and_more_widen_the_picture_for_every_column() {
+        assert!((width_for(3) - WIDTH).abs() < f64::EPSILON);
+        for zones in 4..=6 {
+            #[allow(clippy::cast_precision_loss)]
+            let vpc = zones as f64 * (ZONE_WIDTH + GAP) + GAP;
+            let workloads = width_for(zones) - (MARGIN + GAP + vpc + 16.0 + SERVICES_WIDTH + 16.0) - GAP - MARGIN;
+            assert!(workloads >= WORKLOADS_WIDTH - f64::EPSILON, "{zones} zones: {workloads}");
+        }
     }
 }

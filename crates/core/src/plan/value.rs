@@ -98,7 +98,7 @@ pub(crate) fn whole(name: &str, value: &Value, sign: Sign) -> Vec<Line> {
     if document {
         out.push(line(sign, 0, format!("{name} = jsonencode(")));
         expand(&mut out, sign, 1, "", &value, "");
-        out.push(line(sign, 0, ")"));
+        out.push(line(Sign::Same, 0, ")"));
     } else {
         expand(&mut out, sign, 0, &format!("{name} = "), &value, "");
     }
@@ -107,21 +107,27 @@ pub(crate) fn whole(name: &str, value: &Value, sign: Sign) -> Vec<Line> {
 
 /// The lines of an attribute that changed from `before` (observed) to `after` (desired).
 pub(crate) fn changed(name: &str, before: &Value, after: &Value) -> Vec<Line> {
-    let (old, old_document) = decoded(before);
-    let (new, new_document) = decoded(after);
-    let mut out = Vec::new();
-    if old_document && new_document {
-        out.push(line(Sign::Change, 0, format!("{name} = jsonencode(")));
-        nested(&mut out, 1, "", &old, &new, "");
-        out.push(line(Sign::Same, 0, ")"));
-    } else if old.is_null() && !after.is_null() {
+    if before.is_null() && !after.is_null() {
         return whole(name, after, Sign::Add);
-    } else if new.is_null() && !before.is_null() {
+    }
+    if after.is_null() && !before.is_null() {
         let mut lines = whole(name, before, Sign::Remove);
         if let Some(last) = lines.last_mut() {
             last.text.push_str(" -> null");
         }
         return lines;
+    }
+    let (old, old_document) = decoded(before);
+    let (new, new_document) = decoded(after);
+    let mut out = Vec::new();
+    if old == new || old_document != new_document {
+        // The same document written differently (spacing, key order), or a document that became
+        // a string or the other way round: the values as they are.
+        out.push(line(Sign::Change, 0, format!("{name} = {} -> {}", scalar(before), scalar(after))));
+    } else if old_document {
+        out.push(line(Sign::Change, 0, format!("{name} = jsonencode(")));
+        nested(&mut out, 1, "", &old, &new, "");
+        out.push(line(Sign::Same, 0, ")"));
     } else {
         nested(&mut out, 0, &format!("{name} = "), &old, &new, "");
     }
@@ -186,8 +192,33 @@ enum Edit {
     Add(usize),
 }
 
-/// The edit script from `old` to `new` by a longest common subsequence of equal items.
+/// Lists longer than this (items of both sides multiplied, after their common ends) are shown
+/// as all removed and all added: the subsequence table would be too large.
+const LARGEST_TABLE: usize = 1 << 20;
+
+/// The edit script from `old` to `new` by a longest common subsequence of equal items (the
+/// common start and end first, so a long list with one change costs little).
 fn edits(old: &[Value], new: &[Value]) -> Vec<Edit> {
+    let start = old.iter().zip(new).take_while(|(a, b)| a == b).count();
+    let end = old[start..].iter().rev().zip(new[start..].iter().rev()).take_while(|(a, b)| a == b).count();
+    let mut script: Vec<Edit> = (0..start).map(Edit::Keep).collect();
+    let (middle_old, middle_new) = (&old[start..old.len() - end], &new[start..new.len() - end]);
+    let middle = if middle_old.len().saturating_mul(middle_new.len()) > LARGEST_TABLE {
+        (0..middle_old.len()).map(Edit::Remove).chain((0..middle_new.len()).map(Edit::Add)).collect()
+    } else {
+        subsequence(middle_old, middle_new)
+    };
+    script.extend(middle.into_iter().map(|edit| match edit {
+        Edit::Keep(i) => Edit::Keep(start + i),
+        Edit::Remove(i) => Edit::Remove(start + i),
+        Edit::Add(j) => Edit::Add(start + j),
+    }));
+    script.extend((old.len() - end..old.len()).map(Edit::Keep));
+    script
+}
+
+/// The edit script by the classic table of common subsequence lengths.
+fn subsequence(old: &[Value], new: &[Value]) -> Vec<Edit> {
     let (n, m) = (old.len(), new.len());
     // lengths[i][j]: the LCS of old[i..] and new[j..].
     let mut lengths = vec![vec![0_usize; m + 1]; n + 1];
@@ -373,6 +404,28 @@ mod tests {
         );
         // A string that only looks like JSON stays a string.
         assert_eq!(text(&changed("name", &json!("{x"), &json!("[y"))), "~ name = \"{x\" -> \"[y\"\n");
+    }
+
+    #[test]
+    fn a_document_written_differently_is_shown_as_it_is() {
+        assert_eq!(
+            text(&changed("policy", &json!("{\"a\": 1}"), &json!("{\"a\":1}"))),
+            "~ policy = \"{\\\"a\\\": 1}\" -> \"{\\\"a\\\":1}\"\n"
+        );
+        assert_eq!(text(&changed("policy", &json!("{\"a\":1}"), &json!({"a": 1}))).lines().count(), 1);
+    }
+
+    #[test]
+    fn long_lists_cost_their_change_not_their_length() {
+        let old: Vec<Value> = (0..100_000).map(|i| json!(i)).collect();
+        let mut new = old.clone();
+        new[50_000] = json!("changed");
+        let script = edits(&old, &new);
+        assert_eq!(script.iter().filter(|e| !matches!(e, Edit::Keep(_))).count(), 2);
+        // Past the table's limit: everything in the middle removed and added.
+        let other: Vec<Value> = (0..2_000).map(|i| json!(-i - 1)).collect();
+        let script = edits(&old[..2_000], &other);
+        assert_eq!(script.len(), 4_000);
     }
 
     #[test]
