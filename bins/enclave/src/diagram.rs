@@ -48,6 +48,19 @@ impl<'a> Inputs<'a> {
     }
 }
 
+/// The services of an account's interface endpoints and of its gateway endpoints.
+fn endpoint_services(network: &AccountNetwork) -> (Vec<&str>, Vec<&str>) {
+    let of = |interface: bool| {
+        network
+            .endpoints
+            .iter()
+            .filter(|e| matches!(e.kind, enclave_net::model::EndpointKind::Interface { .. }) == interface)
+            .map(|e| e.service.as_str())
+            .collect()
+    };
+    (of(true), of(false))
+}
+
 /// `text` inside a double-quoted DOT string.
 fn dot_text(text: &str) -> String {
     text.replace('\\', "\\\\").replace('"', "\\\"")
@@ -182,18 +195,7 @@ pub fn mermaid(inputs: &Inputs<'_>) -> String {
         if network.internet_gateway {
             let _ = writeln!(out, "    {}((\"internet gateway\"))", id(&[account, "igw"]));
         }
-        let interface: Vec<&str> = network
-            .endpoints
-            .iter()
-            .filter(|e| matches!(e.kind, enclave_net::model::EndpointKind::Interface { .. }))
-            .map(|e| e.service.as_str())
-            .collect();
-        let gateway: Vec<&str> = network
-            .endpoints
-            .iter()
-            .filter(|e| matches!(e.kind, enclave_net::model::EndpointKind::Gateway { .. }))
-            .map(|e| e.service.as_str())
-            .collect();
+        let (interface, gateway) = endpoint_services(network);
         if !network.endpoints.is_empty() {
             let _ = writeln!(
                 out,

@@ -266,11 +266,6 @@ pub fn chain_text(error: &(dyn std::error::Error + 'static)) -> String {
     enclave_core::redact::url_credentials(&parts.join(": "))
 }
 
-/// An SDK error as text: the whole chain, with any user-info in URLs removed.
-fn error_text<E: std::error::Error + 'static>(error: &E) -> String {
-    chain_text(error)
-}
-
 /// Shared AWS access for one run.
 pub struct Aws {
     base: SdkConfig,

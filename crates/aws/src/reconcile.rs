@@ -531,7 +531,7 @@ where
             SdkError::ServiceError(_) => code.as_ref().is_some_and(Code::is_retryable),
             _ => false,
         };
-        CallError::Aws { operation: operation.to_owned(), code, message: crate::error_text(&error), retryable }
+        CallError::Aws { operation: operation.to_owned(), code, message: crate::chain_text(&error), retryable }
     }
 }
 

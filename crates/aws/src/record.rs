@@ -72,7 +72,7 @@ impl Aws {
             .resource_id(&name)
             .send()
             .await
-            .map_err(|error| failure("ssm:ListTagsForResource", stack)(crate::error_text(&error)))?;
+            .map_err(|error| failure("ssm:ListTagsForResource", stack)(crate::chain_text(&error)))?;
         if !tags.tag_list().iter().any(|tag| tag.key() == STACK_TAG && tag.value() == stack) {
             return Err(failure("ssm:ListTagsForResource", stack)(format!(
                 "the parameter does not carry the tag {STACK_TAG}={stack}; enclave will not trust it"

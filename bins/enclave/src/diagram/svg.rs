@@ -11,7 +11,7 @@
 
 use std::fmt::Write;
 
-use enclave_net::model::{AccountNetwork, EndpointKind, SubnetRole};
+use enclave_net::model::{AccountNetwork, SubnetRole};
 
 use super::{Inputs, access_of, nat_of, node_group_label, zone_letter};
 
@@ -200,18 +200,7 @@ fn vpc(canvas: &mut Canvas, inputs: &Inputs<'_>, network: &AccountNetwork, x: f6
 /// The height of the account column of services drawn at `x`, `y`.
 fn services(canvas: &mut Canvas, inputs: &Inputs<'_>, network: &AccountNetwork, x: f64, y: f64) -> f64 {
     let mut top = y;
-    let interface: Vec<&str> = network
-        .endpoints
-        .iter()
-        .filter(|e| matches!(e.kind, EndpointKind::Interface { .. }))
-        .map(|e| e.service.as_str())
-        .collect();
-    let gateway: Vec<&str> = network
-        .endpoints
-        .iter()
-        .filter(|e| matches!(e.kind, EndpointKind::Gateway { .. }))
-        .map(|e| e.service.as_str())
-        .collect();
+    let (interface, gateway) = super::endpoint_services(network);
     if !network.endpoints.is_empty() {
         let lines = vec![
             "VPC endpoints (private DNS)".to_owned(),
